@@ -1,0 +1,109 @@
+//! NATS JetStream notices that wake delivery workers.
+//!
+//! PostgreSQL holds the queue; a notice only says "message X has due jobs". Workers also poll the
+//! database, so a lost notice delays nothing for long and a failed publish never fails an SMTP
+//! transaction. Notices carry the message id as `Nats-Msg-Id`, so JetStream drops a duplicate
+//! published within its deduplication window.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, message::PublishMessage, stream};
+use bytes::Bytes;
+use uuid::Uuid;
+
+use crate::config::NatsConfig;
+
+/// Failures talking to NATS. None of them is fatal to the ingress.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("cannot connect to NATS: {0}")]
+    Connect(#[from] async_nats::ConnectError),
+    #[error("cannot create the work-queue stream: {0}")]
+    Stream(#[from] jetstream::context::CreateStreamError),
+    #[error("cannot publish a notice: {0}")]
+    Publish(#[from] jetstream::context::PublishError),
+}
+
+/// Names derived from the configured prefix, so installations and tests can share one NATS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueNames {
+    /// The work-queue stream, e.g. `tern_queue`.
+    pub stream: String,
+    /// Subject of "new message committed" notices, e.g. `tern.queue.new`.
+    pub new_message_subject: String,
+}
+
+impl QueueNames {
+    pub fn new(prefix: &str) -> Self {
+        Self { stream: format!("{prefix}_queue"), new_message_subject: format!("{prefix}.queue.new") }
+    }
+
+    fn subjects(prefix: &str) -> String {
+        format!("{prefix}.queue.>")
+    }
+}
+
+/// A connected JetStream context and the names it publishes to.
+#[derive(Clone)]
+pub struct Bus {
+    client: async_nats::Client,
+    jetstream: jetstream::Context,
+    names: QueueNames,
+    prefix: String,
+}
+
+impl Bus {
+    /// Connects without waiting for the server: the client keeps reconnecting in the background,
+    /// so the ingress starts and keeps accepting mail while NATS is away.
+    pub async fn connect(config: &NatsConfig) -> Result<Self, BusError> {
+        let client = async_nats::ConnectOptions::new()
+            .name("tern")
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(config.url.as_str())
+            .await?;
+        let mut jetstream = jetstream::new(client.clone());
+        jetstream.set_timeout(Duration::from_secs(5));
+        Ok(Self { client, jetstream, names: QueueNames::new(&config.prefix), prefix: config.prefix.clone() })
+    }
+
+    pub fn names(&self) -> &QueueNames {
+        &self.names
+    }
+
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.jetstream
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Creates the work-queue stream if it does not exist (idempotent).
+    pub async fn ensure_stream(&self) -> Result<(), BusError> {
+        self.jetstream
+            .get_or_create_stream(stream::Config {
+                name: self.names.stream.clone(),
+                subjects: vec![QueueNames::subjects(&self.prefix)],
+                retention: stream::RetentionPolicy::WorkQueue,
+                storage: stream::StorageType::File,
+                duplicate_window: Duration::from_secs(120),
+                ..Default::default()
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Publishes "message `id` was committed" and waits for JetStream to store it.
+    pub async fn publish_new_message(&self, id: Uuid) -> Result<(), BusError> {
+        let id = id.simple().to_string();
+        let notice = PublishMessage::build().payload(Bytes::from(id.clone())).message_id(id);
+        let ack = self.jetstream.send_publish(self.names.new_message_subject.clone(), notice).await?;
+        ack.await?;
+        Ok(())
+    }
+}

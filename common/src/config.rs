@@ -1,0 +1,198 @@
+//! Configuration groups shared by every component.
+//!
+//! Each group is a clap `Args` struct whose fields all read a `TERN_…` variable, so the same
+//! setting has one name on the command line and in the environment. Raw `*Args` are turned into
+//! validated `*Config` before any socket is bound; a [`ConfigError`] names the offending setting
+//! and the binary exits with [`EXIT_CONFIG`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// `EX_CONFIG` from sysexits.h: what the binary exits with when its configuration is invalid.
+pub const EXIT_CONFIG: i32 = 64;
+
+/// An invalid setting, named as the user wrote it (the environment variable).
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {setting}: {reason}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(setting: &'static str, reason: impl Into<String>) -> Self {
+        Self { setting, reason: reason.into() }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL of the queue database.
+    #[arg(long = "database-url", env = "TERN_DATABASE_URL", default_value = "postgres://tern@127.0.0.1:55432/tern")]
+    pub database_url: String,
+    /// Connections in the pool; concurrent commits share WAL flushes (group commit).
+    #[arg(long = "database-max-connections", env = "TERN_DATABASE_MAX_CONNECTIONS", default_value_t = 32)]
+    pub database_max_connections: u32,
+    /// How long one queue commit may take before the client is told 451 4.3.0.
+    #[arg(long = "database-commit-timeout", env = "TERN_DATABASE_COMMIT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub database_commit_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub url: String,
+    pub max_connections: u32,
+    pub commit_timeout: Duration,
+}
+
+impl DatabaseArgs {
+    pub fn validate(&self) -> Result<DatabaseConfig, ConfigError> {
+        let url = self.database_url.trim();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConfigError::new("TERN_DATABASE_URL", "must start with postgres:// or postgresql://"));
+        }
+        if self.database_max_connections == 0 {
+            return Err(ConfigError::new("TERN_DATABASE_MAX_CONNECTIONS", "must be at least 1"));
+        }
+        if self.database_commit_timeout.is_zero() {
+            return Err(ConfigError::new("TERN_DATABASE_COMMIT_TIMEOUT", "must be greater than zero"));
+        }
+        Ok(DatabaseConfig {
+            url: url.to_owned(),
+            max_connections: self.database_max_connections,
+            commit_timeout: self.database_commit_timeout,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct NatsArgs {
+    /// NATS server URL (JetStream enabled).
+    #[arg(long = "nats-url", env = "TERN_NATS_URL", default_value = "nats://127.0.0.1:54222")]
+    pub nats_url: String,
+    /// Prefix of every stream and subject name, so several installations (or tests) share a NATS.
+    #[arg(long = "nats-prefix", env = "TERN_NATS_PREFIX", default_value = "tern")]
+    pub nats_prefix: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NatsConfig {
+    pub url: String,
+    pub prefix: String,
+}
+
+impl NatsArgs {
+    pub fn validate(&self) -> Result<NatsConfig, ConfigError> {
+        if !self.nats_url.starts_with("nats://") && !self.nats_url.starts_with("tls://") {
+            return Err(ConfigError::new("TERN_NATS_URL", "must start with nats:// or tls://"));
+        }
+        let prefix = &self.nats_prefix;
+        let valid = !prefix.is_empty()
+            && prefix.len() <= 32
+            && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid {
+            return Err(ConfigError::new(
+                "TERN_NATS_PREFIX",
+                "1 to 32 characters of letters, digits, '-' or '_' (it names a stream)",
+            ));
+        }
+        Ok(NatsConfig { url: self.nats_url.clone(), prefix: prefix.clone() })
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AdminArgs {
+    /// Address of the admin HTTP server: /metrics, /healthz, /readyz.
+    #[arg(long = "admin-listen", env = "TERN_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
+    pub admin_listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines, for `make dev`.
+    Text,
+    /// One JSON object per line, for production log pipelines.
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log line format.
+    #[arg(long = "log-format", env = "TERN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+    /// Log filter in tracing's EnvFilter syntax (RUST_LOG is honoured when this is unset).
+    #[arg(long = "log", env = "TERN_LOG")]
+    pub log: Option<String>,
+}
+
+/// Parses `300`, `300s`, `5m`, `2h` or `250ms`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let value: u64 = digits.parse().map_err(|_| format!("'{text}' is not a duration like 30s, 5m or 250ms"))?;
+    let duration = match unit {
+        "" | "s" => Duration::from_secs(value),
+        "ms" => Duration::from_millis(value),
+        "m" => Duration::from_secs(value.saturating_mul(60)),
+        "h" => Duration::from_secs(value.saturating_mul(3600)),
+        _ => return Err(format!("'{text}' has an unknown unit (use ms, s, m or h)")),
+    };
+    Ok(duration)
+}
+
+/// Splits a comma- or whitespace-separated list, dropping empty items.
+pub fn split_list(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| c == ',' || c.is_whitespace()).filter(|item| !item.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_plain_seconds_and_units() {
+        let cases = [
+            ("30", Some(Duration::from_secs(30))),
+            ("30s", Some(Duration::from_secs(30))),
+            ("5m", Some(Duration::from_secs(300))),
+            ("2h", Some(Duration::from_secs(7200))),
+            ("250ms", Some(Duration::from_millis(250))),
+            ("", None),
+            ("5 minutes", None),
+            ("-1s", None),
+            ("1d", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_duration(text).ok(), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn lists_split_on_commas_and_spaces() {
+        let items: Vec<_> = split_list(" a.test, b.test  c.test,,").collect();
+        assert_eq!(items, ["a.test", "b.test", "c.test"]);
+    }
+
+    #[test]
+    fn nats_prefix_must_name_a_stream() {
+        let args = |prefix: &str| NatsArgs { nats_url: "nats://127.0.0.1:4222".into(), nats_prefix: prefix.into() };
+        assert!(args("tern").validate().is_ok());
+        assert!(args("test_1-a").validate().is_ok());
+        let err = args("a.b").validate().unwrap_err();
+        assert_eq!(err.setting, "TERN_NATS_PREFIX");
+        assert!(args("").validate().is_err());
+    }
+
+    #[test]
+    fn database_url_must_be_postgres() {
+        let args = DatabaseArgs {
+            database_url: "mysql://x".into(),
+            database_max_connections: 4,
+            database_commit_timeout: Duration::from_secs(1),
+        };
+        assert_eq!(args.validate().unwrap_err().setting, "TERN_DATABASE_URL");
+    }
+}

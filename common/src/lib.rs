@@ -1,0 +1,18 @@
+//! Everything Tern's components share that talks to the outside world.
+//!
+//! - [`config`]: the configuration groups every component flattens into its own (database, NATS,
+//!   admin HTTP, logging), their validation, and the exit code for invalid configuration.
+//! - [`store`]: the durable queue in PostgreSQL ([`store::QueueStore`], [`store::PgQueueStore`]).
+//! - [`bus`]: the NATS JetStream work-queue notices that wake delivery workers.
+//! - [`policy`]: pure relay policy (local domains, trusted networks).
+//! - [`admin`]: the small admin HTTP server (`/metrics`, `/healthz`, `/readyz`).
+//! - [`telemetry`]: structured logging.
+//! - [`shutdown`]: SIGTERM/SIGINT as a cancellation token.
+
+pub mod admin;
+pub mod bus;
+pub mod config;
+pub mod policy;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,87 @@
+//! The durable queue.
+//!
+//! PostgreSQL is the source of truth: a message exists once its row and one job row per recipient
+//! are committed, and only then may the ingress answer `250`.
+
+mod pg;
+
+use std::future::Future;
+use std::net::IpAddr;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use pg::{PgQueueStore, connect_pool, migrate};
+
+/// A message ready to be committed: envelope, DSN parameters and the bytes to deliver.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// UUIDv7, chosen before the commit so the `Received:` header can name it.
+    pub id: Uuid,
+    pub received_at: OffsetDateTime,
+    /// Reverse-path without angle brackets; empty for the null sender `<>`.
+    pub mail_from: String,
+    pub helo: String,
+    pub client_ip: IpAddr,
+    /// `SMTP` or `ESMTP` (RFC 3848), as written into `Received:`.
+    pub protocol: &'static str,
+    /// `7BIT`, `8BITMIME` or `BINARYMIME`.
+    pub body_type: &'static str,
+    pub smtputf8: bool,
+    /// RFC 3461 RET: `FULL` or `HDRS`.
+    pub dsn_ret: Option<&'static str>,
+    /// RFC 3461 ENVID, xtext-decoded.
+    pub dsn_envid: Option<String>,
+    pub recipients: Vec<NewRecipient>,
+    /// The `Received:` header followed by the message exactly as received.
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRecipient {
+    /// Forward-path without angle brackets (`postmaster` for the bare form).
+    pub address: String,
+    /// Lowercased domain the worker routes on; empty for bare `postmaster`.
+    pub domain: String,
+    /// RFC 3461 NOTIFY: `NEVER` or a comma list of `SUCCESS`, `FAILURE`, `DELAY`.
+    pub dsn_notify: Option<String>,
+    /// RFC 3461 ORCPT as `addr-type;original-recipient`, xtext-decoded.
+    pub dsn_orcpt: Option<String>,
+}
+
+/// Why a commit did not happen. Every variant means the same to the SMTP client (`451 4.3.0`,
+/// try again later) but they are counted and logged apart.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("queue commit timed out")]
+    Timeout,
+    #[error("queue database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("queue database rejected the message: {0}")]
+    Rejected(#[source] sqlx::Error),
+}
+
+impl StoreError {
+    /// A bounded label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            StoreError::Timeout => "timeout",
+            StoreError::Unavailable(_) => "unavailable",
+            StoreError::Rejected(_) => "rejected",
+        }
+    }
+}
+
+/// Where accepted messages are committed.
+///
+/// Contract:
+/// - `commit` is atomic: on `Ok` the message and every recipient job are durable (the database
+///   has flushed its log); on `Err` none of them exists, with one exception that no store can
+///   avoid: a timeout or lost connection after the database committed but before it answered.
+///   The client then retries and the message may be delivered twice, which RFC 5321 6.1 accepts
+///   over loss.
+/// - Jobs are created `queued` and due immediately, in recipient order.
+/// - Commits from many sessions may run concurrently; they share log flushes.
+pub trait QueueStore: Send + Sync + 'static {
+    fn commit(&self, message: &NewMessage) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

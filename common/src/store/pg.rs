@@ -1,0 +1,107 @@
+//! [`QueueStore`] on PostgreSQL.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use super::{NewMessage, QueueStore, StoreError};
+use crate::config::DatabaseConfig;
+
+/// The migrations in `migrations/`, embedded in the binary.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// A lazily connecting pool: the ingress starts (and answers 451) while PostgreSQL is down.
+pub fn connect_pool(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
+    let options: PgConnectOptions = config.url.parse()?;
+    let options = options.application_name("tern");
+    Ok(PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .min_connections(0)
+        .acquire_timeout(config.commit_timeout)
+        .connect_lazy_with(options))
+}
+
+/// Applies every pending migration.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    MIGRATOR.run(pool).await
+}
+
+#[derive(Clone)]
+pub struct PgQueueStore {
+    pool: PgPool,
+    commit_timeout: Duration,
+}
+
+impl PgQueueStore {
+    pub fn new(pool: PgPool, commit_timeout: Duration) -> Self {
+        Self { pool, commit_timeout }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// One statement, so one round trip and one implicit transaction: the message row and its job
+/// rows commit together or not at all.
+const COMMIT_SQL: &str = "
+WITH message AS (
+    INSERT INTO messages (id, received_at, mail_from, helo, client_ip, protocol, body_type,
+                          smtputf8, dsn_ret, dsn_envid, size, body)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+    RETURNING id, received_at
+)
+INSERT INTO jobs (message_id, rcpt_index, recipient, domain, dsn_notify, dsn_orcpt, next_attempt_at)
+SELECT message.id, (r.ord - 1)::integer, r.recipient, r.domain, r.notify, r.orcpt, message.received_at
+  FROM message,
+       unnest($13::text[], $14::text[], $15::text[], $16::text[])
+         WITH ORDINALITY AS r (recipient, domain, notify, orcpt, ord)";
+
+impl QueueStore for PgQueueStore {
+    async fn commit(&self, message: &NewMessage) -> Result<(), StoreError> {
+        let recipients = &message.recipients;
+        let addresses: Vec<&str> = recipients.iter().map(|r| r.address.as_str()).collect();
+        let domains: Vec<&str> = recipients.iter().map(|r| r.domain.as_str()).collect();
+        let notify: Vec<Option<&str>> = recipients.iter().map(|r| r.dsn_notify.as_deref()).collect();
+        let orcpt: Vec<Option<&str>> = recipients.iter().map(|r| r.dsn_orcpt.as_deref()).collect();
+        let size = i64::try_from(message.body.len()).unwrap_or(i64::MAX);
+        let query = sqlx::query(COMMIT_SQL)
+            .bind(message.id)
+            .bind(message.received_at)
+            .bind(&message.mail_from)
+            .bind(&message.helo)
+            .bind(ipnet::IpNet::from(message.client_ip))
+            .bind(message.protocol)
+            .bind(message.body_type)
+            .bind(message.smtputf8)
+            .bind(message.dsn_ret)
+            .bind(message.dsn_envid.as_deref())
+            .bind(size)
+            .bind(message.body.as_slice())
+            .bind(addresses)
+            .bind(domains)
+            .bind(notify)
+            .bind(orcpt);
+        match tokio::time::timeout(self.commit_timeout, query.execute(&self.pool)).await {
+            Err(_) => Err(StoreError::Timeout),
+            Ok(Err(error)) => Err(classify(error)),
+            Ok(Ok(_)) => Ok(()),
+        }
+    }
+}
+
+/// Errors the database raised about the statement itself are not worth retrying on another
+/// connection; everything else (I/O, pool exhaustion, shutdown) is the database being away.
+/// SQLSTATE classes 08 (connection), 53 (resources), 57 (operator intervention, e.g. shutdown)
+/// and 40 (rollback) are the database being away or busy too.
+fn classify(error: sqlx::Error) -> StoreError {
+    let statement_fault = match &error {
+        sqlx::Error::Database(db) => {
+            let class = db.code().map(|code| code.chars().take(2).collect::<String>());
+            !matches!(class.as_deref(), Some("08" | "53" | "57" | "40"))
+        }
+        _ => false,
+    };
+    if statement_fault { StoreError::Rejected(error) } else { StoreError::Unavailable(error) }
+}

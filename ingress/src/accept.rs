@@ -1,0 +1,130 @@
+//! Accept-and-commit: a finished SMTP transaction becomes a durable queue entry.
+//!
+//! Order matters: the message and its recipient jobs are committed in one transaction, then the
+//! client hears `250`, and the JetStream notice goes out on its own task. A failed or slow publish
+//! never delays or fails the transaction: PostgreSQL is the truth and workers also poll it.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use tern_common::store::{NewMessage, NewRecipient, QueueStore};
+use tern_smtp::{Body, Domain, ForwardPath, Notify, Reply, ReversePath, Ret, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::metrics;
+use crate::received::{ReceivedInfo, received_header};
+use crate::server::Shared;
+
+/// Commits `transaction` and returns the queue id, or the reply to give instead.
+pub(crate) async fn accept<Q: QueueStore>(
+    shared: &Shared<Q>,
+    transaction: Transaction,
+    client_ip: IpAddr,
+) -> Result<String, Reply> {
+    let id = Uuid::now_v7();
+    let queue_id = id.simple().to_string();
+    let message = build(shared.session.hostname.as_str(), transaction, client_ip, id, &queue_id);
+    let started = Instant::now();
+    let committed = shared.store.commit(&message).await;
+    ::metrics::histogram!(metrics::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+    match committed {
+        Ok(()) => {
+            ::metrics::counter!(metrics::MESSAGES_ACCEPTED_TOTAL).increment(1);
+            ::metrics::counter!(metrics::MESSAGE_BYTES_TOTAL).increment(message.body.len() as u64);
+            tracing::info!(
+                queue_id = %queue_id,
+                from = %message.mail_from,
+                nrcpt = message.recipients.len(),
+                size = message.body.len(),
+                client = %client_ip,
+                "message accepted"
+            );
+            shared.notify(id);
+            Ok(queue_id)
+        }
+        Err(error) => {
+            ::metrics::counter!(metrics::COMMIT_ERRORS_TOTAL, "reason" => error.metric_label()).increment(1);
+            tracing::warn!(queue_id = %queue_id, client = %client_ip, %error, "queue commit failed; answered 451");
+            Err(Reply::store_unavailable())
+        }
+    }
+}
+
+fn build(hostname: &str, transaction: Transaction, client_ip: IpAddr, id: Uuid, queue_id: &str) -> NewMessage {
+    let Transaction { envelope, body } = transaction;
+    let recipients: Vec<NewRecipient> = envelope.recipients.iter().map(new_recipient).collect();
+    let protocol = match (envelope.params.smtputf8, envelope.esmtp) {
+        (true, _) => "UTF8SMTP",
+        (false, true) => "ESMTP",
+        (false, false) => "SMTP",
+    };
+    let received_at = OffsetDateTime::now_utc();
+    let single = match recipients.as_slice() {
+        [only] => Some(only.address.as_str()),
+        _ => None,
+    };
+    let header = received_header(&ReceivedInfo {
+        helo: &envelope.helo,
+        client_ip,
+        hostname,
+        protocol,
+        queue_id,
+        single_recipient: single,
+        at: received_at,
+    });
+    let mut stored = Vec::with_capacity(header.len() + body.len());
+    stored.extend_from_slice(header.as_bytes());
+    stored.extend_from_slice(&body);
+    let mail_from = match &envelope.from {
+        ReversePath::Null => String::new(),
+        ReversePath::Mailbox(mailbox) => mailbox.to_string(),
+    };
+    NewMessage {
+        id,
+        received_at,
+        mail_from,
+        helo: envelope.helo.clone(),
+        client_ip,
+        protocol: if envelope.esmtp { "ESMTP" } else { "SMTP" },
+        body_type: match envelope.params.body {
+            Body::EightBitMime => "8BITMIME",
+            Body::SevenBit => "7BIT",
+        },
+        smtputf8: envelope.params.smtputf8,
+        dsn_ret: envelope.params.ret.map(|ret| match ret {
+            Ret::Full => "FULL",
+            Ret::Hdrs => "HDRS",
+        }),
+        dsn_envid: envelope.params.envid.clone(),
+        recipients,
+        body: stored,
+    }
+}
+
+fn new_recipient(recipient: &tern_smtp::Recipient) -> NewRecipient {
+    let (address, domain) = match &recipient.path {
+        ForwardPath::Postmaster => ("postmaster".to_owned(), String::new()),
+        ForwardPath::Mailbox(mailbox) => {
+            let domain = match &mailbox.domain {
+                Domain::Name(name) => name.to_lowercase(),
+                Domain::Literal(literal) => format!("[{literal}]"),
+            };
+            (mailbox.to_string(), domain)
+        }
+    };
+    NewRecipient {
+        address,
+        domain,
+        dsn_notify: recipient.params.notify.as_ref().map(notify_text),
+        dsn_orcpt: recipient.params.orcpt.as_ref().map(|o| format!("{};{}", o.addr_type, o.addr)),
+    }
+}
+
+fn notify_text(notify: &Notify) -> String {
+    if notify.never {
+        return "NEVER".to_owned();
+    }
+    let flags = [(notify.success, "SUCCESS"), (notify.failure, "FAILURE"), (notify.delay, "DELAY")];
+    flags.iter().filter(|(on, _)| *on).map(|(_, name)| *name).collect::<Vec<_>>().join(",")
+}

@@ -1,0 +1,202 @@
+//! `tern ingress` settings. Every field reads a `TERN_INGRESS_…` (or shared `TERN_…`) variable.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use tern_common::config::{
+    AdminArgs, ConfigError, DatabaseArgs, DatabaseConfig, LogArgs, NatsArgs, NatsConfig, parse_duration,
+};
+use tern_common::policy::RelayPolicy;
+use tern_smtp::SessionConfig;
+
+#[derive(Debug, Clone, Args)]
+pub struct IngressArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+
+    /// Port 25 role: MX and relay for trusted networks.
+    #[arg(long, env = "TERN_INGRESS_SMTP_LISTEN", default_value = "127.0.0.1:2525")]
+    pub smtp_listen: SocketAddr,
+    /// Port 587 role (RFC 6409). Until SMTP AUTH arrives it applies the same relay rules as 25.
+    /// Empty disables it.
+    #[arg(long, env = "TERN_INGRESS_SUBMISSION_LISTEN", default_value = "127.0.0.1:2587")]
+    pub submission_listen: Option<String>,
+    /// Name in the greeting, EHLO reply and `Received:` headers.
+    #[arg(long, env = "TERN_INGRESS_HOSTNAME", default_value = "localhost")]
+    pub hostname: String,
+    /// Domains whose recipients are accepted from anyone (comma separated).
+    #[arg(long, env = "TERN_INGRESS_LOCAL_DOMAINS", default_value = "localhost,tern.test")]
+    pub local_domains: String,
+    /// Client networks allowed to relay to any domain (comma separated CIDRs). Default: none.
+    #[arg(long, env = "TERN_INGRESS_TRUSTED_NETWORKS", default_value = "")]
+    pub trusted_networks: String,
+    /// Largest message accepted, in octets (advertised as SIZE).
+    #[arg(long, env = "TERN_INGRESS_MAX_MESSAGE_SIZE", default_value_t = 26_214_400)]
+    pub max_message_size: u64,
+    /// Recipients per message; more get 452 4.5.3.
+    #[arg(long, env = "TERN_INGRESS_MAX_RECIPIENTS", default_value_t = 100)]
+    pub max_recipients: usize,
+    /// Error replies per session before 421 and disconnect.
+    #[arg(long, env = "TERN_INGRESS_MAX_ERRORS", default_value_t = 20)]
+    pub max_errors: u32,
+    /// Longest command line, CRLF included.
+    #[arg(long, env = "TERN_INGRESS_MAX_COMMAND_LINE", default_value_t = 2048)]
+    pub max_command_line: usize,
+    /// Longest message text line, CRLF included (RFC 5321 4.5.3.1.6).
+    #[arg(long, env = "TERN_INGRESS_MAX_TEXT_LINE", default_value_t = 1000)]
+    pub max_text_line: usize,
+    /// A session idle this long gets 421 4.4.2 and is closed.
+    #[arg(long, env = "TERN_INGRESS_IDLE_TIMEOUT", default_value = "300s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// Concurrent connections on all listeners; more get 421 4.7.0.
+    #[arg(long, env = "TERN_INGRESS_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Concurrent connections from one client IP; more get 421 4.7.0.
+    #[arg(long, env = "TERN_INGRESS_MAX_CONNECTIONS_PER_IP", default_value_t = 50)]
+    pub max_connections_per_ip: usize,
+    /// After SIGTERM, how long transactions in progress may take to finish.
+    #[arg(long, env = "TERN_INGRESS_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+/// Which role a listener plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    Smtp,
+    Submission,
+}
+
+impl ListenerKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            ListenerKind::Smtp => "smtp",
+            ListenerKind::Submission => "submission",
+        }
+    }
+}
+
+/// Validated ingress settings.
+#[derive(Debug, Clone)]
+pub struct IngressConfig {
+    pub database: DatabaseConfig,
+    pub nats: NatsConfig,
+    pub admin_listen: SocketAddr,
+    pub listeners: Vec<(SocketAddr, ListenerKind)>,
+    pub session: Arc<SessionConfig>,
+    pub relay: RelayPolicy,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub shutdown_grace: Duration,
+}
+
+impl IngressArgs {
+    pub fn validate(&self) -> Result<IngressConfig, ConfigError> {
+        let mut listeners = vec![(self.smtp_listen, ListenerKind::Smtp)];
+        if let Some(text) = self.submission_listen.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            let addr = text.parse().map_err(|_| {
+                ConfigError::new("TERN_INGRESS_SUBMISSION_LISTEN", format!("'{text}' is not an address like 0.0.0.0:587"))
+            })?;
+            if addr == self.smtp_listen {
+                return Err(ConfigError::new("TERN_INGRESS_SUBMISSION_LISTEN", "is the same address as TERN_INGRESS_SMTP_LISTEN"));
+            }
+            listeners.push((addr, ListenerKind::Submission));
+        }
+        let hostname = self.hostname.trim();
+        if hostname.is_empty() || hostname.bytes().any(|b| !(b.is_ascii_alphanumeric() || b == b'.' || b == b'-')) {
+            return Err(ConfigError::new("TERN_INGRESS_HOSTNAME", "must be a host name (letters, digits, '.', '-')"));
+        }
+        positive("TERN_INGRESS_MAX_MESSAGE_SIZE", self.max_message_size)?;
+        positive("TERN_INGRESS_MAX_RECIPIENTS", self.max_recipients as u64)?;
+        positive("TERN_INGRESS_MAX_ERRORS", u64::from(self.max_errors))?;
+        positive("TERN_INGRESS_MAX_CONNECTIONS", self.max_connections as u64)?;
+        positive("TERN_INGRESS_MAX_CONNECTIONS_PER_IP", self.max_connections_per_ip as u64)?;
+        if self.max_command_line < 512 {
+            return Err(ConfigError::new("TERN_INGRESS_MAX_COMMAND_LINE", "must be at least 512 (RFC 5321 4.5.3.1.4)"));
+        }
+        if self.max_text_line < 1000 {
+            return Err(ConfigError::new("TERN_INGRESS_MAX_TEXT_LINE", "must be at least 1000 (RFC 5321 4.5.3.1.6)"));
+        }
+        if self.idle_timeout.is_zero() {
+            return Err(ConfigError::new("TERN_INGRESS_IDLE_TIMEOUT", "must be greater than zero"));
+        }
+        let session = SessionConfig {
+            hostname: hostname.to_owned(),
+            max_message_size: self.max_message_size,
+            max_recipients: self.max_recipients,
+            max_errors: self.max_errors,
+            max_command_line: self.max_command_line,
+            max_text_line: self.max_text_line,
+        };
+        Ok(IngressConfig {
+            database: self.database.validate()?,
+            nats: self.nats.validate()?,
+            admin_listen: self.admin.admin_listen,
+            listeners,
+            session: Arc::new(session),
+            relay: RelayPolicy::parse(&self.local_domains, &self.trusted_networks)?,
+            idle_timeout: self.idle_timeout,
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            shutdown_grace: self.shutdown_grace,
+        })
+    }
+}
+
+fn positive(setting: &'static str, value: u64) -> Result<(), ConfigError> {
+    if value == 0 { Err(ConfigError::new(setting, "must be at least 1")) } else { Ok(()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        ingress: IngressArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<IngressConfig, ConfigError> {
+        let cli = Cli::try_parse_from(std::iter::once("tern").chain(args.iter().copied())).expect("clap parses");
+        cli.ingress.validate()
+    }
+
+    #[test]
+    fn defaults_are_valid_and_bind_two_listeners() {
+        let config = parse(&[]).expect("defaults validate");
+        assert_eq!(config.listeners.len(), 2);
+        assert_eq!(config.session.max_recipients, 100);
+        assert!(config.relay.is_local_domain("tern.test"));
+    }
+
+    #[test]
+    fn invalid_settings_are_named() {
+        let cases: [(&[&str], &str); 5] = [
+            (&["--max-recipients", "0"], "TERN_INGRESS_MAX_RECIPIENTS"),
+            (&["--max-text-line", "80"], "TERN_INGRESS_MAX_TEXT_LINE"),
+            (&["--trusted-networks", "not-a-net"], "TERN_INGRESS_TRUSTED_NETWORKS"),
+            (&["--submission-listen", "nowhere"], "TERN_INGRESS_SUBMISSION_LISTEN"),
+            (&["--hostname", "bad host"], "TERN_INGRESS_HOSTNAME"),
+        ];
+        for (args, setting) in cases {
+            let err = parse(args).expect_err("invalid");
+            assert_eq!(err.setting, setting, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn empty_submission_listen_disables_it() {
+        let config = parse(&["--submission-listen", ""]).expect("valid");
+        assert_eq!(config.listeners.len(), 1);
+    }
+}

@@ -1,0 +1,152 @@
+//! Drives one [`Session`] over a byte stream.
+//!
+//! PIPELINING (RFC 2920): replies are collected while complete commands remain in the input and
+//! written in one go when the session needs more input, so a pipelined group costs one write and
+//! replies keep their order. Input that arrives early simply waits in the buffer; the session
+//! consumes it in order, so nothing deadlocks and nothing is read twice.
+
+use std::io;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::{Buf, BytesMut};
+use tern_common::policy::RelayDecision;
+use tern_common::store::QueueStore;
+use tern_smtp::{Reply, Session, Step, Verdict};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::accept::accept;
+use crate::metrics;
+use crate::server::Shared;
+
+/// Flush replies early once this many bytes are pending, so a client that pipelines without
+/// reading cannot make us buffer without bound.
+const MAX_PENDING_OUTPUT: usize = 16 * 1024;
+
+/// The two phases of shutdown as seen by a session.
+#[derive(Clone)]
+pub(crate) struct Stop {
+    /// Finish the transaction in progress, close when idle.
+    pub(crate) drain: CancellationToken,
+    /// Close now.
+    pub(crate) abort: CancellationToken,
+}
+
+pub(crate) struct Connection<Q, S> {
+    shared: Arc<Shared<Q>>,
+    stream: S,
+    client_ip: IpAddr,
+    stop: Stop,
+    session: Session,
+    input: BytesMut,
+    output: Vec<u8>,
+}
+
+enum Next {
+    Read,
+    Close,
+}
+
+impl<Q: QueueStore, S: AsyncRead + AsyncWrite + Unpin> Connection<Q, S> {
+    pub(crate) fn new(shared: Arc<Shared<Q>>, stream: S, client_ip: IpAddr, stop: Stop) -> Self {
+        let session = Session::new(Arc::clone(&shared.session));
+        Self {
+            shared,
+            stream,
+            client_ip,
+            stop,
+            session,
+            input: BytesMut::with_capacity(1024),
+            output: Vec::with_capacity(512),
+        }
+    }
+
+    pub(crate) async fn run(mut self) -> io::Result<()> {
+        if self.stop.drain.is_cancelled() {
+            return self.close_with(Reply::shutting_down()).await;
+        }
+        self.session.greeting().write_to(&mut self.output);
+        self.flush().await?;
+        loop {
+            if let Next::Close = self.process_input().await? {
+                self.flush().await?;
+                return self.shutdown_stream().await;
+            }
+            self.flush().await?;
+            if self.stop.drain.is_cancelled() && !self.session.in_transaction() {
+                return self.close_with(Reply::shutting_down()).await;
+            }
+            let idle = self.shared.idle_timeout;
+            let in_transaction = self.session.in_transaction();
+            tokio::select! {
+                biased;
+                _ = self.stop.abort.cancelled() => return self.close_with(Reply::shutting_down()).await,
+                _ = self.stop.drain.cancelled(), if !in_transaction => {
+                    return self.close_with(Reply::shutting_down()).await;
+                }
+                read = tokio::time::timeout(idle, self.stream.read_buf(&mut self.input)) => match read {
+                    Err(_) => return self.close_with(Reply::idle_timeout()).await,
+                    Ok(Ok(0)) => return Ok(()),
+                    Ok(Ok(_)) => {}
+                    Ok(Err(error)) => return Err(error),
+                },
+            }
+        }
+    }
+
+    /// Runs the session over everything buffered, collecting replies.
+    async fn process_input(&mut self) -> io::Result<Next> {
+        loop {
+            let (used, step) = self.session.process(&self.input);
+            self.input.advance(used);
+            match step {
+                Step::NeedMore => return Ok(Next::Read),
+                Step::Reply(reply) => reply.write_to(&mut self.output),
+                Step::Close(reply) => {
+                    reply.write_to(&mut self.output);
+                    return Ok(Next::Close);
+                }
+                Step::CheckRecipient(recipient) => {
+                    let verdict = match self.shared.relay.decide(&recipient.path, self.client_ip) {
+                        RelayDecision::Local | RelayDecision::Relay => Verdict::Accept,
+                        RelayDecision::Denied => {
+                            ::metrics::counter!(metrics::RECIPIENTS_REJECTED_TOTAL, "reason" => "relay_denied")
+                                .increment(1);
+                            tracing::info!(client = %self.client_ip, rcpt = %recipient.path, "relay denied");
+                            Verdict::Reject(Reply::relay_denied())
+                        }
+                    };
+                    self.session.recipient_verdict(verdict).write_to(&mut self.output);
+                }
+                Step::Message(transaction) => {
+                    // Replies owed for earlier pipelined commands go out before the commit wait.
+                    self.flush().await?;
+                    let result = accept(&self.shared, *transaction, self.client_ip).await;
+                    self.session.message_result(result).write_to(&mut self.output);
+                }
+            }
+            if self.output.len() >= MAX_PENDING_OUTPUT {
+                self.flush().await?;
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        if !self.output.is_empty() {
+            self.stream.write_all(&self.output).await?;
+            self.output.clear();
+        }
+        Ok(())
+    }
+
+    async fn close_with(mut self, reply: Reply) -> io::Result<()> {
+        reply.write_to(&mut self.output);
+        self.flush().await?;
+        self.shutdown_stream().await
+    }
+
+    async fn shutdown_stream(&mut self) -> io::Result<()> {
+        self.stream.shutdown().await
+    }
+}

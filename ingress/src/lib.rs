@@ -1,0 +1,22 @@
+//! Tern's SMTP ingress: accepts mail and answers `250` only once the message and one job per
+//! recipient are committed in PostgreSQL, then wakes a worker with a JetStream notice.
+//!
+//! - [`config`]: `tern ingress` settings and their validation.
+//! - [`server`]: accept loops over injected listeners, connection limits, graceful shutdown.
+//! - `connection`: drives one [`tern_smtp::Session`] over a byte stream (PIPELINING-aware).
+//! - `accept`: turns a finished transaction into a committed queue entry.
+//! - `received`: the RFC 5321 4.4 `Received:` header.
+//! - `limits`: total and per-client-IP connection counts.
+//! - `metrics`: metric names, defined once.
+
+pub mod config;
+pub mod server;
+
+mod accept;
+mod connection;
+mod limits;
+mod metrics;
+mod received;
+
+pub use config::{IngressArgs, IngressConfig, ListenerKind};
+pub use server::{Ingress, run};

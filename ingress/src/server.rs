@@ -1,0 +1,173 @@
+//! Accept loops over injected listeners, connection limits and graceful shutdown.
+//!
+//! Shutdown, as Kubernetes expects it: when `shutdown` is cancelled the listeners close at once,
+//! idle sessions are told `421 4.3.2`, and sessions inside a transaction may finish it within the
+//! grace period. When the grace period ends every remaining session gets `421 4.3.2` and closes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tern_common::bus::Bus;
+use tern_common::policy::RelayPolicy;
+use tern_common::store::QueueStore;
+use tern_smtp::{Reply, SessionConfig};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+use crate::config::{IngressConfig, ListenerKind};
+use crate::connection::{Connection, Stop};
+use crate::limits::ConnectionLimits;
+use crate::metrics;
+
+/// Everything a session needs, shared by all sessions.
+pub(crate) struct Shared<Q> {
+    pub(crate) store: Q,
+    pub(crate) bus: Option<Bus>,
+    pub(crate) relay: RelayPolicy,
+    pub(crate) session: Arc<SessionConfig>,
+    pub(crate) idle_timeout: Duration,
+    /// Notices still being published; awaited (briefly) on shutdown.
+    notices: TaskTracker,
+}
+
+impl<Q> Shared<Q> {
+    /// Publishes "message committed" on its own task: the SMTP reply does not wait for it.
+    pub(crate) fn notify(&self, id: Uuid) {
+        let Some(bus) = self.bus.clone() else { return };
+        self.notices.spawn(async move {
+            if let Err(error) = bus.publish_new_message(id).await {
+                ::metrics::counter!(metrics::NOTICE_FAILURES_TOTAL).increment(1);
+                tracing::warn!(queue_id = %id.simple(), %error, "JetStream notice not published; workers will find the jobs by polling");
+            }
+        });
+    }
+}
+
+/// A configured ingress, ready to [`run`].
+pub struct Ingress<Q> {
+    shared: Arc<Shared<Q>>,
+    limits: Arc<ConnectionLimits>,
+    shutdown_grace: Duration,
+}
+
+impl<Q: QueueStore> Ingress<Q> {
+    /// `bus` is optional: without it no notices are published (workers still poll).
+    pub fn new(config: &IngressConfig, store: Q, bus: Option<Bus>) -> Self {
+        let shared = Shared {
+            store,
+            bus,
+            relay: config.relay.clone(),
+            session: Arc::clone(&config.session),
+            idle_timeout: config.idle_timeout,
+            notices: TaskTracker::new(),
+        };
+        Self {
+            shared: Arc::new(shared),
+            limits: ConnectionLimits::new(config.max_connections, config.max_connections_per_ip),
+            shutdown_grace: config.shutdown_grace,
+        }
+    }
+}
+
+/// Serves SMTP on every listener until `shutdown` is cancelled, then drains (see module docs).
+pub async fn run<Q: QueueStore>(ingress: Ingress<Q>, listeners: Vec<(TcpListener, ListenerKind)>, shutdown: CancellationToken) {
+    let sessions = TaskTracker::new();
+    let stop = Stop { drain: shutdown.clone(), abort: CancellationToken::new() };
+    let accept_loops = TaskTracker::new();
+    for (listener, kind) in listeners {
+        let ingress = Ingress {
+            shared: Arc::clone(&ingress.shared),
+            limits: Arc::clone(&ingress.limits),
+            shutdown_grace: ingress.shutdown_grace,
+        };
+        accept_loops.spawn(accept_loop(ingress, listener, kind, sessions.clone(), stop.clone()));
+    }
+    accept_loops.close();
+    accept_loops.wait().await;
+
+    sessions.close();
+    let grace = ingress.shutdown_grace;
+    if tokio::time::timeout(grace, sessions.wait()).await.is_err() {
+        tracing::warn!(remaining = sessions.len(), "shutdown grace period over; closing remaining sessions");
+        stop.abort.cancel();
+        sessions.wait().await;
+    }
+    ingress.shared.notices.close();
+    if tokio::time::timeout(Duration::from_secs(5), ingress.shared.notices.wait()).await.is_err() {
+        tracing::warn!("some JetStream notices were still in flight at shutdown; workers will poll for them");
+    }
+    tracing::info!("ingress stopped");
+}
+
+async fn accept_loop<Q: QueueStore>(
+    ingress: Ingress<Q>,
+    listener: TcpListener,
+    kind: ListenerKind,
+    sessions: TaskTracker,
+    stop: Stop,
+) {
+    let local = listener.local_addr().ok();
+    tracing::info!(listener = kind.label(), address = ?local, "accepting SMTP connections");
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.drain.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => {
+                backoff = Duration::from_millis(10);
+                pair
+            }
+            Err(error) => {
+                // Usually EMFILE: wait for sessions to close rather than spin.
+                tracing::warn!(%error, "accept failed; backing off");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        match ingress.limits.try_acquire(peer.ip()) {
+            Ok(permit) => {
+                let shared = Arc::clone(&ingress.shared);
+                let stop = stop.clone();
+                sessions.spawn(async move {
+                    let _permit = permit;
+                    serve(shared, stream, peer, kind, stop).await;
+                });
+            }
+            Err(exceeded) => {
+                ::metrics::counter!(metrics::CONNECTIONS_REFUSED_TOTAL, "reason" => exceeded.label()).increment(1);
+                tracing::info!(client = %peer.ip(), limit = exceeded.label(), "connection refused");
+                sessions.spawn(refuse(stream));
+            }
+        }
+    }
+    tracing::info!(listener = kind.label(), "listener closed");
+}
+
+async fn serve<Q: QueueStore>(shared: Arc<Shared<Q>>, stream: TcpStream, peer: SocketAddr, kind: ListenerKind, stop: Stop) {
+    ::metrics::counter!(metrics::SESSIONS_TOTAL, "listener" => kind.label()).increment(1);
+    let active = ::metrics::gauge!(metrics::SESSIONS_ACTIVE);
+    active.increment(1.0);
+    if let Err(error) = Connection::new(shared, stream, peer.ip(), stop).run().await {
+        tracing::debug!(client = %peer.ip(), %error, "session ended with an I/O error");
+    }
+    active.decrement(1.0);
+}
+
+/// Over a limit: say why and close, without reading anything.
+async fn refuse(mut stream: TcpStream) {
+    let mut out = Vec::with_capacity(64);
+    Reply::too_many_connections().write_to(&mut out);
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = stream.write_all(&out).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+}

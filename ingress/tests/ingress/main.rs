@@ -1,0 +1,11 @@
+//! Integration tests of the ingress against real PostgreSQL and NATS JetStream, with real SMTP
+//! clients (this crate's transcript client, swaks and Python's smtplib).
+
+mod harness;
+
+mod commit;
+mod limits;
+mod outage;
+mod peers;
+mod relay;
+mod transcript;

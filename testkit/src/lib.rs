@@ -1,0 +1,19 @@
+//! Dev-only helpers for Tern's tests.
+//!
+//! - [`services`]: the shared PostgreSQL and NATS that `make test` starts, found through
+//!   `TERN_TEST_DATABASE_URL` / `TERN_TEST_NATS_URL`. A test whose service is missing fails with
+//!   the command that fixes it; it never passes silently.
+//! - [`database`]: a fresh database per test, cloned from a migrated template.
+//! - [`pg_cluster`]: a private PostgreSQL cluster a test may stop and start (outage tests).
+//! - [`smtp_client`]: a small SMTP client for transcripts, byte-exact and pipelining-capable.
+//! - [`wait`]: polling with a deadline instead of sleeps.
+
+pub mod database;
+pub mod pg_cluster;
+pub mod services;
+pub mod smtp_client;
+pub mod wait;
+
+pub use database::TestDatabase;
+pub use pg_cluster::PgCluster;
+pub use smtp_client::{SmtpClient, TestReply};
