@@ -1,0 +1,38 @@
+//! Sans-IO SMTP server protocol for Tern.
+//!
+//! The crate turns the bytes a client sends into [`Step`]s for an IO driver
+//! and never touches a socket, a clock or a queue itself.
+//!
+//! Modules:
+//! - `session`: the state machine ([`Session`], [`SessionConfig`], [`Step`],
+//!   [`Verdict`]).
+//! - `command`: verbs and the MAIL/RCPT/BDAT argument grammar.
+//! - `address`: envelope paths ([`Mailbox`], [`Domain`], [`ReversePath`],
+//!   [`ForwardPath`]) per RFC 5321 and RFC 6531.
+//! - `params`: ESMTP parameters ([`MailParams`], [`RcptParams`] and friends,
+//!   xtext).
+//! - `line`: command-line framing with bounded buffering.
+//! - `data`: DATA framing, dot-unstuffing and the SMTP-smuggling defences.
+//! - `body`: the size-bounded message buffer shared by DATA and BDAT.
+//! - `envelope`: what a finished transaction hands over ([`Transaction`],
+//!   [`Envelope`], [`Recipient`]).
+//! - `reply`: [`Reply`] and its wire form.
+//! - `testing` (tests only): a recording driver and a pseudo-random source.
+
+mod address;
+mod body;
+mod command;
+mod data;
+mod envelope;
+mod line;
+mod params;
+mod reply;
+mod session;
+#[cfg(test)]
+mod testing;
+
+pub use address::{Domain, ForwardPath, Mailbox, ReversePath};
+pub use envelope::{Envelope, Recipient, Transaction};
+pub use params::{Body, MailParams, Notify, Orcpt, RcptParams, Ret};
+pub use reply::Reply;
+pub use session::{Session, SessionConfig, Step, Verdict};

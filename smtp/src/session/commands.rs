@@ -1,0 +1,160 @@
+//! One handler per command verb. Each checks the session state first, then
+//! the syntax, so that replies follow RFC 5321's 503-before-501 order.
+
+use super::{Mode, Pending, RCPT_OVERSHOOT, Session, Step, Txn};
+use crate::Recipient;
+use crate::Reply;
+use crate::command::{self, Verb};
+use crate::data::DataReader;
+
+impl Session {
+    /// Acts on one complete, well-framed command line.
+    pub(super) fn command(&mut self, line: &[u8]) -> Step {
+        let Ok(line) = std::str::from_utf8(line) else {
+            return self.answer(Reply::new(500, "5.5.2", "Invalid UTF-8 in command"));
+        };
+        let (verb, args) = command::split(line);
+        match verb {
+            Verb::Helo => self.hello(args, false),
+            Verb::Ehlo => self.hello(args, true),
+            Verb::Mail => self.mail(args),
+            Verb::Rcpt => self.rcpt(args),
+            Verb::Data => self.data(args),
+            Verb::Bdat => self.bdat(args),
+            Verb::Rset if !args.is_empty() => self.answer(Reply::syntax("RSET")),
+            Verb::Rset => {
+                self.txn = None;
+                Step::Reply(Reply::ok())
+            }
+            Verb::Noop => Step::Reply(Reply::ok()),
+            Verb::Quit if !args.is_empty() => self.answer(Reply::syntax("QUIT")),
+            Verb::Quit => {
+                self.closed = true;
+                let bye = format!("{} Bye", self.config.hostname);
+                Step::Close(Reply::new(221, "2.0.0", bye))
+            }
+            Verb::Vrfy if args.is_empty() => self.answer(Reply::syntax("VRFY address")),
+            // Confirming addresses would hand out a directory to harvesters.
+            Verb::Vrfy => self.answer(Reply::new(
+                252,
+                "2.5.2",
+                "Cannot VRFY user, but will accept message and attempt delivery",
+            )),
+            Verb::Expn => self.answer(Reply::new(502, "5.5.1", "EXPN not available")),
+            Verb::Help => Step::Reply(Reply::new(
+                214,
+                "2.0.0",
+                "See https://www.rfc-editor.org/rfc/rfc5321",
+            )),
+            Verb::Starttls | Verb::Auth | Verb::Turn | Verb::Etrn => {
+                self.answer(Reply::new(502, "5.5.1", "Command not implemented"))
+            }
+            Verb::Unknown => self.answer(Reply::new(500, "5.5.2", "Command unrecognized")),
+        }
+    }
+
+    /// HELO and EHLO both start over: any transaction is dropped.
+    fn hello(&mut self, args: &str, esmtp: bool) -> Step {
+        if args.is_empty() {
+            let usage = if esmtp {
+                "EHLO hostname"
+            } else {
+                "HELO hostname"
+            };
+            return self.answer(Reply::syntax(usage));
+        }
+        self.helo = Some(args.to_string());
+        self.esmtp = esmtp;
+        self.txn = None;
+        let hostname = self.config.hostname.clone();
+        if !esmtp {
+            return Step::Reply(Reply::plain(250, hostname));
+        }
+        let size = format!("SIZE {}", self.config.max_message_size);
+        let lines = [
+            hostname.as_str(),
+            "PIPELINING",
+            size.as_str(),
+            "8BITMIME",
+            "SMTPUTF8",
+            "ENHANCEDSTATUSCODES",
+            "DSN",
+            "CHUNKING",
+        ];
+        Step::Reply(Reply {
+            code: 250,
+            status: None,
+            lines: lines.iter().map(|l| l.to_string()).collect(),
+        })
+    }
+
+    fn mail(&mut self, args: &str) -> Step {
+        if self.helo.is_none() {
+            return self.answer(Reply::new(503, "5.5.1", "Send HELO/EHLO first"));
+        }
+        if self.txn.is_some() {
+            return self.answer(Reply::new(503, "5.5.1", "Nested MAIL command"));
+        }
+        match command::parse_mail(args, self.esmtp, self.config.max_message_size) {
+            Ok((from, params)) => {
+                self.txn = Some(Txn {
+                    from,
+                    params,
+                    recipients: Vec::new(),
+                    chunks: None,
+                });
+                self.overshoot = 0;
+                Step::Reply(Reply::new(250, "2.1.0", "Ok"))
+            }
+            Err(error) => self.answer(error.reply()),
+        }
+    }
+
+    fn rcpt(&mut self, args: &str) -> Step {
+        let Some(txn) = self.txn.as_ref() else {
+            return self.answer(Reply::need_mail());
+        };
+        let full = txn.recipients.len() >= self.config.max_recipients;
+        let parsed = command::parse_rcpt(args, self.esmtp, txn.params.smtputf8);
+        let (path, params) = match parsed {
+            Ok(parsed) => parsed,
+            Err(error) => return self.answer(error.reply()),
+        };
+        if full {
+            let reply = Reply::new(452, "4.5.3", "Too many recipients");
+            self.overshoot += 1;
+            if self.overshoot <= RCPT_OVERSHOOT {
+                return Step::Reply(reply);
+            }
+            return self.answer(reply);
+        }
+        let recipient = Recipient { path, params };
+        self.pending = Pending::Recipient(recipient.clone());
+        Step::CheckRecipient(recipient)
+    }
+
+    fn data(&mut self, args: &str) -> Step {
+        let Some(txn) = self.txn.as_ref() else {
+            return self.answer(Reply::need_mail());
+        };
+        if txn.chunks.is_some() {
+            return self.answer(Reply::new(
+                503,
+                "5.5.1",
+                "DATA not allowed in a BDAT transaction",
+            ));
+        }
+        if txn.recipients.is_empty() {
+            return self.answer(Reply::no_valid_recipients());
+        }
+        if !args.is_empty() {
+            return self.answer(Reply::syntax("DATA"));
+        }
+        let config = &self.config;
+        self.mode = Mode::Data(DataReader::new(
+            config.max_message_size,
+            config.max_text_line,
+        ));
+        Step::Reply(Reply::plain(354, "End data with <CR><LF>.<CR><LF>"))
+    }
+}
