@@ -1,0 +1,47 @@
+# Tern's entry points. `make help` lists them.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+SERVICES := scripts/services.sh
+# Loads TERN_DATABASE_URL, TERN_NATS_URL and TERN_TEST_* for the local services.
+WITH_ENV := eval "$$(bash $(SERVICES) env)";
+
+.PHONY: help dev test test-only lint fmt bench-ingest services-up services-down services-status clean-dev
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+dev: ## run Tern locally (starts PostgreSQL and NATS under .dev/, installing them if missing)
+	bash scripts/dev.sh
+
+test: services-up ## start the local services, then run every test
+	$(MAKE) --no-print-directory test-only
+
+test-only: ## run every test against services that are already up
+	$(WITH_ENV) bash scripts/drop-test-databases.sh
+	cargo build --workspace --bins
+	$(WITH_ENV) cargo test --workspace --no-fail-fast
+
+lint: ## rustfmt check and clippy with warnings as errors
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt: ## format the code
+	cargo fmt --all
+
+bench-ingest: services-up ## ingest benchmark: Tern vs a durable Postfix relay (see bench/README.md)
+	cargo build --release --bin tern
+	$(WITH_ENV) bash bench/ingest.sh
+
+services-up: ## start PostgreSQL and NATS under .dev/ (installing them if missing)
+	bash $(SERVICES) up
+
+services-down: ## stop them
+	bash $(SERVICES) down
+
+services-status: ## are they running?
+	bash $(SERVICES) status
+
+clean-dev: services-down ## stop the services and delete .dev/ (all local data)
+	rm -rf .dev
