@@ -12,7 +12,11 @@ use tern_ingress::{Ingress, IngressArgs};
 use tokio::net::TcpListener;
 
 #[derive(Parser)]
-#[command(name = "tern", version, about = "Tern: a Kubernetes-native mail transfer agent")]
+#[command(
+    name = "tern",
+    version,
+    about = "Tern: a Kubernetes-native mail transfer agent"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -41,12 +45,19 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
-            let code = if error.use_stderr() { EXIT_CONFIG as u8 } else { 0 };
+            let code = if error.use_stderr() {
+                EXIT_CONFIG as u8
+            } else {
+                0
+            };
             let _ = error.print();
             return ExitCode::from(code);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("tern: cannot start the async runtime: {error}");
@@ -109,7 +120,9 @@ async fn run_ingress(config: tern_ingress::IngressConfig) -> anyhow::Result<()> 
 
     let mut listeners = Vec::new();
     for (address, kind) in &config.listeners {
-        let listener = TcpListener::bind(address).await.with_context(|| format!("binding {} listener on {address}", kind.label()))?;
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("binding {} listener on {address}", kind.label()))?;
         listeners.push((listener, *kind));
     }
     let admin_listener = TcpListener::bind(config.admin_listen)
@@ -122,7 +135,10 @@ async fn run_ingress(config: tern_ingress::IngressConfig) -> anyhow::Result<()> 
         let pool = readiness_pool.clone();
         let bus = readiness_bus.clone();
         Box::pin(async move {
-            let ping = tokio::time::timeout(std::time::Duration::from_secs(2), sqlx::query("SELECT 1").execute(&pool));
+            let ping = tokio::time::timeout(
+                std::time::Duration::from_secs(2),
+                sqlx::query("SELECT 1").execute(&pool),
+            );
             match ping.await {
                 Ok(Ok(_)) => {}
                 Ok(Err(error)) => return Err(format!("PostgreSQL: {error}")),
@@ -136,10 +152,19 @@ async fn run_ingress(config: tern_ingress::IngressConfig) -> anyhow::Result<()> 
     });
     let admin_stop = tokio_util::sync::CancellationToken::new();
     let admin_router = admin::router(Some(metrics), readiness, shutdown.clone());
-    let admin_task = tokio::spawn(admin::serve(admin_listener, admin_router, admin_stop.clone()));
+    let admin_task = tokio::spawn(admin::serve(
+        admin_listener,
+        admin_router,
+        admin_stop.clone(),
+    ));
 
     let store = PgQueueStore::new(pool.clone(), config.database.commit_timeout);
-    tern_ingress::run(Ingress::new(&config, store, Some(bus.clone())), listeners, shutdown).await;
+    tern_ingress::run(
+        Ingress::new(&config, store, Some(bus.clone())),
+        listeners,
+        shutdown,
+    )
+    .await;
 
     let _ = bus.client().flush().await;
     admin_stop.cancel();

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
 use futures::future::BoxFuture;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
@@ -24,9 +24,12 @@ struct AdminState {
 }
 
 /// Installs the process-wide Prometheus recorder. Call once, from `main`.
-pub fn install_metrics_recorder() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
+pub fn install_metrics_recorder()
+-> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
     // Latency buckets from 1 ms to 10 s: a durable commit is a few ms, a stuck one is seconds.
-    let buckets = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0];
+    let buckets = [
+        0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
+    ];
     PrometheusBuilder::new()
         .set_buckets(&buckets)?
         .install_recorder()
@@ -34,16 +37,28 @@ pub fn install_metrics_recorder() -> Result<PrometheusHandle, metrics_exporter_p
 
 /// The admin router. `draining` is cancelled when the component starts shutting down, which makes
 /// `/readyz` fail so Kubernetes stops sending new connections.
-pub fn router(metrics: Option<PrometheusHandle>, readiness: ReadinessCheck, draining: CancellationToken) -> Router {
+pub fn router(
+    metrics: Option<PrometheusHandle>,
+    readiness: ReadinessCheck,
+    draining: CancellationToken,
+) -> Router {
     Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
-        .with_state(AdminState { metrics, readiness, draining })
+        .with_state(AdminState {
+            metrics,
+            readiness,
+            draining,
+        })
 }
 
 /// Serves the admin router on `listener` until `shutdown` is cancelled.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     axum::serve(listener, router)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
@@ -52,7 +67,10 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: Cancellation
 async fn metrics_text(State(state): State<AdminState>) -> (StatusCode, String) {
     match &state.metrics {
         Some(handle) => (StatusCode::OK, handle.render()),
-        None => (StatusCode::NOT_FOUND, "metrics recorder not installed\n".to_owned()),
+        None => (
+            StatusCode::NOT_FOUND,
+            "metrics recorder not installed\n".to_owned(),
+        ),
     }
 }
 
@@ -62,6 +80,9 @@ async fn ready(State(state): State<AdminState>) -> (StatusCode, String) {
     }
     match (state.readiness)().await {
         Ok(()) => (StatusCode::OK, "ready\n".to_owned()),
-        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n")),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {reason}\n"),
+        ),
     }
 }

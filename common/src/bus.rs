@@ -35,7 +35,10 @@ pub struct QueueNames {
 
 impl QueueNames {
     pub fn new(prefix: &str) -> Self {
-        Self { stream: format!("{prefix}_queue"), new_message_subject: format!("{prefix}.queue.new") }
+        Self {
+            stream: format!("{prefix}_queue"),
+            new_message_subject: format!("{prefix}.queue.new"),
+        }
     }
 
     fn subjects(prefix: &str) -> String {
@@ -64,7 +67,12 @@ impl Bus {
             .await?;
         let mut jetstream = jetstream::new(client.clone());
         jetstream.set_timeout(Duration::from_secs(5));
-        Ok(Self { client, jetstream, names: QueueNames::new(&config.prefix), prefix: config.prefix.clone() })
+        Ok(Self {
+            client,
+            jetstream,
+            names: QueueNames::new(&config.prefix),
+            prefix: config.prefix.clone(),
+        })
     }
 
     pub fn names(&self) -> &QueueNames {
@@ -101,8 +109,13 @@ impl Bus {
     /// Publishes "message `id` was committed" and waits for JetStream to store it.
     pub async fn publish_new_message(&self, id: Uuid) -> Result<(), BusError> {
         let id = id.simple().to_string();
-        let notice = PublishMessage::build().payload(Bytes::from(id.clone())).message_id(id);
-        let ack = self.jetstream.send_publish(self.names.new_message_subject.clone(), notice).await?;
+        let notice = PublishMessage::build()
+            .payload(Bytes::from(id.clone()))
+            .message_id(id);
+        let ack = self
+            .jetstream
+            .send_publish(self.names.new_message_subject.clone(), notice)
+            .await?;
         ack.await?;
         Ok(())
     }

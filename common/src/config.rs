@@ -23,17 +23,28 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(setting: &'static str, reason: impl Into<String>) -> Self {
-        Self { setting, reason: reason.into() }
+        Self {
+            setting,
+            reason: reason.into(),
+        }
     }
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// PostgreSQL URL of the queue database.
-    #[arg(long = "database-url", env = "TERN_DATABASE_URL", default_value = "postgres://tern@127.0.0.1:55432/tern")]
+    #[arg(
+        long = "database-url",
+        env = "TERN_DATABASE_URL",
+        default_value = "postgres://tern@127.0.0.1:55432/tern"
+    )]
     pub database_url: String,
     /// Connections in the pool; concurrent commits share WAL flushes (group commit).
-    #[arg(long = "database-max-connections", env = "TERN_DATABASE_MAX_CONNECTIONS", default_value_t = 32)]
+    #[arg(
+        long = "database-max-connections",
+        env = "TERN_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 32
+    )]
     pub database_max_connections: u32,
     /// How long one queue commit may take before the client is told 451 4.3.0.
     #[arg(long = "database-commit-timeout", env = "TERN_DATABASE_COMMIT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
@@ -51,13 +62,22 @@ impl DatabaseArgs {
     pub fn validate(&self) -> Result<DatabaseConfig, ConfigError> {
         let url = self.database_url.trim();
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(ConfigError::new("TERN_DATABASE_URL", "must start with postgres:// or postgresql://"));
+            return Err(ConfigError::new(
+                "TERN_DATABASE_URL",
+                "must start with postgres:// or postgresql://",
+            ));
         }
         if self.database_max_connections == 0 {
-            return Err(ConfigError::new("TERN_DATABASE_MAX_CONNECTIONS", "must be at least 1"));
+            return Err(ConfigError::new(
+                "TERN_DATABASE_MAX_CONNECTIONS",
+                "must be at least 1",
+            ));
         }
         if self.database_commit_timeout.is_zero() {
-            return Err(ConfigError::new("TERN_DATABASE_COMMIT_TIMEOUT", "must be greater than zero"));
+            return Err(ConfigError::new(
+                "TERN_DATABASE_COMMIT_TIMEOUT",
+                "must be greater than zero",
+            ));
         }
         Ok(DatabaseConfig {
             url: url.to_owned(),
@@ -70,7 +90,11 @@ impl DatabaseArgs {
 #[derive(Debug, Clone, Args)]
 pub struct NatsArgs {
     /// NATS server URL (JetStream enabled).
-    #[arg(long = "nats-url", env = "TERN_NATS_URL", default_value = "nats://127.0.0.1:54222")]
+    #[arg(
+        long = "nats-url",
+        env = "TERN_NATS_URL",
+        default_value = "nats://127.0.0.1:54222"
+    )]
     pub nats_url: String,
     /// Prefix of every stream and subject name, so several installations (or tests) share a NATS.
     #[arg(long = "nats-prefix", env = "TERN_NATS_PREFIX", default_value = "tern")]
@@ -86,26 +110,38 @@ pub struct NatsConfig {
 impl NatsArgs {
     pub fn validate(&self) -> Result<NatsConfig, ConfigError> {
         if !self.nats_url.starts_with("nats://") && !self.nats_url.starts_with("tls://") {
-            return Err(ConfigError::new("TERN_NATS_URL", "must start with nats:// or tls://"));
+            return Err(ConfigError::new(
+                "TERN_NATS_URL",
+                "must start with nats:// or tls://",
+            ));
         }
         let prefix = &self.nats_prefix;
         let valid = !prefix.is_empty()
             && prefix.len() <= 32
-            && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if !valid {
             return Err(ConfigError::new(
                 "TERN_NATS_PREFIX",
                 "1 to 32 characters of letters, digits, '-' or '_' (it names a stream)",
             ));
         }
-        Ok(NatsConfig { url: self.nats_url.clone(), prefix: prefix.clone() })
+        Ok(NatsConfig {
+            url: self.nats_url.clone(),
+            prefix: prefix.clone(),
+        })
     }
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct AdminArgs {
     /// Address of the admin HTTP server: /metrics, /healthz, /readyz.
-    #[arg(long = "admin-listen", env = "TERN_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
+    #[arg(
+        long = "admin-listen",
+        env = "TERN_ADMIN_LISTEN",
+        default_value = "127.0.0.1:9090"
+    )]
     pub admin_listen: SocketAddr,
 }
 
@@ -130,9 +166,13 @@ pub struct LogArgs {
 /// Parses `300`, `300s`, `5m`, `2h` or `250ms`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
-    let value: u64 = digits.parse().map_err(|_| format!("'{text}' is not a duration like 30s, 5m or 250ms"))?;
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration like 30s, 5m or 250ms"))?;
     let duration = match unit {
         "" | "s" => Duration::from_secs(value),
         "ms" => Duration::from_millis(value),
@@ -145,7 +185,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Splits a comma- or whitespace-separated list, dropping empty items.
 pub fn split_list(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| c == ',' || c.is_whitespace()).filter(|item| !item.is_empty())
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|item| !item.is_empty())
 }
 
 #[cfg(test)]
@@ -178,10 +219,13 @@ mod tests {
 
     #[test]
     fn nats_prefix_must_name_a_stream() {
-        let args = |prefix: &str| NatsArgs { nats_url: "nats://127.0.0.1:4222".into(), nats_prefix: prefix.into() };
+        let args = |prefix: &str| NatsArgs {
+            nats_url: "nats://127.0.0.1:4222".into(),
+            nats_prefix: prefix.into(),
+        };
         assert!(args("tern").validate().is_ok());
         assert!(args("test_1-a").validate().is_ok());
-        let err = args("a.b").validate().unwrap_err();
+        let err = args("a.b").validate().expect_err("must be refused");
         assert_eq!(err.setting, "TERN_NATS_PREFIX");
         assert!(args("").validate().is_err());
     }
@@ -193,6 +237,9 @@ mod tests {
             database_max_connections: 4,
             database_commit_timeout: Duration::from_secs(1),
         };
-        assert_eq!(args.validate().unwrap_err().setting, "TERN_DATABASE_URL");
+        assert_eq!(
+            args.validate().expect_err("must be refused").setting,
+            "TERN_DATABASE_URL"
+        );
     }
 }

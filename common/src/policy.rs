@@ -32,9 +32,18 @@ pub enum RelayDecision {
 }
 
 impl RelayPolicy {
-    pub fn new(local_domains: impl IntoIterator<Item = String>, trusted_networks: Vec<IpNet>) -> Self {
-        let local_domains = local_domains.into_iter().map(|d| d.trim_end_matches('.').to_ascii_lowercase()).collect();
-        Self { local_domains, trusted_networks }
+    pub fn new(
+        local_domains: impl IntoIterator<Item = String>,
+        trusted_networks: Vec<IpNet>,
+    ) -> Self {
+        let local_domains = local_domains
+            .into_iter()
+            .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
+            .collect();
+        Self {
+            local_domains,
+            trusted_networks,
+        }
     }
 
     /// Parses the two settings as written in the environment.
@@ -45,10 +54,15 @@ impl RelayPolicy {
                 && domain.split('.').all(|label| {
                     !label.is_empty()
                         && label.len() <= 63
-                        && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 });
             if !valid {
-                return Err(ConfigError::new("TERN_INGRESS_LOCAL_DOMAINS", format!("'{domain}' is not a domain name")));
+                return Err(ConfigError::new(
+                    "TERN_INGRESS_LOCAL_DOMAINS",
+                    format!("'{domain}' is not a domain name"),
+                ));
             }
             domains.push(domain.to_owned());
         }
@@ -57,26 +71,36 @@ impl RelayPolicy {
             let parsed = net
                 .parse::<IpNet>()
                 .or_else(|_| net.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| ConfigError::new("TERN_INGRESS_TRUSTED_NETWORKS", format!("'{net}' is not an address or CIDR network")))?;
+                .map_err(|_| {
+                    ConfigError::new(
+                        "TERN_INGRESS_TRUSTED_NETWORKS",
+                        format!("'{net}' is not an address or CIDR network"),
+                    )
+                })?;
             networks.push(parsed);
         }
         Ok(Self::new(domains, networks))
     }
 
     pub fn is_local_domain(&self, domain: &str) -> bool {
-        self.local_domains.contains(&domain.trim_end_matches('.').to_ascii_lowercase())
+        self.local_domains
+            .contains(&domain.trim_end_matches('.').to_ascii_lowercase())
     }
 
     pub fn is_trusted(&self, client: IpAddr) -> bool {
         let client = canonical(client);
-        self.trusted_networks.iter().any(|net| net.contains(&client))
+        self.trusted_networks
+            .iter()
+            .any(|net| net.contains(&client))
     }
 
     pub fn decide(&self, recipient: &ForwardPath, client: IpAddr) -> RelayDecision {
         let local = match recipient {
             ForwardPath::Postmaster => true,
             ForwardPath::Mailbox(mailbox) => match &mailbox.domain {
-                Domain::Name(name) => !mailbox.local_has_routing_chars() && self.is_local_domain(name),
+                Domain::Name(name) => {
+                    !mailbox.local_has_routing_chars() && self.is_local_domain(name)
+                }
                 Domain::Literal(_) => false,
             },
         };

@@ -11,6 +11,10 @@ pub fn tern_binary() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
     let binary = target.join("debug/tern");
-    assert!(binary.exists(), "{} does not exist: run `cargo build --bin tern` first (`make test` does)", binary.display());
+    assert!(
+        binary.exists(),
+        "{} does not exist: run `cargo build --bin tern` first (`make test` does)",
+        binary.display()
+    );
     binary
 }

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use tern_common::store::{NewMessage, NewRecipient, QueueStore};
-use tern_smtp::{Body, Domain, ForwardPath, Notify, Reply, ReversePath, Ret, Transaction};
+use tern_smtp::{Body, Domain, ForwardPath, Notify, Reply, Ret, ReversePath, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -24,7 +24,13 @@ pub(crate) async fn accept<Q: QueueStore>(
 ) -> Result<String, Reply> {
     let id = Uuid::now_v7();
     let queue_id = id.simple().to_string();
-    let message = build(shared.session.hostname.as_str(), transaction, client_ip, id, &queue_id);
+    let message = build(
+        shared.session.hostname.as_str(),
+        transaction,
+        client_ip,
+        id,
+        &queue_id,
+    );
     let started = Instant::now();
     let committed = shared.store.commit(&message).await;
     ::metrics::histogram!(metrics::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
@@ -44,14 +50,21 @@ pub(crate) async fn accept<Q: QueueStore>(
             Ok(queue_id)
         }
         Err(error) => {
-            ::metrics::counter!(metrics::COMMIT_ERRORS_TOTAL, "reason" => error.metric_label()).increment(1);
+            ::metrics::counter!(metrics::COMMIT_ERRORS_TOTAL, "reason" => error.metric_label())
+                .increment(1);
             tracing::warn!(queue_id = %queue_id, client = %client_ip, %error, "queue commit failed; answered 451");
             Err(Reply::store_unavailable())
         }
     }
 }
 
-fn build(hostname: &str, transaction: Transaction, client_ip: IpAddr, id: Uuid, queue_id: &str) -> NewMessage {
+fn build(
+    hostname: &str,
+    transaction: Transaction,
+    client_ip: IpAddr,
+    id: Uuid,
+    queue_id: &str,
+) -> NewMessage {
     let Transaction { envelope, body } = transaction;
     let recipients: Vec<NewRecipient> = envelope.recipients.iter().map(new_recipient).collect();
     let protocol = match (envelope.params.smtputf8, envelope.esmtp) {
@@ -117,7 +130,11 @@ fn new_recipient(recipient: &tern_smtp::Recipient) -> NewRecipient {
         address,
         domain,
         dsn_notify: recipient.params.notify.as_ref().map(notify_text),
-        dsn_orcpt: recipient.params.orcpt.as_ref().map(|o| format!("{};{}", o.addr_type, o.addr)),
+        dsn_orcpt: recipient
+            .params
+            .orcpt
+            .as_ref()
+            .map(|o| format!("{};{}", o.addr_type, o.addr)),
     }
 }
 
@@ -125,6 +142,15 @@ fn notify_text(notify: &Notify) -> String {
     if notify.never {
         return "NEVER".to_owned();
     }
-    let flags = [(notify.success, "SUCCESS"), (notify.failure, "FAILURE"), (notify.delay, "DELAY")];
-    flags.iter().filter(|(on, _)| *on).map(|(_, name)| *name).collect::<Vec<_>>().join(",")
+    let flags = [
+        (notify.success, "SUCCESS"),
+        (notify.failure, "FAILURE"),
+        (notify.delay, "DELAY"),
+    ];
+    flags
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| *name)
+        .collect::<Vec<_>>()
+        .join(",")
 }

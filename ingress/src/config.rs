@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use clap::Args;
 use tern_common::config::{
-    AdminArgs, ConfigError, DatabaseArgs, DatabaseConfig, LogArgs, NatsArgs, NatsConfig, parse_duration,
+    AdminArgs, ConfigError, DatabaseArgs, DatabaseConfig, LogArgs, NatsArgs, NatsConfig,
+    parse_duration,
 };
 use tern_common::policy::RelayPolicy;
 use tern_smtp::SessionConfig;
@@ -23,23 +24,39 @@ pub struct IngressArgs {
     pub log: LogArgs,
 
     /// Port 25 role: MX and relay for trusted networks.
-    #[arg(long, env = "TERN_INGRESS_SMTP_LISTEN", default_value = "127.0.0.1:2525")]
+    #[arg(
+        long,
+        env = "TERN_INGRESS_SMTP_LISTEN",
+        default_value = "127.0.0.1:2525"
+    )]
     pub smtp_listen: SocketAddr,
     /// Port 587 role (RFC 6409). Until SMTP AUTH arrives it applies the same relay rules as 25.
     /// Empty disables it.
-    #[arg(long, env = "TERN_INGRESS_SUBMISSION_LISTEN", default_value = "127.0.0.1:2587")]
+    #[arg(
+        long,
+        env = "TERN_INGRESS_SUBMISSION_LISTEN",
+        default_value = "127.0.0.1:2587"
+    )]
     pub submission_listen: Option<String>,
     /// Name in the greeting, EHLO reply and `Received:` headers.
     #[arg(long, env = "TERN_INGRESS_HOSTNAME", default_value = "localhost")]
     pub hostname: String,
     /// Domains whose recipients are accepted from anyone (comma separated).
-    #[arg(long, env = "TERN_INGRESS_LOCAL_DOMAINS", default_value = "localhost,tern.test")]
+    #[arg(
+        long,
+        env = "TERN_INGRESS_LOCAL_DOMAINS",
+        default_value = "localhost,tern.test"
+    )]
     pub local_domains: String,
     /// Client networks allowed to relay to any domain (comma separated CIDRs). Default: none.
     #[arg(long, env = "TERN_INGRESS_TRUSTED_NETWORKS", default_value = "")]
     pub trusted_networks: String,
     /// Largest message accepted, in octets (advertised as SIZE).
-    #[arg(long, env = "TERN_INGRESS_MAX_MESSAGE_SIZE", default_value_t = 26_214_400)]
+    #[arg(
+        long,
+        env = "TERN_INGRESS_MAX_MESSAGE_SIZE",
+        default_value_t = 26_214_400
+    )]
     pub max_message_size: u64,
     /// Recipients per message; more get 452 4.5.3.
     #[arg(long, env = "TERN_INGRESS_MAX_RECIPIENTS", default_value_t = 100)]
@@ -60,7 +77,11 @@ pub struct IngressArgs {
     #[arg(long, env = "TERN_INGRESS_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
     /// Concurrent connections from one client IP; more get 421 4.7.0.
-    #[arg(long, env = "TERN_INGRESS_MAX_CONNECTIONS_PER_IP", default_value_t = 50)]
+    #[arg(
+        long,
+        env = "TERN_INGRESS_MAX_CONNECTIONS_PER_IP",
+        default_value_t = 50
+    )]
     pub max_connections_per_ip: usize,
     /// After SIGTERM, how long transactions in progress may take to finish.
     #[arg(long, env = "TERN_INGRESS_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
@@ -101,32 +122,62 @@ pub struct IngressConfig {
 impl IngressArgs {
     pub fn validate(&self) -> Result<IngressConfig, ConfigError> {
         let mut listeners = vec![(self.smtp_listen, ListenerKind::Smtp)];
-        if let Some(text) = self.submission_listen.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        if let Some(text) = self
+            .submission_listen
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
             let addr = text.parse().map_err(|_| {
-                ConfigError::new("TERN_INGRESS_SUBMISSION_LISTEN", format!("'{text}' is not an address like 0.0.0.0:587"))
+                ConfigError::new(
+                    "TERN_INGRESS_SUBMISSION_LISTEN",
+                    format!("'{text}' is not an address like 0.0.0.0:587"),
+                )
             })?;
             if addr == self.smtp_listen {
-                return Err(ConfigError::new("TERN_INGRESS_SUBMISSION_LISTEN", "is the same address as TERN_INGRESS_SMTP_LISTEN"));
+                return Err(ConfigError::new(
+                    "TERN_INGRESS_SUBMISSION_LISTEN",
+                    "is the same address as TERN_INGRESS_SMTP_LISTEN",
+                ));
             }
             listeners.push((addr, ListenerKind::Submission));
         }
         let hostname = self.hostname.trim();
-        if hostname.is_empty() || hostname.bytes().any(|b| !(b.is_ascii_alphanumeric() || b == b'.' || b == b'-')) {
-            return Err(ConfigError::new("TERN_INGRESS_HOSTNAME", "must be a host name (letters, digits, '.', '-')"));
+        if hostname.is_empty()
+            || hostname
+                .bytes()
+                .any(|b| !(b.is_ascii_alphanumeric() || b == b'.' || b == b'-'))
+        {
+            return Err(ConfigError::new(
+                "TERN_INGRESS_HOSTNAME",
+                "must be a host name (letters, digits, '.', '-')",
+            ));
         }
         positive("TERN_INGRESS_MAX_MESSAGE_SIZE", self.max_message_size)?;
         positive("TERN_INGRESS_MAX_RECIPIENTS", self.max_recipients as u64)?;
         positive("TERN_INGRESS_MAX_ERRORS", u64::from(self.max_errors))?;
         positive("TERN_INGRESS_MAX_CONNECTIONS", self.max_connections as u64)?;
-        positive("TERN_INGRESS_MAX_CONNECTIONS_PER_IP", self.max_connections_per_ip as u64)?;
+        positive(
+            "TERN_INGRESS_MAX_CONNECTIONS_PER_IP",
+            self.max_connections_per_ip as u64,
+        )?;
         if self.max_command_line < 512 {
-            return Err(ConfigError::new("TERN_INGRESS_MAX_COMMAND_LINE", "must be at least 512 (RFC 5321 4.5.3.1.4)"));
+            return Err(ConfigError::new(
+                "TERN_INGRESS_MAX_COMMAND_LINE",
+                "must be at least 512 (RFC 5321 4.5.3.1.4)",
+            ));
         }
         if self.max_text_line < 1000 {
-            return Err(ConfigError::new("TERN_INGRESS_MAX_TEXT_LINE", "must be at least 1000 (RFC 5321 4.5.3.1.6)"));
+            return Err(ConfigError::new(
+                "TERN_INGRESS_MAX_TEXT_LINE",
+                "must be at least 1000 (RFC 5321 4.5.3.1.6)",
+            ));
         }
         if self.idle_timeout.is_zero() {
-            return Err(ConfigError::new("TERN_INGRESS_IDLE_TIMEOUT", "must be greater than zero"));
+            return Err(ConfigError::new(
+                "TERN_INGRESS_IDLE_TIMEOUT",
+                "must be greater than zero",
+            ));
         }
         let session = SessionConfig {
             hostname: hostname.to_owned(),
@@ -152,7 +203,11 @@ impl IngressArgs {
 }
 
 fn positive(setting: &'static str, value: u64) -> Result<(), ConfigError> {
-    if value == 0 { Err(ConfigError::new(setting, "must be at least 1")) } else { Ok(()) }
+    if value == 0 {
+        Err(ConfigError::new(setting, "must be at least 1"))
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -167,7 +222,8 @@ mod tests {
     }
 
     fn parse(args: &[&str]) -> Result<IngressConfig, ConfigError> {
-        let cli = Cli::try_parse_from(std::iter::once("tern").chain(args.iter().copied())).expect("clap parses");
+        let cli = Cli::try_parse_from(std::iter::once("tern").chain(args.iter().copied()))
+            .expect("clap parses");
         cli.ingress.validate()
     }
 
@@ -184,8 +240,14 @@ mod tests {
         let cases: [(&[&str], &str); 5] = [
             (&["--max-recipients", "0"], "TERN_INGRESS_MAX_RECIPIENTS"),
             (&["--max-text-line", "80"], "TERN_INGRESS_MAX_TEXT_LINE"),
-            (&["--trusted-networks", "not-a-net"], "TERN_INGRESS_TRUSTED_NETWORKS"),
-            (&["--submission-listen", "nowhere"], "TERN_INGRESS_SUBMISSION_LISTEN"),
+            (
+                &["--trusted-networks", "not-a-net"],
+                "TERN_INGRESS_TRUSTED_NETWORKS",
+            ),
+            (
+                &["--submission-listen", "nowhere"],
+                "TERN_INGRESS_SUBMISSION_LISTEN",
+            ),
             (&["--hostname", "bad host"], "TERN_INGRESS_HOSTNAME"),
         ];
         for (args, setting) in cases {

@@ -117,13 +117,17 @@ impl<Q: QueueStore, S: AsyncRead + AsyncWrite + Unpin> Connection<Q, S> {
                             Verdict::Reject(Reply::relay_denied())
                         }
                     };
-                    self.session.recipient_verdict(verdict).write_to(&mut self.output);
+                    self.session
+                        .recipient_verdict(verdict)
+                        .write_to(&mut self.output);
                 }
                 Step::Message(transaction) => {
                     // Replies owed for earlier pipelined commands go out before the commit wait.
                     self.flush().await?;
                     let result = accept(&self.shared, *transaction, self.client_ip).await;
-                    self.session.message_result(result).write_to(&mut self.output);
+                    self.session
+                        .message_result(result)
+                        .write_to(&mut self.output);
                 }
             }
             if self.output.len() >= MAX_PENDING_OUTPUT {

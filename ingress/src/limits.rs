@@ -42,10 +42,17 @@ pub(crate) struct ConnectionPermit {
 
 impl ConnectionLimits {
     pub(crate) fn new(max_total: usize, max_per_ip: usize) -> Arc<Self> {
-        Arc::new(Self { max_total, max_per_ip, state: Mutex::new(Counts::default()) })
+        Arc::new(Self {
+            max_total,
+            max_per_ip,
+            state: Mutex::new(Counts::default()),
+        })
     }
 
-    pub(crate) fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionPermit, LimitExceeded> {
+    pub(crate) fn try_acquire(
+        self: &Arc<Self>,
+        ip: IpAddr,
+    ) -> Result<ConnectionPermit, LimitExceeded> {
         // The lock is held for a few instructions and never across an await.
         let mut counts = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if counts.total >= self.max_total {
@@ -57,18 +64,28 @@ impl ConnectionLimits {
         }
         *per_ip += 1;
         counts.total += 1;
-        Ok(ConnectionPermit { limits: Arc::clone(self), ip })
+        Ok(ConnectionPermit {
+            limits: Arc::clone(self),
+            ip,
+        })
     }
 
     #[cfg(test)]
     pub(crate) fn active(&self) -> usize {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner).total
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .total
     }
 }
 
 impl Drop for ConnectionPermit {
     fn drop(&mut self) {
-        let mut counts = self.limits.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut counts = self
+            .limits
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         counts.total = counts.total.saturating_sub(1);
         if let Some(per_ip) = counts.per_ip.get_mut(&self.ip) {
             *per_ip -= 1;
@@ -92,7 +109,12 @@ mod tests {
         let limits = ConnectionLimits::new(10, 2);
         let _a = limits.try_acquire(ip("192.0.2.1")).expect("first");
         let _b = limits.try_acquire(ip("192.0.2.1")).expect("second");
-        assert_eq!(limits.try_acquire(ip("192.0.2.1")).unwrap_err(), LimitExceeded::PerIp);
+        assert_eq!(
+            limits
+                .try_acquire(ip("192.0.2.1"))
+                .expect_err("third from one ip"),
+            LimitExceeded::PerIp
+        );
         assert!(limits.try_acquire(ip("192.0.2.2")).is_ok());
     }
 
@@ -101,7 +123,12 @@ mod tests {
         let limits = ConnectionLimits::new(2, 10);
         let a = limits.try_acquire(ip("192.0.2.1")).expect("first");
         let _b = limits.try_acquire(ip("192.0.2.2")).expect("second");
-        assert_eq!(limits.try_acquire(ip("192.0.2.3")).unwrap_err(), LimitExceeded::Total);
+        assert_eq!(
+            limits
+                .try_acquire(ip("192.0.2.3"))
+                .expect_err("third in total"),
+            LimitExceeded::Total
+        );
         drop(a);
         assert_eq!(limits.active(), 1);
         assert!(limits.try_acquire(ip("192.0.2.3")).is_ok());

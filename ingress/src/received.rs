@@ -22,12 +22,23 @@ pub(crate) struct ReceivedInfo<'a> {
 pub(crate) fn received_header(info: &ReceivedInfo<'_>) -> String {
     let mut header = String::with_capacity(192);
     let helo = sanitize(info.helo);
-    let _ = write!(header, "Received: from {helo} ([{}])\r\n", client_literal(info.client_ip));
-    let _ = write!(header, "\tby {} (Tern) with {} id {}", info.hostname, info.protocol, info.queue_id);
+    let _ = write!(
+        header,
+        "Received: from {helo} ([{}])\r\n",
+        client_literal(info.client_ip)
+    );
+    let _ = write!(
+        header,
+        "\tby {} (Tern) with {} id {}",
+        info.hostname, info.protocol, info.queue_id
+    );
     if let Some(rcpt) = info.single_recipient {
         let _ = write!(header, "\r\n\tfor <{}>", sanitize(rcpt));
     }
-    let date = info.at.format(&Rfc2822).unwrap_or_else(|_| "Thu, 01 Jan 1970 00:00:00 +0000".to_owned());
+    let date = info
+        .at
+        .format(&Rfc2822)
+        .unwrap_or_else(|_| "Thu, 01 Jan 1970 00:00:00 +0000".to_owned());
     let _ = write!(header, "; {date}\r\n");
     header
 }
@@ -46,7 +57,13 @@ fn client_literal(ip: IpAddr) -> String {
 /// The client chose the HELO text: keep it from breaking the header's comment/structure.
 fn sanitize(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_control() || matches!(c, '(' | ')' | '<' | '>' | ';') { '?' } else { c })
+        .map(|c| {
+            if c.is_control() || matches!(c, '(' | ')' | '<' | '>' | ';') {
+                '?'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 

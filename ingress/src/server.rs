@@ -74,9 +74,16 @@ impl<Q: QueueStore> Ingress<Q> {
 }
 
 /// Serves SMTP on every listener until `shutdown` is cancelled, then drains (see module docs).
-pub async fn run<Q: QueueStore>(ingress: Ingress<Q>, listeners: Vec<(TcpListener, ListenerKind)>, shutdown: CancellationToken) {
+pub async fn run<Q: QueueStore>(
+    ingress: Ingress<Q>,
+    listeners: Vec<(TcpListener, ListenerKind)>,
+    shutdown: CancellationToken,
+) {
     let sessions = TaskTracker::new();
-    let stop = Stop { drain: shutdown.clone(), abort: CancellationToken::new() };
+    let stop = Stop {
+        drain: shutdown.clone(),
+        abort: CancellationToken::new(),
+    };
     let accept_loops = TaskTracker::new();
     for (listener, kind) in listeners {
         let ingress = Ingress {
@@ -84,7 +91,13 @@ pub async fn run<Q: QueueStore>(ingress: Ingress<Q>, listeners: Vec<(TcpListener
             limits: Arc::clone(&ingress.limits),
             shutdown_grace: ingress.shutdown_grace,
         };
-        accept_loops.spawn(accept_loop(ingress, listener, kind, sessions.clone(), stop.clone()));
+        accept_loops.spawn(accept_loop(
+            ingress,
+            listener,
+            kind,
+            sessions.clone(),
+            stop.clone(),
+        ));
     }
     accept_loops.close();
     accept_loops.wait().await;
@@ -92,13 +105,21 @@ pub async fn run<Q: QueueStore>(ingress: Ingress<Q>, listeners: Vec<(TcpListener
     sessions.close();
     let grace = ingress.shutdown_grace;
     if tokio::time::timeout(grace, sessions.wait()).await.is_err() {
-        tracing::warn!(remaining = sessions.len(), "shutdown grace period over; closing remaining sessions");
+        tracing::warn!(
+            remaining = sessions.len(),
+            "shutdown grace period over; closing remaining sessions"
+        );
         stop.abort.cancel();
         sessions.wait().await;
     }
     ingress.shared.notices.close();
-    if tokio::time::timeout(Duration::from_secs(5), ingress.shared.notices.wait()).await.is_err() {
-        tracing::warn!("some JetStream notices were still in flight at shutdown; workers will poll for them");
+    if tokio::time::timeout(Duration::from_secs(5), ingress.shared.notices.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "some JetStream notices were still in flight at shutdown; workers will poll for them"
+        );
     }
     tracing::info!("ingress stopped");
 }
@@ -151,7 +172,13 @@ async fn accept_loop<Q: QueueStore>(
     tracing::info!(listener = kind.label(), "listener closed");
 }
 
-async fn serve<Q: QueueStore>(shared: Arc<Shared<Q>>, stream: TcpStream, peer: SocketAddr, kind: ListenerKind, stop: Stop) {
+async fn serve<Q: QueueStore>(
+    shared: Arc<Shared<Q>>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    kind: ListenerKind,
+    stop: Stop,
+) {
     ::metrics::counter!(metrics::SESSIONS_TOTAL, "listener" => kind.label()).increment(1);
     let active = ::metrics::gauge!(metrics::SESSIONS_ACTIVE);
     active.increment(1.0);

@@ -26,48 +26,87 @@ impl TestDatabase {
 
     /// Creates a migrated database on the server whose maintenance URL is `admin_url`.
     pub async fn create_on(admin_url: &str) -> Self {
-        let admin_options: PgConnectOptions = admin_url.parse().expect("TERN_TEST_DATABASE_URL is a PostgreSQL URL");
+        let admin_options: PgConnectOptions = admin_url
+            .parse()
+            .expect("TERN_TEST_DATABASE_URL is a PostgreSQL URL");
         let mut admin = PgConnection::connect_with(&admin_options)
             .await
-            .unwrap_or_else(|error| panic!("cannot connect to the test PostgreSQL at {admin_url}: {error}"));
+            .unwrap_or_else(|error| {
+                panic!("cannot connect to the test PostgreSQL at {admin_url}: {error}")
+            });
         let template = template_name();
         let name = format!("tern_test_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query("SELECT pg_advisory_lock($1)").bind(TEMPLATE_LOCK).execute(&mut admin).await.expect("lock");
-        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&template)
-            .fetch_one(&mut admin)
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(TEMPLATE_LOCK)
+            .execute(&mut admin)
             .await
-            .expect("query pg_database");
+            .expect("lock");
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(&template)
+                .fetch_one(&mut admin)
+                .await
+                .expect("query pg_database");
         if !exists {
             create_template(&mut admin, &admin_options, &template).await;
         }
         admin
-            .execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"")))
+            .execute(AssertSqlSafe(format!(
+                "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+            )))
             .await
             .expect("clone the template database");
-        sqlx::query("SELECT pg_advisory_unlock($1)").bind(TEMPLATE_LOCK).execute(&mut admin).await.expect("unlock");
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(TEMPLATE_LOCK)
+            .execute(&mut admin)
+            .await
+            .expect("unlock");
         let _ = admin.close().await;
 
         let options = admin_options.clone().database(&name);
-        let pool = PgPoolOptions::new().max_connections(8).connect_with(options).await.expect("connect to the test database");
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .expect("connect to the test database");
         let url = replace_database(admin_url, &name);
         Self { name, url, pool }
     }
 }
 
-async fn create_template(admin: &mut PgConnection, admin_options: &PgConnectOptions, template: &str) {
+async fn create_template(
+    admin: &mut PgConnection,
+    admin_options: &PgConnectOptions,
+    template: &str,
+) {
     // A half-made template from an interrupted run would otherwise be cloned forever.
-    admin.execute(AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{template}_building\""))).await.expect("drop");
-    admin.execute(AssertSqlSafe(format!("CREATE DATABASE \"{template}_building\""))).await.expect("create template");
+    admin
+        .execute(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{template}_building\""
+        )))
+        .await
+        .expect("drop");
+    admin
+        .execute(AssertSqlSafe(format!(
+            "CREATE DATABASE \"{template}_building\""
+        )))
+        .await
+        .expect("create template");
     {
-        let mut conn = PgConnection::connect_with(&admin_options.clone().database(&format!("{template}_building")))
-            .await
-            .expect("connect to the template");
+        let mut conn = PgConnection::connect_with(
+            &admin_options
+                .clone()
+                .database(&format!("{template}_building")),
+        )
+        .await
+        .expect("connect to the template");
         MIGRATOR.run(&mut conn).await.expect("migrate the template");
         let _ = conn.close().await;
     }
     admin
-        .execute(AssertSqlSafe(format!("ALTER DATABASE \"{template}_building\" RENAME TO \"{template}\"")))
+        .execute(AssertSqlSafe(format!(
+            "ALTER DATABASE \"{template}_building\" RENAME TO \"{template}\""
+        )))
         .await
         .expect("publish the template");
 }
@@ -76,7 +115,12 @@ fn template_name() -> String {
     // FNV-1a over every migration's version and checksum.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for migration in MIGRATOR.iter() {
-        for byte in migration.version.to_le_bytes().iter().chain(migration.checksum.iter()) {
+        for byte in migration
+            .version
+            .to_le_bytes()
+            .iter()
+            .chain(migration.checksum.iter())
+        {
             hash ^= u64::from(*byte);
             hash = hash.wrapping_mul(0x0100_0000_01b3);
         }
@@ -103,8 +147,17 @@ mod tests {
 
     #[test]
     fn database_name_is_replaced_in_urls() {
-        assert_eq!(replace_database("postgres://tern@127.0.0.1:5/postgres", "x"), "postgres://tern@127.0.0.1:5/x");
-        assert_eq!(replace_database("postgres://tern@h:5", "x"), "postgres://tern@h:5/x");
-        assert_eq!(replace_database("postgres://h/db?sslmode=disable", "x"), "postgres://h/x?sslmode=disable");
+        assert_eq!(
+            replace_database("postgres://tern@127.0.0.1:5/postgres", "x"),
+            "postgres://tern@127.0.0.1:5/x"
+        );
+        assert_eq!(
+            replace_database("postgres://tern@h:5", "x"),
+            "postgres://tern@h:5/x"
+        );
+        assert_eq!(
+            replace_database("postgres://h/db?sslmode=disable", "x"),
+            "postgres://h/x?sslmode=disable"
+        );
     }
 }

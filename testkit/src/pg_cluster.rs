@@ -17,12 +17,22 @@ impl PgCluster {
         let dir = std::env::temp_dir().join(format!("tern-pg-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("create cluster directory");
         if is_root() {
-            run(Command::new("chown").arg("postgres:postgres").arg(&dir), "chown the cluster directory");
+            run(
+                Command::new("chown").arg("postgres:postgres").arg(&dir),
+                "chown the cluster directory",
+            );
         }
         let data = dir.join("data");
         let initdb = bin.join("initdb");
         run(
-            as_postgres(&initdb).arg("-D").arg(&data).args(["-U", "tern", "--auth=trust", "-E", "UTF8", "--no-sync"]),
+            as_postgres(&initdb).arg("-D").arg(&data).args([
+                "-U",
+                "tern",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]),
             "initdb",
         );
         let port = free_port();
@@ -39,13 +49,20 @@ impl PgCluster {
     /// Stops the server the hard way, as a crash or a lost node would.
     pub fn stop(&self) {
         run(
-            as_postgres(&self.bin.join("pg_ctl")).arg("-D").arg(self.dir.join("data")).args(["-m", "immediate", "-w", "stop"]),
+            as_postgres(&self.bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(self.dir.join("data"))
+                .args(["-m", "immediate", "-w", "stop"]),
             "pg_ctl stop",
         );
     }
 
     pub fn start_server(&self) {
-        let options = format!("-c listen_addresses=127.0.0.1 -c port={} -k {}", self.port, self.dir.display());
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -c port={} -k {}",
+            self.port,
+            self.dir.display()
+        );
         run(
             as_postgres(&self.bin.join("pg_ctl"))
                 .arg("-D")
@@ -71,7 +88,11 @@ impl Drop for PgCluster {
 
 fn find_bin_dir() -> PathBuf {
     let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|dirs| dirs.filter_map(|d| d.ok()).map(|d| d.path().join("bin")).collect())
+        .map(|dirs| {
+            dirs.filter_map(|d| d.ok())
+                .map(|d| d.path().join("bin"))
+                .collect()
+        })
         .unwrap_or_default();
     candidates.retain(|dir| dir.join("initdb").exists());
     candidates.sort();
@@ -81,7 +102,11 @@ fn find_bin_dir() -> PathBuf {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
 }
 
 fn as_postgres(program: &Path) -> Command {
@@ -95,7 +120,9 @@ fn as_postgres(program: &Path) -> Command {
 }
 
 fn run(command: &mut Command, what: &str) {
-    let output = command.output().unwrap_or_else(|error| panic!("{what}: cannot run: {error}"));
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("{what}: cannot run: {error}"));
     assert!(
         output.status.success(),
         "{what} failed: {}{}",

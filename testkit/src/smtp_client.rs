@@ -32,14 +32,22 @@ const REPLY_LIMIT: Duration = Duration::from_secs(30);
 impl SmtpClient {
     /// Connects and reads the greeting.
     pub async fn connect(addr: SocketAddr) -> (Self, TestReply) {
-        let stream = TcpStream::connect(addr).await.unwrap_or_else(|error| panic!("connect to {addr}: {error}"));
-        let mut client = Self { stream, buffer: Vec::new() };
+        let stream = TcpStream::connect(addr)
+            .await
+            .unwrap_or_else(|error| panic!("connect to {addr}: {error}"));
+        let mut client = Self {
+            stream,
+            buffer: Vec::new(),
+        };
         let greeting = client.reply().await;
         (client, greeting)
     }
 
     pub async fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).await.expect("send to the server");
+        self.stream
+            .write_all(bytes)
+            .await
+            .expect("send to the server");
     }
 
     /// Sends `line` followed by CRLF and reads one reply.
@@ -50,7 +58,9 @@ impl SmtpClient {
 
     /// Reads one (possibly multi-line) reply.
     pub async fn reply(&mut self) -> TestReply {
-        self.try_reply().await.unwrap_or_else(|| panic!("connection closed while waiting for a reply"))
+        self.try_reply()
+            .await
+            .unwrap_or_else(|| panic!("connection closed while waiting for a reply"))
     }
 
     /// Reads one reply, or `None` when the server closed the connection first.
@@ -58,7 +68,10 @@ impl SmtpClient {
         let mut lines = Vec::new();
         loop {
             let line = self.line().await?;
-            let code: u16 = line.get(..3).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("bad reply line {line:?}"));
+            let code: u16 = line
+                .get(..3)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or_else(|| panic!("bad reply line {line:?}"));
             let last = line.as_bytes().get(3) != Some(&b'-');
             lines.push(line.get(4..).unwrap_or("").to_owned());
             if last {
@@ -70,7 +83,10 @@ impl SmtpClient {
     /// True when the server has closed the connection (after any replies already read).
     pub async fn is_closed(&mut self) -> bool {
         let mut byte = [0u8; 1];
-        matches!(tokio::time::timeout(REPLY_LIMIT, self.stream.read(&mut byte)).await, Ok(Ok(0)) | Ok(Err(_)))
+        matches!(
+            tokio::time::timeout(REPLY_LIMIT, self.stream.read(&mut byte)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
     }
 
     async fn line(&mut self) -> Option<String> {

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::{NewMessage, QueueStore, StoreError};
 use crate::config::DatabaseConfig;
@@ -35,7 +35,10 @@ pub struct PgQueueStore {
 
 impl PgQueueStore {
     pub fn new(pool: PgPool, commit_timeout: Duration) -> Self {
-        Self { pool, commit_timeout }
+        Self {
+            pool,
+            commit_timeout,
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -63,7 +66,8 @@ impl QueueStore for PgQueueStore {
         let recipients = &message.recipients;
         let addresses: Vec<&str> = recipients.iter().map(|r| r.address.as_str()).collect();
         let domains: Vec<&str> = recipients.iter().map(|r| r.domain.as_str()).collect();
-        let notify: Vec<Option<&str>> = recipients.iter().map(|r| r.dsn_notify.as_deref()).collect();
+        let notify: Vec<Option<&str>> =
+            recipients.iter().map(|r| r.dsn_notify.as_deref()).collect();
         let orcpt: Vec<Option<&str>> = recipients.iter().map(|r| r.dsn_orcpt.as_deref()).collect();
         let size = i64::try_from(message.body.len()).unwrap_or(i64::MAX);
         let query = sqlx::query(COMMIT_SQL)
@@ -98,10 +102,16 @@ impl QueueStore for PgQueueStore {
 fn classify(error: sqlx::Error) -> StoreError {
     let statement_fault = match &error {
         sqlx::Error::Database(db) => {
-            let class = db.code().map(|code| code.chars().take(2).collect::<String>());
+            let class = db
+                .code()
+                .map(|code| code.chars().take(2).collect::<String>());
             !matches!(class.as_deref(), Some("08" | "53" | "57" | "40"))
         }
         _ => false,
     };
-    if statement_fault { StoreError::Rejected(error) } else { StoreError::Unavailable(error) }
+    if statement_fault {
+        StoreError::Rejected(error)
+    } else {
+        StoreError::Unavailable(error)
+    }
 }

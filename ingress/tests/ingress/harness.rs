@@ -57,17 +57,33 @@ impl TestIngress {
             "",
         ];
         args.extend_from_slice(extra);
-        let config = Cli::try_parse_from(args).expect("valid test arguments").ingress.validate().expect("valid config");
+        let config = Cli::try_parse_from(args)
+            .expect("valid test arguments")
+            .ingress
+            .validate()
+            .expect("valid config");
         let bus = Bus::connect(&config.nats).await.expect("connect to NATS");
-        bus.ensure_stream().await.expect("create the work-queue stream");
+        bus.ensure_stream()
+            .await
+            .expect("create the work-queue stream");
         let pool = tern_common::store::connect_pool(&config.database).expect("pool");
         let store = PgQueueStore::new(pool, config.database.commit_timeout);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let shutdown = CancellationToken::new();
         let ingress = Ingress::new(&config, store, Some(bus.clone()));
-        let task = tokio::spawn(tern_ingress::run(ingress, vec![(listener, ListenerKind::Smtp)], shutdown.clone()));
-        Self { addr, db, bus, shutdown, task: Some(task) }
+        let task = tokio::spawn(tern_ingress::run(
+            ingress,
+            vec![(listener, ListenerKind::Smtp)],
+            shutdown.clone(),
+        ));
+        Self {
+            addr,
+            db,
+            bus,
+            shutdown,
+            task: Some(task),
+        }
     }
 
     /// Connects and says EHLO; returns the client and the EHLO reply.
@@ -80,12 +96,20 @@ impl TestIngress {
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&self.db.pool).await.expect("count query")
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&self.db.pool)
+            .await
+            .expect("count query")
     }
 
     /// Message ids announced on the work-queue stream so far.
     pub async fn notices(&self, expected: usize) -> Vec<String> {
-        let stream = self.bus.jetstream().get_stream(&self.bus.names().stream).await.expect("stream");
+        let stream = self
+            .bus
+            .jetstream()
+            .get_stream(&self.bus.names().stream)
+            .await
+            .expect("stream");
         let consumer = stream
             .create_consumer(async_nats::jetstream::consumer::pull::Config {
                 durable_name: Some("test".into()),
@@ -115,7 +139,10 @@ impl TestIngress {
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(60), task).await.expect("ingress stops").expect("ingress task");
+            tokio::time::timeout(Duration::from_secs(60), task)
+                .await
+                .expect("ingress stops")
+                .expect("ingress task");
         }
     }
 }
@@ -129,12 +156,25 @@ impl Drop for TestIngress {
 /// Queue id from a `250 2.0.0 Ok: queued as <id>` reply.
 pub fn queue_id(reply: &TestReply) -> String {
     assert_eq!(reply.code, 250, "{reply:?}");
-    reply.text().rsplit(' ').next().expect("queue id").to_owned()
+    reply
+        .text()
+        .rsplit(' ')
+        .next()
+        .expect("queue id")
+        .to_owned()
 }
 
 /// One full transaction over an open session; returns the reply to the final dot.
-pub async fn send_message(client: &mut SmtpClient, from: &str, to: &[&str], data: &[u8]) -> TestReply {
-    assert_eq!(client.command(&format!("MAIL FROM:<{from}>")).await.code, 250);
+pub async fn send_message(
+    client: &mut SmtpClient,
+    from: &str,
+    to: &[&str],
+    data: &[u8],
+) -> TestReply {
+    assert_eq!(
+        client.command(&format!("MAIL FROM:<{from}>")).await.code,
+        250
+    );
     for rcpt in to {
         let reply = client.command(&format!("RCPT TO:<{rcpt}>")).await;
         assert_eq!(reply.code, 250, "RCPT {rcpt}: {reply:?}");

@@ -59,11 +59,25 @@ async fn shutdown_lets_a_transaction_finish_and_tells_idle_sessions_421() {
     assert!(idle.is_closed().await);
 
     assert_eq!(busy.command("DATA").await.code, 354);
-    busy.send(b"Subject: late\r\n\r\nstill accepted\r\n.\r\n").await;
+    busy.send(b"Subject: late\r\n\r\nstill accepted\r\n.\r\n")
+        .await;
     let id = queue_id(&busy.reply().await);
     let reply = busy.reply().await;
-    assert_eq!(reply.code, 421, "after its transaction the session is closed: {reply:?}");
-    assert_eq!(ingress.count(&format!("SELECT count(*) FROM messages WHERE id = '{id}'::uuid")).await, 1);
-    assert!(tokio::net::TcpStream::connect(ingress.addr).await.is_err(), "the listener is closed");
+    assert_eq!(
+        reply.code, 421,
+        "after its transaction the session is closed: {reply:?}"
+    );
+    assert_eq!(
+        ingress
+            .count(&format!(
+                "SELECT count(*) FROM messages WHERE id = '{id}'::uuid"
+            ))
+            .await,
+        1
+    );
+    assert!(
+        tokio::net::TcpStream::connect(ingress.addr).await.is_err(),
+        "the listener is closed"
+    );
     ingress.stop().await;
 }

@@ -5,7 +5,11 @@ use std::process::Command;
 use crate::harness::TestIngress;
 
 fn require(program: &str) {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {program}")).output().map(|o| o.status.success());
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .output()
+        .map(|o| o.status.success());
     assert!(
         matches!(found, Ok(true)),
         "{program} is not installed: run `scripts/services.sh up` (it installs the test peers) or apt-get install it"
@@ -18,20 +22,40 @@ async fn swaks_message_is_committed() {
     let ingress = TestIngress::start().await;
     let server = ingress.addr.to_string();
     let output = tokio::process::Command::new("swaks")
-        .args(["--server", &server, "--to", "someone@tern.test", "--from", "sender@example.org"])
-        .args(["--helo", "swaks.example", "--header", "Subject: from swaks", "--body", "hello from swaks"])
+        .args([
+            "--server",
+            &server,
+            "--to",
+            "someone@tern.test",
+            "--from",
+            "sender@example.org",
+        ])
+        .args([
+            "--helo",
+            "swaks.example",
+            "--header",
+            "Subject: from swaks",
+            "--body",
+            "hello from swaks",
+        ])
         .output()
         .await
         .expect("run swaks");
     let transcript = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{transcript}");
-    assert!(transcript.contains("<-  250 2.0.0 Ok: queued as "), "{transcript}");
+    assert!(
+        transcript.contains("<-  250 2.0.0 Ok: queued as "),
+        "{transcript}"
+    );
     let body: Vec<u8> = sqlx::query_scalar("SELECT m.body FROM messages m JOIN jobs j ON j.message_id = m.id WHERE j.recipient = 'someone@tern.test'")
         .fetch_one(&ingress.db.pool)
         .await
         .expect("committed");
     let body = String::from_utf8_lossy(&body);
-    assert!(body.starts_with("Received: from swaks.example ([127.0.0.1])"), "{body}");
+    assert!(
+        body.starts_with("Received: from swaks.example ([127.0.0.1])"),
+        "{body}"
+    );
     assert!(body.contains("Subject: from swaks\r\n"), "{body}");
     assert!(body.contains("hello from swaks"), "{body}");
 }
@@ -43,7 +67,15 @@ async fn swaks_pipelined_transactions_are_accepted() {
     let server = ingress.addr.to_string();
     // (Debian's swaks has no BDAT; the transcript tests cover CHUNKING)
     let output = tokio::process::Command::new("swaks")
-        .args(["--server", &server, "--to", "a@tern.test,b@tern.test", "--from", "s@example.org", "--pipeline"])
+        .args([
+            "--server",
+            &server,
+            "--to",
+            "a@tern.test,b@tern.test",
+            "--from",
+            "s@example.org",
+            "--pipeline",
+        ])
         .output()
         .await
         .expect("run swaks");
@@ -60,8 +92,19 @@ async fn swaks_data_with_bare_newlines_is_rejected_whole() {
     let server = ingress.addr.to_string();
     // --no-data-fixup sends the text as written: LF line ends, and a smuggling-style "\n.\n"
     let output = tokio::process::Command::new("swaks")
-        .args(["--server", &server, "--to", "a@tern.test", "--from", "s@example.org", "--no-data-fixup"])
-        .args(["--data", "Subject: bare\n\nline\n.\nMAIL FROM:<x@example.org>\r\n.\r\n"])
+        .args([
+            "--server",
+            &server,
+            "--to",
+            "a@tern.test",
+            "--from",
+            "s@example.org",
+            "--no-data-fixup",
+        ])
+        .args([
+            "--data",
+            "Subject: bare\n\nline\n.\nMAIL FROM:<x@example.org>\r\n.\r\n",
+        ])
         .output()
         .await
         .expect("run swaks");
@@ -105,7 +148,12 @@ print("ok")
         .output()
         .await
         .expect("run python3");
-    assert!(output.status.success(), "{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     let utf8: (String, bool) = sqlx::query_as(
         "SELECT j.recipient, m.smtputf8 FROM messages m JOIN jobs j ON j.message_id = m.id WHERE m.mail_from = 'jörg@example.org'",
     )

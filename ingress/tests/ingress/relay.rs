@@ -26,13 +26,21 @@ async fn every_relay_trick_is_refused_from_an_untrusted_client() {
         let reply = client.command(&format!("RCPT TO:<{rcpt}>")).await;
         assert_eq!(reply.code, 554, "{rcpt}: {reply:?}");
         assert!(reply.text().starts_with("5.7.1"), "{rcpt}: {reply:?}");
-        
     }
-    for rcpt in ["victim@example.com.", "victim@example..com", "victim@-example.com", "<victim@example.com>"] {
+    for rcpt in [
+        "victim@example.com.",
+        "victim@example..com",
+        "victim@-example.com",
+        "<victim@example.com>",
+    ] {
         let reply = client.command(&format!("RCPT TO:<{rcpt}>")).await;
         assert_eq!(reply.code, 501, "{rcpt}: {reply:?}");
     }
-    assert_eq!(client.command("DATA").await.code, 554, "no valid recipients");
+    assert_eq!(
+        client.command("DATA").await.code,
+        554,
+        "no valid recipients"
+    );
     assert_eq!(ingress.count("SELECT count(*) FROM jobs").await, 0);
 }
 
@@ -41,7 +49,14 @@ async fn local_domains_postmaster_and_the_null_sender_are_accepted_from_anyone()
     let ingress = TestIngress::start().await;
     let (mut client, _) = ingress.client().await;
     assert_eq!(client.command("MAIL FROM:<>").await.code, 250);
-    for rcpt in ["user@tern.test", "User@LOCALHOST", "postmaster", "PostMaster", "postmaster@tern.test", "@relay.example:user@tern.test"] {
+    for rcpt in [
+        "user@tern.test",
+        "User@LOCALHOST",
+        "postmaster",
+        "PostMaster",
+        "postmaster@tern.test",
+        "@relay.example:user@tern.test",
+    ] {
         let reply = client.command(&format!("RCPT TO:<{rcpt}>")).await;
         assert_eq!(reply.code, 250, "{rcpt}: {reply:?}");
     }

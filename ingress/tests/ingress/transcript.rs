@@ -10,11 +10,19 @@ async fn a_pipelined_transaction_gets_its_replies_in_order() {
     client
         .send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@tern.test>\r\nRCPT TO:<x@elsewhere.example>\r\nRCPT TO:<c@tern.test>\r\nDATA\r\n")
         .await;
-    let codes = [client.reply().await, client.reply().await, client.reply().await, client.reply().await, client.reply().await];
+    let codes = [
+        client.reply().await,
+        client.reply().await,
+        client.reply().await,
+        client.reply().await,
+        client.reply().await,
+    ];
     let codes: Vec<u16> = codes.iter().map(|r| r.code).collect();
     assert_eq!(codes, [250, 250, 554, 250, 354]);
     // the message, the next transaction and QUIT in one write
-    client.send(b"Subject: p\r\n\r\nhi\r\n.\r\nMAIL FROM:<>\r\nRCPT TO:<d@tern.test>\r\nDATA\r\n").await;
+    client
+        .send(b"Subject: p\r\n\r\nhi\r\n.\r\nMAIL FROM:<>\r\nRCPT TO:<d@tern.test>\r\nDATA\r\n")
+        .await;
     let first = queue_id(&client.reply().await);
     assert_eq!(client.reply().await.code, 250);
     assert_eq!(client.reply().await.code, 250);
@@ -41,7 +49,13 @@ async fn declared_size_over_the_limit_is_refused_at_mail() {
 async fn real_size_over_the_limit_is_refused_after_data_and_nothing_is_stored() {
     let ingress = TestIngress::start_with(&["--max-message-size", "1000"]).await;
     let (mut client, _) = ingress.client().await;
-    assert_eq!(client.command("MAIL FROM:<a@example.org> SIZE=500").await.code, 250);
+    assert_eq!(
+        client
+            .command("MAIL FROM:<a@example.org> SIZE=500")
+            .await
+            .code,
+        250
+    );
     assert_eq!(client.command("RCPT TO:<b@tern.test>").await.code, 250);
     assert_eq!(client.command("DATA").await.code, 354);
     for _ in 0..30 {
@@ -106,10 +120,19 @@ async fn smuggled_second_message_never_becomes_a_transaction() {
         client.send(&payload).await;
         let reply = client.reply().await;
         assert_eq!(reply.code, 554, "marker {marker:?}: {reply:?}");
-        assert_eq!(client.command("NOOP").await.code, 250, "marker {marker:?}: the session stays in sync");
+        assert_eq!(
+            client.command("NOOP").await.code,
+            250,
+            "marker {marker:?}: the session stays in sync"
+        );
     }
     assert_eq!(ingress.count("SELECT count(*) FROM messages").await, 0);
-    assert_eq!(ingress.count("SELECT count(*) FROM jobs WHERE recipient = 'victim@tern.test'").await, 0);
+    assert_eq!(
+        ingress
+            .count("SELECT count(*) FROM jobs WHERE recipient = 'victim@tern.test'")
+            .await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -134,7 +157,13 @@ async fn sequencing_errors_get_503_and_unknown_commands_500() {
     assert_eq!(client.command("DATA").await.code, 503);
     assert_eq!(client.command("FROB").await.code, 500);
     assert_eq!(client.command("VRFY b@tern.test").await.code, 252);
-    assert_eq!(client.command("MAIL FROM:<a@example.org> FROB=1").await.code, 555);
+    assert_eq!(
+        client
+            .command("MAIL FROM:<a@example.org> FROB=1")
+            .await
+            .code,
+        555
+    );
     assert_eq!(client.command("MAIL FROM:a@example.org").await.code, 501);
     assert_eq!(client.command("QUIT").await.code, 221);
 }
