@@ -17,10 +17,12 @@
 //! - `envelope`: what a finished transaction hands over ([`Transaction`],
 //!   [`Envelope`], [`Recipient`]).
 //! - `reply`: [`Reply`] and its wire form.
+//! - [`client`]: the client side for delivery: reply parsing, EHLO capabilities, commands.
 //! - `testing` (tests only): a recording driver and a pseudo-random source.
 
 mod address;
 mod body;
+pub mod client;
 mod command;
 mod data;
 mod envelope;
