@@ -22,6 +22,8 @@ pub enum BusError {
     Stream(#[from] jetstream::context::CreateStreamError),
     #[error("cannot publish a notice: {0}")]
     Publish(#[from] jetstream::context::PublishError),
+    #[error("cannot subscribe to notices: {0}")]
+    Subscribe(String),
 }
 
 /// Names derived from the configured prefix, so installations and tests can share one NATS.
@@ -118,5 +120,33 @@ impl Bus {
             .await?;
         ack.await?;
         Ok(())
+    }
+
+    /// Notices for the delivery workers: every worker pulls from one durable consumer, so each
+    /// notice wakes one worker. The caller acknowledges a notice once the claim it caused is
+    /// committed; an unacknowledged notice is redelivered after `ack_wait`.
+    pub async fn worker_notices(&self) -> Result<jetstream::consumer::pull::Stream, BusError> {
+        use jetstream::consumer::{AckPolicy, pull};
+        let subscribe = |e: &dyn std::fmt::Display| BusError::Subscribe(e.to_string());
+        self.ensure_stream().await?;
+        let stream = self
+            .jetstream
+            .get_stream(&self.names.stream)
+            .await
+            .map_err(|e| subscribe(&e))?;
+        let durable = format!("{}_workers", self.prefix);
+        let consumer = stream
+            .get_or_create_consumer(
+                &durable,
+                pull::Config {
+                    durable_name: Some(durable.clone()),
+                    ack_policy: AckPolicy::Explicit,
+                    ack_wait: Duration::from_secs(30),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| subscribe(&e))?;
+        consumer.messages().await.map_err(|e| subscribe(&e))
     }
 }

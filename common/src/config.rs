@@ -163,7 +163,7 @@ pub struct LogArgs {
     pub log: Option<String>,
 }
 
-/// Parses `300`, `300s`, `5m`, `2h` or `250ms`.
+/// Parses `300`, `300s`, `5m`, `2h`, `5d` or `250ms`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -178,7 +178,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => Duration::from_millis(value),
         "m" => Duration::from_secs(value.saturating_mul(60)),
         "h" => Duration::from_secs(value.saturating_mul(3600)),
-        _ => return Err(format!("'{text}' has an unknown unit (use ms, s, m or h)")),
+        "d" => Duration::from_secs(value.saturating_mul(86_400)),
+        _ => {
+            return Err(format!(
+                "'{text}' has an unknown unit (use ms, s, m, h or d)"
+            ));
+        }
     };
     Ok(duration)
 }
@@ -198,6 +203,7 @@ mod tests {
         let cases = [
             ("30", Some(Duration::from_secs(30))),
             ("30s", Some(Duration::from_secs(30))),
+            ("5d", Some(Duration::from_secs(5 * 86_400))),
             ("5m", Some(Duration::from_secs(300))),
             ("2h", Some(Duration::from_secs(7200))),
             ("250ms", Some(Duration::from_millis(250))),

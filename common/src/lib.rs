@@ -3,6 +3,7 @@
 //! - [`config`]: the configuration groups every component flattens into its own (database, NATS,
 //!   admin HTTP, logging), their validation, and the exit code for invalid configuration.
 //! - [`store`]: the durable queue in PostgreSQL ([`store::QueueStore`], [`store::PgQueueStore`]).
+//! - [`jobs`]: the delivery side of the queue: leased recipient jobs, attempts, owed DSNs.
 //! - [`bus`]: the NATS JetStream work-queue notices that wake delivery workers.
 //! - [`policy`]: pure relay policy (local domains, trusted networks).
 //! - [`admin`]: the small admin HTTP server (`/metrics`, `/healthz`, `/readyz`).
@@ -12,6 +13,7 @@
 pub mod admin;
 pub mod bus;
 pub mod config;
+pub mod jobs;
 pub mod policy;
 pub mod shutdown;
 pub mod store;

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub(crate) use pg::commit_query;
 pub use pg::{PgQueueStore, connect_pool, migrate};
 
 /// A message ready to be committed: envelope, DSN parameters and the bytes to deliver.

@@ -61,32 +61,39 @@ SELECT message.id, (r.ord - 1)::integer, r.recipient, r.domain, r.notify, r.orcp
        unnest($13::text[], $14::text[], $15::text[], $16::text[])
          WITH ORDINALITY AS r (recipient, domain, notify, orcpt, ord)";
 
+/// The statement that commits `message` and its jobs; also used inside the transaction that
+/// queues a delivery status notification.
+pub(crate) fn commit_query(
+    message: &NewMessage,
+) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let recipients = &message.recipients;
+    let addresses: Vec<&str> = recipients.iter().map(|r| r.address.as_str()).collect();
+    let domains: Vec<&str> = recipients.iter().map(|r| r.domain.as_str()).collect();
+    let notify: Vec<Option<&str>> = recipients.iter().map(|r| r.dsn_notify.as_deref()).collect();
+    let orcpt: Vec<Option<&str>> = recipients.iter().map(|r| r.dsn_orcpt.as_deref()).collect();
+    let size = i64::try_from(message.body.len()).unwrap_or(i64::MAX);
+    sqlx::query(COMMIT_SQL)
+        .bind(message.id)
+        .bind(message.received_at)
+        .bind(&message.mail_from)
+        .bind(&message.helo)
+        .bind(ipnet::IpNet::from(message.client_ip))
+        .bind(message.protocol)
+        .bind(message.body_type)
+        .bind(message.smtputf8)
+        .bind(message.dsn_ret)
+        .bind(message.dsn_envid.as_deref())
+        .bind(size)
+        .bind(message.body.as_slice())
+        .bind(addresses)
+        .bind(domains)
+        .bind(notify)
+        .bind(orcpt)
+}
+
 impl QueueStore for PgQueueStore {
     async fn commit(&self, message: &NewMessage) -> Result<(), StoreError> {
-        let recipients = &message.recipients;
-        let addresses: Vec<&str> = recipients.iter().map(|r| r.address.as_str()).collect();
-        let domains: Vec<&str> = recipients.iter().map(|r| r.domain.as_str()).collect();
-        let notify: Vec<Option<&str>> =
-            recipients.iter().map(|r| r.dsn_notify.as_deref()).collect();
-        let orcpt: Vec<Option<&str>> = recipients.iter().map(|r| r.dsn_orcpt.as_deref()).collect();
-        let size = i64::try_from(message.body.len()).unwrap_or(i64::MAX);
-        let query = sqlx::query(COMMIT_SQL)
-            .bind(message.id)
-            .bind(message.received_at)
-            .bind(&message.mail_from)
-            .bind(&message.helo)
-            .bind(ipnet::IpNet::from(message.client_ip))
-            .bind(message.protocol)
-            .bind(message.body_type)
-            .bind(message.smtputf8)
-            .bind(message.dsn_ret)
-            .bind(message.dsn_envid.as_deref())
-            .bind(size)
-            .bind(message.body.as_slice())
-            .bind(addresses)
-            .bind(domains)
-            .bind(notify)
-            .bind(orcpt);
+        let query = commit_query(message);
         match tokio::time::timeout(self.commit_timeout, query.execute(&self.pool)).await {
             Err(_) => Err(StoreError::Timeout),
             Ok(Err(error)) => Err(classify(error)),

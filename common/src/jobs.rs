@@ -1,0 +1,135 @@
+//! The delivery side of the queue: recipient jobs claimed under a lease, finished with an
+//! attempt record, and the delivery status notifications they owe.
+//!
+//! Contract of [`PgJobStore`]:
+//! - A job is *claimable* when its status is `queued`, `deferred` or `leased` and its
+//!   `next_attempt_at` has come. Claiming sets `leased`, the owner, and pushes `next_attempt_at`
+//!   to the lease expiry in the same statement, so a worker that dies leaves jobs that become
+//!   claimable again when the lease runs out: there is no moment when a job is neither leased nor
+//!   claimable. `FOR UPDATE SKIP LOCKED` keeps concurrent claimers from waiting on each other or
+//!   taking the same job.
+//! - [`PgJobStore::renew_leases`] pushes every lease of an owner forward; a live worker calls it
+//!   well within the lease time, so its jobs are never claimed twice in normal operation.
+//! - [`PgJobStore::finish`] records the outcome and the attempt in one statement, and only if the
+//!   caller still holds the lease (`Ok(false)` otherwise: another worker has the job now).
+//! - [`PgJobStore::release`] hands unfinished jobs back (shutdown), due at once.
+//! - DSNs: a finished job may owe its envelope sender a notification (`dsn_pending`).
+//!   [`PgJobStore::next_dsn_batch`] locks one message whose owed notifications are ready and
+//!   [`DsnBatch::commit`] queues the notification message and clears what it covers in one
+//!   transaction, so each notification is queued exactly once.
+
+mod pg;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use pg::{DsnBatch, PgJobStore};
+
+/// A recipient job as a worker holds it after claiming.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub message_id: Uuid,
+    pub rcpt_index: i32,
+    pub recipient: String,
+    /// Lowercased domain to route on; empty for bare `postmaster`.
+    pub domain: String,
+    pub dsn_notify: Option<String>,
+    pub dsn_orcpt: Option<String>,
+    /// Attempts made before this one.
+    pub attempts: i32,
+}
+
+/// A queued message: envelope and body, as a worker needs them for delivery and DSNs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredMessage {
+    pub id: Uuid,
+    pub received_at: OffsetDateTime,
+    /// `''` is the null reverse-path.
+    pub mail_from: String,
+    pub body_type: String,
+    pub smtputf8: bool,
+    pub dsn_ret: Option<String>,
+    pub dsn_envid: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// How an attempt ended for one recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Delivered,
+    /// Try again at the given time.
+    Deferred(OffsetDateTime),
+    Bounced,
+    /// Failed for longer than the queue lifetime.
+    Expired,
+}
+
+impl JobState {
+    fn as_str(self) -> &'static str {
+        match self {
+            JobState::Delivered => "delivered",
+            JobState::Deferred(_) => "deferred",
+            JobState::Bounced => "bounced",
+            JobState::Expired => "expired",
+        }
+    }
+}
+
+/// The notification a recipient owes its sender after this attempt (RFC 3461 NOTIFY).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DsnOwed {
+    Failed,
+    /// Delivered to the final store (LMTP) and NOTIFY=SUCCESS.
+    Delivered,
+    /// Handed to a next hop without DSN support and NOTIFY=SUCCESS.
+    Relayed,
+}
+
+impl DsnOwed {
+    fn as_str(self) -> &'static str {
+        match self {
+            DsnOwed::Failed => "failed",
+            DsnOwed::Delivered => "delivered",
+            DsnOwed::Relayed => "relayed",
+        }
+    }
+
+    fn parse(value: &str) -> Option<Self> {
+        match value {
+            "failed" => Some(DsnOwed::Failed),
+            "delivered" => Some(DsnOwed::Delivered),
+            "relayed" => Some(DsnOwed::Relayed),
+            _ => None,
+        }
+    }
+}
+
+/// One finished attempt for one recipient.
+#[derive(Debug, Clone)]
+pub struct Finished<'a> {
+    pub job_id: i64,
+    pub state: JobState,
+    /// RFC 3463 code.
+    pub status: &'a str,
+    /// The remote reply, or what went wrong locally.
+    pub reply: &'a str,
+    pub mx_host: Option<&'a str>,
+    pub remote_ip: Option<std::net::IpAddr>,
+    pub tls_version: Option<&'a str>,
+    pub tls_cipher: Option<&'a str>,
+    pub dsn: Option<DsnOwed>,
+}
+
+/// A recipient whose notification is owed, as [`DsnBatch`] lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwedDsn {
+    pub job_id: i64,
+    pub recipient: String,
+    pub dsn_orcpt: Option<String>,
+    pub kind: DsnOwed,
+    pub status: String,
+    pub last_reply: Option<String>,
+    pub remote_mta: Option<String>,
+    pub updated_at: OffsetDateTime,
+}

@@ -1,0 +1,224 @@
+//! [`PgJobStore`]: the job side of the queue on PostgreSQL.
+
+use std::time::Duration;
+
+use sqlx::{PgPool, Postgres, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{ClaimedJob, DsnOwed, Finished, JobState, OwedDsn, StoredMessage};
+use crate::store::{NewMessage, commit_query};
+
+#[derive(Clone)]
+pub struct PgJobStore {
+    pool: PgPool,
+}
+
+/// Due jobs, oldest first, leased in the statement that selects them. The predicate is the one
+/// the `jobs_claimable` partial index is built for.
+const CLAIM_SQL: &str = "
+WITH due AS (
+    SELECT id FROM jobs
+     WHERE status IN ('queued', 'deferred', 'leased') AND next_attempt_at <= now()
+     ORDER BY next_attempt_at
+     LIMIT $3
+     FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs AS j
+   SET status = 'leased', lease_owner = $1,
+       lease_expires_at = now() + make_interval(secs => $2),
+       next_attempt_at = now() + make_interval(secs => $2),
+       updated_at = now()
+  FROM due
+ WHERE j.id = due.id
+RETURNING j.id, j.message_id, j.rcpt_index, j.recipient, j.domain, j.dsn_notify, j.dsn_orcpt, j.attempts";
+
+/// The job changes state and the attempt is recorded together, and only while the caller still
+/// holds the lease: a worker that lost its lease must not overwrite the new owner's work.
+const FINISH_SQL: &str = "
+WITH done AS (
+    UPDATE jobs
+       SET status = $3, attempts = attempts + 1, next_attempt_at = COALESCE($4, now()),
+           lease_owner = NULL, lease_expires_at = NULL,
+           last_reply = $5, last_status = $6, remote_mta = $7, dsn_pending = $8, updated_at = now()
+     WHERE id = $1 AND lease_owner = $2 AND status = 'leased'
+    RETURNING id, message_id
+)
+INSERT INTO attempts (job_id, message_id, worker, outcome, status, reply, mx_host, remote_ip,
+                      tls_version, tls_cipher)
+SELECT done.id, done.message_id, $2, $3, $6, $5, $7, $9, $10, $11 FROM done";
+
+impl PgJobStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Leases up to `limit` due jobs to `owner` for `lease`, sorted by domain, then message, then
+    /// recipient order, so a caller can hand each destination its share in one piece.
+    pub async fn claim(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+        let mut jobs: Vec<ClaimedJob> = sqlx::query_as(CLAIM_SQL)
+            .bind(owner)
+            .bind(lease.as_secs_f64())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        jobs.sort_by(|a, b| {
+            (&a.domain, a.message_id, a.rcpt_index).cmp(&(&b.domain, b.message_id, b.rcpt_index))
+        });
+        Ok(jobs)
+    }
+
+    /// Pushes every lease `owner` holds to `lease` from now. Returns how many it holds.
+    pub async fn renew_leases(&self, owner: &str, lease: Duration) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE jobs
+                SET lease_expires_at = now() + make_interval(secs => $2),
+                    next_attempt_at = now() + make_interval(secs => $2)
+              WHERE lease_owner = $1 AND status = 'leased'",
+        )
+        .bind(owner)
+        .bind(lease.as_secs_f64())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Records one attempt's outcome. `Ok(false)`: the lease was lost, nothing was written.
+    pub async fn finish(&self, owner: &str, finished: &Finished<'_>) -> Result<bool, sqlx::Error> {
+        let next_attempt = match finished.state {
+            JobState::Deferred(at) => Some(at),
+            _ => None,
+        };
+        let done = sqlx::query(FINISH_SQL)
+            .bind(finished.job_id)
+            .bind(owner)
+            .bind(finished.state.as_str())
+            .bind(next_attempt)
+            .bind(finished.reply)
+            .bind(finished.status)
+            .bind(finished.mx_host)
+            .bind(finished.dsn.map(DsnOwed::as_str))
+            .bind(finished.remote_ip.map(ipnet::IpNet::from))
+            .bind(finished.tls_version)
+            .bind(finished.tls_cipher)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Hands back every job `owner` still leases, due now (shutdown).
+    pub async fn release(&self, owner: &str) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE jobs
+                SET status = CASE WHEN attempts = 0 THEN 'queued' ELSE 'deferred' END,
+                    lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = now(),
+                    updated_at = now()
+              WHERE lease_owner = $1 AND status = 'leased'",
+        )
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn load_message(&self, id: Uuid) -> Result<Option<StoredMessage>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT id, received_at, mail_from, body_type, smtputf8, dsn_ret, dsn_envid, body
+               FROM messages WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// Locks one message that owes notifications and has no recipient in flight, so recipients
+    /// that failed in the same round share one DSN. `None`: nothing is owed now.
+    pub async fn next_dsn_batch(&self) -> Result<Option<DsnBatch>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let message: Option<StoredMessage> = sqlx::query_as(
+            "SELECT m.id, m.received_at, m.mail_from, m.body_type, m.smtputf8, m.dsn_ret,
+                    m.dsn_envid, m.body
+               FROM messages m
+              WHERE m.id IN (SELECT message_id FROM jobs WHERE dsn_pending IS NOT NULL)
+                AND NOT EXISTS (SELECT 1 FROM jobs l
+                                 WHERE l.message_id = m.id AND l.status = 'leased')
+              LIMIT 1
+                FOR UPDATE OF m SKIP LOCKED",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(message) = message else {
+            return Ok(None);
+        };
+        let rows: Vec<OwedRow> = sqlx::query_as(
+            "SELECT id, recipient, dsn_orcpt, dsn_pending, COALESCE(last_status, '') AS last_status,
+                    last_reply, remote_mta, updated_at
+               FROM jobs WHERE message_id = $1 AND dsn_pending IS NOT NULL
+              ORDER BY rcpt_index",
+        )
+        .bind(message.id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let owed = rows.into_iter().filter_map(OwedRow::into_owed).collect();
+        Ok(Some(DsnBatch { tx, message, owed }))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct OwedRow {
+    id: i64,
+    recipient: String,
+    dsn_orcpt: Option<String>,
+    dsn_pending: String,
+    last_status: String,
+    last_reply: Option<String>,
+    remote_mta: Option<String>,
+    updated_at: OffsetDateTime,
+}
+
+impl OwedRow {
+    fn into_owed(self) -> Option<OwedDsn> {
+        Some(OwedDsn {
+            job_id: self.id,
+            recipient: self.recipient,
+            dsn_orcpt: self.dsn_orcpt,
+            kind: DsnOwed::parse(&self.dsn_pending)?,
+            status: self.last_status,
+            last_reply: self.last_reply,
+            remote_mta: self.remote_mta,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// One message's owed notifications, locked until [`DsnBatch::commit`] or drop (rollback).
+pub struct DsnBatch {
+    tx: Transaction<'static, Postgres>,
+    pub message: StoredMessage,
+    pub owed: Vec<OwedDsn>,
+}
+
+impl DsnBatch {
+    /// Queues `notifications` (DSN messages to the envelope sender; none when the sender asked
+    /// for none) and clears every owed notification of this batch, atomically.
+    pub async fn commit(mut self, notifications: &[NewMessage]) -> Result<(), sqlx::Error> {
+        for notification in notifications {
+            commit_query(notification).execute(&mut *self.tx).await?;
+        }
+        let ids: Vec<i64> = self.owed.iter().map(|owed| owed.job_id).collect();
+        sqlx::query("UPDATE jobs SET dsn_pending = NULL WHERE id = ANY($1)")
+            .bind(ids)
+            .execute(&mut *self.tx)
+            .await?;
+        self.tx.commit().await
+    }
+}

@@ -1,0 +1,323 @@
+//! The job store against a real PostgreSQL: claims never overlap, an expired lease makes a job
+//! claimable again, a lost lease cannot overwrite the new owner's work, and owed notifications
+//! are queued exactly once.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use tern_common::jobs::{DsnOwed, Finished, JobState, PgJobStore};
+use tern_common::store::{NewMessage, NewRecipient, PgQueueStore, QueueStore};
+use tern_testkit::TestDatabase;
+use tern_testkit::wait::eventually;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+fn message(from: &str, recipients: &[&str]) -> NewMessage {
+    NewMessage {
+        id: Uuid::now_v7(),
+        received_at: OffsetDateTime::now_utc(),
+        mail_from: from.to_owned(),
+        helo: "client.example".to_owned(),
+        client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        protocol: "ESMTP",
+        body_type: "7BIT",
+        smtputf8: false,
+        dsn_ret: None,
+        dsn_envid: None,
+        recipients: recipients
+            .iter()
+            .map(|r| NewRecipient {
+                address: (*r).to_owned(),
+                domain: r
+                    .rsplit_once('@')
+                    .map(|(_, d)| d.to_owned())
+                    .unwrap_or_default(),
+                dsn_notify: None,
+                dsn_orcpt: None,
+            })
+            .collect(),
+        body: b"Subject: t\r\n\r\nbody\r\n".to_vec(),
+    }
+}
+
+async fn queue(db: &TestDatabase, messages: &[NewMessage]) {
+    let store = PgQueueStore::new(db.pool.clone(), Duration::from_secs(10));
+    for m in messages {
+        store.commit(m).await.expect("commit");
+    }
+}
+
+fn finished(job_id: i64, state: JobState, dsn: Option<DsnOwed>) -> Finished<'static> {
+    Finished {
+        job_id,
+        state,
+        status: "5.1.1",
+        reply: "550 5.1.1 no such user",
+        mx_host: Some("mx.example.net"),
+        remote_ip: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))),
+        tls_version: None,
+        tls_cipher: None,
+        dsn,
+    }
+}
+
+async fn job_status(db: &TestDatabase, id: i64) -> (String, i32, Option<String>) {
+    sqlx::query_as("SELECT status, attempts, lease_owner FROM jobs WHERE id = $1")
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await
+        .expect("job")
+}
+
+#[tokio::test]
+async fn concurrent_claimers_never_get_the_same_job() {
+    let db = TestDatabase::create().await;
+    let messages: Vec<NewMessage> = (0..60)
+        .map(|_| message("a@example.org", &["x@one.test", "y@two.test"]))
+        .collect();
+    queue(&db, &messages).await;
+    let store = PgJobStore::new(db.pool.clone());
+    let mut claimers = Vec::new();
+    for n in 0..6 {
+        let store = store.clone();
+        claimers.push(tokio::spawn(async move {
+            let owner = format!("worker-{n}");
+            let mut mine = Vec::new();
+            loop {
+                let jobs = store
+                    .claim(&owner, Duration::from_secs(60), 7)
+                    .await
+                    .expect("claim");
+                if jobs.is_empty() {
+                    return mine;
+                }
+                mine.extend(jobs.into_iter().map(|j| j.id));
+            }
+        }));
+    }
+    let mut seen = HashSet::new();
+    for claimer in claimers {
+        for id in claimer.await.expect("claimer") {
+            assert!(seen.insert(id), "job {id} claimed twice");
+        }
+    }
+    assert_eq!(seen.len(), 120);
+}
+
+#[tokio::test]
+async fn claims_come_sorted_by_domain_then_message_then_recipient() {
+    let db = TestDatabase::create().await;
+    queue(
+        &db,
+        &[message(
+            "a@example.org",
+            &["b@zz.test", "a@aa.test", "c@zz.test"],
+        )],
+    )
+    .await;
+    let store = PgJobStore::new(db.pool.clone());
+    let jobs = store
+        .claim("w", Duration::from_secs(60), 10)
+        .await
+        .expect("claim");
+    let order: Vec<(&str, i32)> = jobs
+        .iter()
+        .map(|j| (j.domain.as_str(), j.rcpt_index))
+        .collect();
+    assert_eq!(order, vec![("aa.test", 1), ("zz.test", 0), ("zz.test", 2)]);
+}
+
+#[tokio::test]
+async fn an_expired_lease_makes_the_job_claimable_again_and_fences_the_old_owner() {
+    let db = TestDatabase::create().await;
+    queue(&db, &[message("a@example.org", &["b@one.test"])]).await;
+    let store = PgJobStore::new(db.pool.clone());
+    let first = store
+        .claim("dead", Duration::from_millis(1), 10)
+        .await
+        .expect("claim");
+    assert_eq!(first.len(), 1);
+    let again = eventually("the lease to expire", Duration::from_secs(10), || {
+        let store = store.clone();
+        async move {
+            let jobs = store
+                .claim("alive", Duration::from_secs(60), 10)
+                .await
+                .expect("claim");
+            (!jobs.is_empty()).then_some(jobs)
+        }
+    })
+    .await;
+    assert_eq!(again[0].id, first[0].id);
+
+    // The first owner comes back and tries to record its outcome: refused, nothing written.
+    let recorded = store
+        .finish("dead", &finished(first[0].id, JobState::Delivered, None))
+        .await
+        .expect("finish");
+    assert!(!recorded);
+    let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM attempts")
+        .fetch_one(&db.pool)
+        .await
+        .expect("count");
+    assert_eq!(attempts, 0);
+
+    let recorded = store
+        .finish("alive", &finished(first[0].id, JobState::Delivered, None))
+        .await
+        .expect("finish");
+    assert!(recorded);
+    assert_eq!(
+        job_status(&db, first[0].id).await,
+        ("delivered".to_owned(), 1, None)
+    );
+    let attempt: (String, String, String, Option<String>) =
+        sqlx::query_as("SELECT worker, outcome, reply, mx_host FROM attempts WHERE job_id = $1")
+            .bind(first[0].id)
+            .fetch_one(&db.pool)
+            .await
+            .expect("attempt");
+    assert_eq!(attempt.0, "alive");
+    assert_eq!(attempt.1, "delivered");
+    assert_eq!(attempt.2, "550 5.1.1 no such user");
+    assert_eq!(attempt.3.as_deref(), Some("mx.example.net"));
+}
+
+#[tokio::test]
+async fn renewed_leases_keep_jobs_from_other_workers() {
+    let db = TestDatabase::create().await;
+    queue(&db, &[message("a@example.org", &["b@one.test"])]).await;
+    let store = PgJobStore::new(db.pool.clone());
+    store
+        .claim("owner", Duration::from_secs(2), 10)
+        .await
+        .expect("claim");
+    let held = store
+        .renew_leases("owner", Duration::from_secs(600))
+        .await
+        .expect("renew");
+    assert_eq!(held, 1);
+    let lease_left: f64 =
+        sqlx::query_scalar("SELECT extract(epoch FROM lease_expires_at - now())::float8 FROM jobs")
+            .fetch_one(&db.pool)
+            .await
+            .expect("lease");
+    assert!(
+        lease_left > 60.0,
+        "lease was not pushed forward: {lease_left}s left"
+    );
+    let other = store
+        .claim("other", Duration::from_secs(60), 10)
+        .await
+        .expect("claim");
+    assert!(other.is_empty());
+}
+
+#[tokio::test]
+async fn deferred_jobs_wait_for_their_time_and_release_hands_leases_back() {
+    let db = TestDatabase::create().await;
+    queue(
+        &db,
+        &[message("a@example.org", &["b@one.test", "c@one.test"])],
+    )
+    .await;
+    let store = PgJobStore::new(db.pool.clone());
+    let jobs = store
+        .claim("w", Duration::from_secs(60), 10)
+        .await
+        .expect("claim");
+    let later = OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let deferred = finished(jobs[0].id, JobState::Deferred(later), None);
+    assert!(store.finish("w", &deferred).await.expect("finish"));
+    assert_eq!(store.release("w").await.expect("release"), 1);
+
+    let due = store
+        .claim("w2", Duration::from_secs(60), 10)
+        .await
+        .expect("claim");
+    assert_eq!(
+        due.len(),
+        1,
+        "only the released job is due; the deferred one waits an hour"
+    );
+    assert_eq!(due[0].id, jobs[1].id);
+    assert_eq!(
+        job_status(&db, jobs[0].id).await,
+        ("deferred".to_owned(), 1, None)
+    );
+}
+
+#[tokio::test]
+async fn owed_notifications_wait_for_recipients_in_flight_and_are_queued_once() {
+    let db = TestDatabase::create().await;
+    let original = message("sender@example.org", &["x@one.test", "y@one.test"]);
+    queue(&db, std::slice::from_ref(&original)).await;
+    let store = PgJobStore::new(db.pool.clone());
+    let jobs = store
+        .claim("w", Duration::from_secs(60), 10)
+        .await
+        .expect("claim");
+    let bounce = |id| finished(id, JobState::Bounced, Some(DsnOwed::Failed));
+    assert!(
+        store
+            .finish("w", &bounce(jobs[0].id))
+            .await
+            .expect("finish")
+    );
+    let early = store.next_dsn_batch().await.expect("batch");
+    assert!(early.is_none(), "the other recipient is still in flight");
+    assert!(
+        store
+            .finish("w", &bounce(jobs[1].id))
+            .await
+            .expect("finish")
+    );
+
+    let batch = store.next_dsn_batch().await.expect("batch").expect("owed");
+    assert_eq!(batch.message.id, original.id);
+    let owed: Vec<&str> = batch.owed.iter().map(|o| o.recipient.as_str()).collect();
+    assert_eq!(owed, vec!["x@one.test", "y@one.test"]);
+    assert_eq!(batch.owed[0].status, "5.1.1");
+    assert_eq!(batch.owed[0].remote_mta.as_deref(), Some("mx.example.net"));
+    // While one batch holds the message, nobody else gets it.
+    assert!(store.next_dsn_batch().await.expect("batch").is_none());
+    let dsn = message("", &["sender@example.org"]);
+    batch
+        .commit(std::slice::from_ref(&dsn))
+        .await
+        .expect("commit");
+
+    assert!(
+        store.next_dsn_batch().await.expect("batch").is_none(),
+        "queued once"
+    );
+    let dsn_jobs: Vec<(String, String)> = sqlx::query_as(
+        "SELECT j.recipient, m.mail_from FROM jobs j JOIN messages m ON m.id = j.message_id
+          WHERE m.id = $1",
+    )
+    .bind(dsn.id)
+    .fetch_all(&db.pool)
+    .await
+    .expect("dsn jobs");
+    assert_eq!(
+        dsn_jobs,
+        vec![("sender@example.org".to_owned(), String::new())]
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_batch_leaves_the_notifications_owed() {
+    let db = TestDatabase::create().await;
+    queue(&db, &[message("sender@example.org", &["x@one.test"])]).await;
+    let store = PgJobStore::new(db.pool.clone());
+    let jobs = store
+        .claim("w", Duration::from_secs(60), 10)
+        .await
+        .expect("claim");
+    let expired = finished(jobs[0].id, JobState::Expired, Some(DsnOwed::Failed));
+    assert!(store.finish("w", &expired).await.expect("finish"));
+    drop(store.next_dsn_batch().await.expect("batch").expect("owed"));
+    let again = store.next_dsn_batch().await.expect("batch");
+    assert!(again.is_some(), "rolled back, still owed");
+}
