@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # dev.sh - `make dev`: start the local PostgreSQL and NATS (installing them when missing), build
-# Tern, apply migrations and run the ingress in the foreground with readable logs.
-# Ctrl-C stops Tern, then the services this run started (services that were already running,
-# e.g. for a `make test` in another terminal, are left running).
+# Tern, apply migrations and run the ingress and a delivery worker in the foreground with
+# readable logs. The worker hands every message to a capture sink (Postfix's smtp-sink) on
+# 127.0.0.1:2526 that writes each one as a file under .dev/mail/, so nothing leaves the machine.
+# Ctrl-C stops Tern and the sink, then the services this run started (services that were already
+# running, e.g. for a `make test` in another terminal, are left running).
 #
 # Any TERN_* setting in the environment overrides the defaults (see README.md).
 set -euo pipefail
@@ -34,13 +36,40 @@ TERN=$ROOT/target/debug/tern
 export TERN_LOG_FORMAT=${TERN_LOG_FORMAT:-text}
 "$TERN" migrate
 
+# The capture sink: one file per delivered message, named by time, envelope in X- headers.
+MAIL_DIR=$ROOT/.dev/mail
+SINK_LISTEN=${TERN_DEV_SINK_LISTEN:-127.0.0.1:2526}
+mkdir -p "$MAIL_DIR"
+sink_user=()
+if [[ $(id -u) == 0 ]]; then
+  chown nobody "$MAIL_DIR"
+  sink_user=(-u nobody)
+fi
+pids=()
+stop_tern() {
+  ((${#pids[@]})) && kill -TERM "${pids[@]}" 2>/dev/null
+  wait "${pids[@]}" 2>/dev/null
+  stop_started
+}
+trap stop_tern EXIT
+/usr/sbin/smtp-sink "${sink_user[@]}" -d "$MAIL_DIR/%Y%m%d/%H%M%S." "$SINK_LISTEN" 64 &
+pids+=($!)
+
+export TERN_WORKER_SMARTHOST=${TERN_WORKER_SMARTHOST:-smtp:[${SINK_LISTEN%:*}]:${SINK_LISTEN##*:}}
+export TERN_WORKER_POLL_INTERVAL=${TERN_WORKER_POLL_INTERVAL:-2s}
+"$TERN" ingress &
+pids+=($!)
+TERN_ADMIN_LISTEN=${TERN_WORKER_ADMIN_LISTEN:-127.0.0.1:9091} "$TERN" worker &
+pids+=($!)
+
 echo "dev: Tern ingress on ${TERN_INGRESS_SMTP_LISTEN:-127.0.0.1:2525} (SMTP)," \
-  "${TERN_INGRESS_SUBMISSION_LISTEN:-127.0.0.1:2587} (submission)," \
-  "${TERN_ADMIN_LISTEN:-127.0.0.1:9090} (metrics, health). Ctrl-C stops." >&2
+  "${TERN_INGRESS_SUBMISSION_LISTEN:-127.0.0.1:2587} (submission), metrics and health on" \
+  "${TERN_ADMIN_LISTEN:-127.0.0.1:9090} (ingress) and 127.0.0.1:9091 (worker)." >&2
+echo "dev: delivered mail lands in $MAIL_DIR (worker next hop: $TERN_WORKER_SMARTHOST). Ctrl-C stops." >&2
 echo "dev: try: swaks --server 127.0.0.1:2525 --to someone@tern.test" >&2
-# Not exec: the EXIT trap must run after Tern stops. Tern gets Ctrl-C from the terminal itself.
+# Ctrl-C reaches every process of the terminal's group; stop the rest when any one of them ends.
 set +e
-"$TERN" ingress
+wait -n "${pids[@]}"
 rc=$?
 set -e
 exit "$rc"

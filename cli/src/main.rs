@@ -2,14 +2,16 @@
 
 use std::process::ExitCode;
 
+mod ingress;
+mod serve;
+mod worker;
+
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use tern_common::admin;
-use tern_common::bus::Bus;
-use tern_common::config::{DatabaseArgs, EXIT_CONFIG, LogArgs};
-use tern_common::store::{self, PgQueueStore};
-use tern_ingress::{Ingress, IngressArgs};
-use tokio::net::TcpListener;
+use tern_common::config::{ConfigError, DatabaseArgs, EXIT_CONFIG, LogArgs};
+use tern_common::store;
+use tern_ingress::IngressArgs;
+use tern_worker::WorkerArgs;
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +30,14 @@ enum Command {
     Ingress {
         #[command(flatten)]
         args: Box<IngressArgs>,
+        /// Validate the configuration and exit (0 when valid, 64 when not).
+        #[arg(long)]
+        check_config: bool,
+    },
+    /// Deliver queued mail: claim recipient jobs, route, send, retry, bounce.
+    Worker {
+        #[command(flatten)]
+        args: Box<WorkerArgs>,
         /// Validate the configuration and exit (0 when valid, 64 when not).
         #[arg(long)]
         check_config: bool,
@@ -77,19 +87,21 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Ingress { args, check_config } => {
-            let config = match args.validate() {
+            let config = match validated("ingress", args.validate(), check_config) {
                 Ok(config) => config,
-                Err(error) => {
-                    eprintln!("tern ingress: {error}");
-                    return Ok(ExitCode::from(EXIT_CONFIG as u8));
-                }
+                Err(code) => return Ok(code),
             };
-            if check_config {
-                println!("tern ingress: configuration is valid");
-                return Ok(ExitCode::SUCCESS);
-            }
             tern_common::telemetry::init_logs(&args.log);
-            run_ingress(config).await?;
+            ingress::run(config).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Worker { args, check_config } => {
+            let config = match validated("worker", args.validate(), check_config) {
+                Ok(config) => config,
+                Err(code) => return Ok(code),
+            };
+            tern_common::telemetry::init_logs(&args.log);
+            worker::run(config).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { database, log } => {
@@ -109,85 +121,22 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn run_ingress(config: tern_ingress::IngressConfig) -> anyhow::Result<()> {
-    let metrics = admin::install_metrics_recorder().context("installing the metrics recorder")?;
-    let shutdown = tern_common::shutdown::on_signal();
-
-    let pool = store::connect_pool(&config.database).context("database URL")?;
-    let bus = Bus::connect(&config.nats).await.context("NATS")?;
-    let stream_bus = bus.clone();
-    tokio::spawn(async move { ensure_stream_until_ok(stream_bus).await });
-
-    let mut listeners = Vec::new();
-    for (address, kind) in &config.listeners {
-        let listener = TcpListener::bind(address)
-            .await
-            .with_context(|| format!("binding {} listener on {address}", kind.label()))?;
-        listeners.push((listener, *kind));
-    }
-    let admin_listener = TcpListener::bind(config.admin_listen)
-        .await
-        .with_context(|| format!("binding the admin listener on {}", config.admin_listen))?;
-
-    let readiness_pool = pool.clone();
-    let readiness_bus = bus.clone();
-    let readiness: admin::ReadinessCheck = std::sync::Arc::new(move || {
-        let pool = readiness_pool.clone();
-        let bus = readiness_bus.clone();
-        Box::pin(async move {
-            let ping = tokio::time::timeout(
-                std::time::Duration::from_secs(2),
-                sqlx::query("SELECT 1").execute(&pool),
-            );
-            match ping.await {
-                Ok(Ok(_)) => {}
-                Ok(Err(error)) => return Err(format!("PostgreSQL: {error}")),
-                Err(_) => return Err("PostgreSQL: timed out".to_owned()),
-            }
-            if !bus.is_connected() {
-                return Err("NATS: not connected".to_owned());
-            }
-            Ok(())
-        })
-    });
-    let admin_stop = tokio_util::sync::CancellationToken::new();
-    let admin_router = admin::router(Some(metrics), readiness, shutdown.clone());
-    let admin_task = tokio::spawn(admin::serve(
-        admin_listener,
-        admin_router,
-        admin_stop.clone(),
-    ));
-
-    let store = PgQueueStore::new(pool.clone(), config.database.commit_timeout);
-    tern_ingress::run(
-        Ingress::new(&config, store, Some(bus.clone())),
-        listeners,
-        shutdown,
-    )
-    .await;
-
-    let _ = bus.client().flush().await;
-    admin_stop.cancel();
-    let _ = admin_task.await;
-    pool.close().await;
-    Ok(())
-}
-
-/// The stream may not exist yet (fresh NATS) or NATS may be down at start: keep trying in the
-/// background; until then notices fail, are counted, and workers poll.
-async fn ensure_stream_until_ok(bus: Bus) {
-    let mut delay = std::time::Duration::from_millis(200);
-    loop {
-        match bus.ensure_stream().await {
-            Ok(()) => {
-                tracing::info!(stream = %bus.names().stream, "JetStream work-queue stream ready");
-                return;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "JetStream stream not ready; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(std::time::Duration::from_secs(10));
-            }
+/// A valid configuration to run with, or the exit code: 64 naming the bad setting, or 0 after
+/// `--check-config`.
+fn validated<C>(
+    command: &str,
+    config: Result<C, ConfigError>,
+    check_only: bool,
+) -> Result<C, ExitCode> {
+    match config {
+        Err(error) => {
+            eprintln!("tern {command}: {error}");
+            Err(ExitCode::from(EXIT_CONFIG as u8))
         }
+        Ok(_) if check_only => {
+            println!("tern {command}: configuration is valid");
+            Err(ExitCode::SUCCESS)
+        }
+        Ok(config) => Ok(config),
     }
 }

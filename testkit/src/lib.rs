@@ -4,13 +4,17 @@
 //!   `TERN_TEST_DATABASE_URL` / `TERN_TEST_NATS_URL`. A test whose service is missing fails with
 //!   the command that fixes it; it never passes silently.
 //! - [`database`]: a fresh database per test, cloned from a migrated template.
+//! - [`dns`]: an in-process authoritative DNS server whose records a test edits while it runs.
 //! - [`pg_cluster`]: a private PostgreSQL cluster a test may stop and start (outage tests).
+//! - [`sink`]: a scriptable SMTP/LMTP server that records what it was sent (a test's MX).
 //! - [`smtp_client`]: a small SMTP client for transcripts, byte-exact and pipelining-capable.
 //! - [`wait`]: polling with a deadline instead of sleeps.
 
 pub mod database;
+pub mod dns;
 pub mod pg_cluster;
 pub mod services;
+pub mod sink;
 pub mod smtp_client;
 pub mod wait;
 

@@ -6,6 +6,7 @@ pub mod mx;
 pub mod outcome;
 pub mod route;
 pub mod tls;
+mod wire;
 
 /// Why an attempt ended without a reply from a remote server for a recipient. Every variant is
 /// mapped to a delivery outcome in exactly one place: [`outcome::classify`].

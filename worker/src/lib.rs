@@ -4,10 +4,24 @@
 //! a smarthost, or MX), delivers them over SMTP or LMTP, and records every attempt; failures are
 //! retried on a backoff schedule or bounced with an RFC 3464 report.
 //!
+//! - [`config`]: `tern worker` settings ([`WorkerArgs`] → [`WorkerConfig`]).
+//! - [`runner`]: the claim loop, lease renewal and shutdown ([`Worker`], [`run`]).
+//! - `destination`: one destination's share of a claim, from route to recorded outcomes.
+//! - `dsn_task`: queues the notifications finished jobs owe.
+//! - `notices`: JetStream notices that wake the claim loop.
 //! - [`delivery`]: one attempt: routing ([`delivery::route`], [`delivery::mx`]), the SMTP/LMTP
 //!   client ([`delivery::client`], [`delivery::tls`]), what a reply means
 //!   ([`delivery::outcome`]) and delivery status notifications ([`delivery::dsn`]).
 //! - [`schedule`]: when a deferred recipient is tried again, and when it expires.
 
+pub mod config;
 pub mod delivery;
+mod destination;
+mod dsn_task;
+mod metrics;
+mod notices;
+pub mod runner;
 pub mod schedule;
+
+pub use config::{WorkerArgs, WorkerConfig};
+pub use runner::{Worker, WorkerError, run};

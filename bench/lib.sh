@@ -1,0 +1,83 @@
+# lib.sh - what the benchmarks share: the peer harness, a benchmark database, and Tern processes
+# started from a release build with their pid files for the harness's CPU accounting.
+# Sourced by bench/*.sh after `set -euo pipefail`; run through make (it sets the service env).
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+PEER=${PEER_BENCH_DIR:-$ROOT/../shared/bench}
+TERN_BIN=${TERN_BIN:-$ROOT/target/release/tern}
+PG_PIDFILE=${TERN_DEV_PG_PIDFILE:?run through make}
+NATS_PIDFILE=${TERN_DEV_NATS_PIDFILE:?run through make}
+# The Postfix peer's ports; Tern's SMTP port is 2625.
+export SUT_PORT=2725 SINK_PORT=2726 CHECK_PORT=2727
+TERN_PORT=2625
+QUIET_PCT=${QUIET_PCT:-80:60}
+SPOOL=/var/lib/mta-bench-postfix/spool
+POSTFIX_DRAINED="[ -z \"\$(find $SPOOL/incoming $SPOOL/active $SPOOL/deferred $SPOOL/maildrop $SPOOL/hold -type f -print -quit 2>/dev/null)\" ]"
+
+log() { echo "bench: $*" >&2; }
+die() { echo "bench: error: $*" >&2; exit 1; }
+
+# bench_init NAME: checks, the results directory $OUT, a fresh database $BENCH_URL, cleanup trap.
+bench_init() {
+  [[ -x $PEER/smtp_load.sh && -x $PEER/postfix_baseline.sh ]] ||
+    die "the peer harness is not at $PEER (set PEER_BENCH_DIR)"
+  [[ -x $TERN_BIN ]] || die "$TERN_BIN not built (cargo build --release --bin tern)"
+  [[ $(id -u) == 0 ]] || die "run as root: the Postfix peer runs as its own instance"
+  OUT=$ROOT/bench/results/$1-$(date -u +%Y%m%dT%H%M%SZ)
+  mkdir -p "$OUT"
+  PSQL=$(command -v psql || printf '%s\n' /usr/lib/postgresql/*/bin/psql | sort -V | tail -n 1)
+  local admin_url=$TERN_TEST_DATABASE_URL
+  BENCH_URL=${admin_url%/*}/tern_bench
+  "$PSQL" -X -q -d "$admin_url" -c "DROP DATABASE IF EXISTS tern_bench WITH (FORCE)" \
+    -c "CREATE DATABASE tern_bench"
+  TERN_ENV=(TERN_DATABASE_URL="$BENCH_URL" TERN_NATS_PREFIX="bench$$" TERN_LOG=warn)
+  TERN_PIDS=()
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
+  env "${TERN_ENV[@]}" "$TERN_BIN" migrate
+}
+
+bench_cleanup() {
+  trap - EXIT INT TERM
+  local pid
+  for pid in "${TERN_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${TERN_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  bash "$PEER/postfix_baseline.sh" stop >/dev/null 2>&1 || true
+}
+
+# start_tern COMMAND ADMIN_ADDR [VAR=value ...]: runs `tern COMMAND`, waits for /readyz, writes
+# $OUT/tern-COMMAND.pid and adds it to $SUT_PIDS (the harness's -P list).
+start_tern() {
+  local command=$1 admin=$2
+  shift 2
+  env "${TERN_ENV[@]}" TERN_ADMIN_LISTEN="$admin" "$@" "$TERN_BIN" "$command" >"$OUT/tern-$command.log" 2>&1 &
+  local pid=$! i
+  TERN_PIDS+=("$pid")
+  echo "$pid" >"$OUT/tern-$command.pid"
+  SUT_PIDS=${SUT_PIDS:-@$PG_PIDFILE,@$NATS_PIDFILE},@$OUT/tern-$command.pid
+  for ((i = 0; i < 100; i++)); do
+    curl -fsS "http://$admin/readyz" >/dev/null 2>&1 && break
+    kill -0 "$pid" 2>/dev/null || die "tern $command exited at startup: $(tail -n 5 "$OUT/tern-$command.log")"
+    sleep 0.2
+  done
+  curl -fsS "http://$admin/readyz" >/dev/null || die "tern $command is not ready (log: $OUT/tern-$command.log)"
+  log "tern $command ready (pid $pid)"
+}
+
+# The ingress as the benchmarks run it: relaying for 127.0.0.0/8 like the Postfix peer's
+# mynetworks, with room for many connections.
+start_tern_ingress() {
+  start_tern ingress 127.0.0.1:9190 TERN_INGRESS_SMTP_LISTEN=127.0.0.1:$TERN_PORT \
+    TERN_INGRESS_SUBMISSION_LISTEN= TERN_INGRESS_TRUSTED_NETWORKS=127.0.0.0/8 \
+    TERN_INGRESS_MAX_CONNECTIONS=20000 TERN_INGRESS_MAX_CONNECTIONS_PER_IP=20000 "$@"
+}
+
+# smtp_load ARGS...: the peer harness, with the settings every run shares.
+smtp_load() {
+  bash "$PEER/smtp_load.sh" -S -N -o "$OUT/runs.csv" -m "$MSGS" -k 1 -c reuse -T 300 -W "$QUIET_PCT" "$@"
+}
+
+report() {
+  bash "$PEER/smtp_load.sh" -R "$OUT/runs.csv" -B postfix | tee "$OUT/summary.txt"
+  log "raw results in $OUT"
+}

@@ -1,0 +1,44 @@
+//! `tern ingress`: the SMTP listeners.
+
+use anyhow::Context as _;
+use tern_common::admin;
+use tern_common::bus::Bus;
+use tern_common::store::{self, PgQueueStore};
+use tern_ingress::{Ingress, IngressConfig};
+
+use crate::serve::{self, AdminServer};
+
+pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
+    let metrics = admin::install_metrics_recorder().context("installing the metrics recorder")?;
+    let shutdown = tern_common::shutdown::on_signal();
+
+    let pool = store::connect_pool(&config.database).context("database URL")?;
+    let bus = Bus::connect(&config.nats).await.context("NATS")?;
+    serve::ensure_stream_in_background(bus.clone());
+
+    let mut listeners = Vec::new();
+    for (address, kind) in &config.listeners {
+        listeners.push((serve::bind(*address, kind.label()).await?, *kind));
+    }
+    let admin_listener = serve::bind(config.admin_listen, "admin").await?;
+    let admin = AdminServer::start(
+        admin_listener,
+        metrics,
+        pool.clone(),
+        bus.clone(),
+        shutdown.clone(),
+    );
+
+    let store = PgQueueStore::new(pool.clone(), config.database.commit_timeout);
+    tern_ingress::run(
+        Ingress::new(&config, store, Some(bus.clone())),
+        listeners,
+        shutdown,
+    )
+    .await;
+
+    let _ = bus.client().flush().await;
+    admin.stop().await;
+    pool.close().await;
+    Ok(())
+}

@@ -1,0 +1,34 @@
+//! `tern worker`: delivery.
+
+use anyhow::Context as _;
+use tern_common::admin;
+use tern_common::bus::Bus;
+use tern_common::jobs::PgJobStore;
+use tern_common::store;
+use tern_worker::{Worker, WorkerConfig};
+
+use crate::serve::{self, AdminServer};
+
+pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
+    let metrics = admin::install_metrics_recorder().context("installing the metrics recorder")?;
+    let shutdown = tern_common::shutdown::on_signal();
+
+    let pool = store::connect_pool(&config.database).context("database URL")?;
+    let bus = Bus::connect(&config.nats).await.context("NATS")?;
+    let admin_listener = serve::bind(config.admin_listen, "admin").await?;
+    let admin = AdminServer::start(
+        admin_listener,
+        metrics,
+        pool.clone(),
+        bus.clone(),
+        shutdown.clone(),
+    );
+
+    let worker =
+        Worker::new(config, PgJobStore::new(pool.clone())).context("starting the worker")?;
+    tern_worker::run(worker, Some(bus.clone()), shutdown).await;
+
+    admin.stop().await;
+    pool.close().await;
+    Ok(())
+}

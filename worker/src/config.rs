@@ -1,0 +1,192 @@
+//! `tern worker` settings. Every field reads a `TERN_WORKER_…` (or shared `TERN_…`) variable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+use tern_common::config::{
+    AdminArgs, ConfigError, DatabaseArgs, DatabaseConfig, LogArgs, NatsArgs, NatsConfig,
+    parse_duration,
+};
+
+use crate::delivery::route::{RouteError, RouteTable};
+use crate::schedule::RetrySchedule;
+
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+
+    /// Name in EHLO, in `Reporting-MTA` of DSNs and in the DSN sender's domain.
+    #[arg(long, env = "TERN_WORKER_HOSTNAME", default_value = "localhost")]
+    pub hostname: String,
+    /// Lease owner name; unique per worker process (default: `<hostname>-<random>`).
+    #[arg(long, env = "TERN_WORKER_ID")]
+    pub id: Option<String>,
+    /// Static routes, Postfix transport syntax: `example.com=smtp:[mx.example.net]:25,
+    /// .internal=lmtp:[10.0.0.5]:24` (a leading dot matches subdomains).
+    #[arg(long, env = "TERN_WORKER_ROUTES", default_value = "")]
+    pub routes: String,
+    /// Next hop for every domain without a static route, e.g. `smtp:[relay.example.net]:587`;
+    /// empty: deliver by MX.
+    #[arg(long, env = "TERN_WORKER_SMARTHOST", default_value = "")]
+    pub smarthost: String,
+    /// DNS server for MX lookups (`ip:port`); default: the system resolver configuration.
+    #[arg(long, env = "TERN_WORKER_NAMESERVER")]
+    pub nameserver: Option<SocketAddr>,
+    /// Port of mail exchangers found by MX lookup (25 on the Internet).
+    #[arg(long, env = "TERN_WORKER_SMTP_PORT", default_value_t = 25)]
+    pub smtp_port: u16,
+    /// Deliveries in flight at once, over all destinations.
+    #[arg(long, env = "TERN_WORKER_CONCURRENCY", default_value_t = 100)]
+    pub concurrency: usize,
+    /// Connections at once to one destination (Postfix default_destination_concurrency_limit).
+    #[arg(
+        long,
+        env = "TERN_WORKER_DESTINATION_CONCURRENCY",
+        default_value_t = 20
+    )]
+    pub destination_concurrency: usize,
+    /// Jobs claimed per query.
+    #[arg(long, env = "TERN_WORKER_BATCH", default_value_t = 100)]
+    pub batch: u32,
+    /// How long a claim is ours without renewal; renewed every third of it while we live.
+    #[arg(long, env = "TERN_WORKER_LEASE", default_value = "60s", value_parser = parse_duration)]
+    pub lease: Duration,
+    /// How often to look for due jobs when no notice arrives (retries, missed notices).
+    #[arg(long, env = "TERN_WORKER_POLL_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+    /// First retry after a temporary failure; doubles each time.
+    #[arg(long, env = "TERN_WORKER_RETRY_FIRST", default_value = "5m", value_parser = parse_duration)]
+    pub retry_first: Duration,
+    /// Longest wait between two attempts.
+    #[arg(long, env = "TERN_WORKER_RETRY_MAX", default_value = "4h", value_parser = parse_duration)]
+    pub retry_max: Duration,
+    /// After this long in the queue a recipient expires and bounces (Postfix maximal_queue_lifetime).
+    #[arg(long, env = "TERN_WORKER_MAX_QUEUE_LIFETIME", default_value = "5d", value_parser = parse_duration)]
+    pub max_queue_lifetime: Duration,
+    /// TCP connect timeout per address.
+    #[arg(long, env = "TERN_WORKER_CONNECT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+    /// After SIGTERM, time for deliveries in progress before their leases are handed back.
+    #[arg(long, env = "TERN_WORKER_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+/// Validated worker settings.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub database: DatabaseConfig,
+    pub nats: NatsConfig,
+    pub admin_listen: SocketAddr,
+    pub hostname: String,
+    pub id: String,
+    pub routes: RouteTable,
+    pub nameserver: Option<SocketAddr>,
+    pub smtp_port: u16,
+    pub concurrency: usize,
+    pub destination_concurrency: usize,
+    pub batch: u32,
+    pub lease: Duration,
+    pub poll_interval: Duration,
+    pub retry: RetrySchedule,
+    pub connect_timeout: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl WorkerArgs {
+    pub fn validate(&self) -> Result<WorkerConfig, ConfigError> {
+        let hostname = self.hostname.trim();
+        if hostname.is_empty()
+            || hostname
+                .bytes()
+                .any(|b| !(b.is_ascii_alphanumeric() || b == b'.' || b == b'-'))
+        {
+            return Err(ConfigError::new(
+                "TERN_WORKER_HOSTNAME",
+                "must be a host name (letters, digits, '.', '-')",
+            ));
+        }
+        let id = match self.id.as_deref().map(str::trim) {
+            Some("") => return Err(ConfigError::new("TERN_WORKER_ID", "must not be empty")),
+            Some(id) => id.to_owned(),
+            None => format!(
+                "{hostname}-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..12]
+            ),
+        };
+        let routes = RouteTable::parse(&self.routes, &self.smarthost).map_err(|error| {
+            let setting = match error {
+                RouteError::Smarthost { .. } => "TERN_WORKER_SMARTHOST",
+                _ => "TERN_WORKER_ROUTES",
+            };
+            ConfigError::new(setting, error.to_string())
+        })?;
+        for (setting, value) in [
+            ("TERN_WORKER_CONCURRENCY", self.concurrency),
+            (
+                "TERN_WORKER_DESTINATION_CONCURRENCY",
+                self.destination_concurrency,
+            ),
+            ("TERN_WORKER_BATCH", self.batch as usize),
+            ("TERN_WORKER_SMTP_PORT", usize::from(self.smtp_port)),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(setting, "must be greater than zero"));
+            }
+        }
+        for (setting, value) in [
+            ("TERN_WORKER_LEASE", self.lease),
+            ("TERN_WORKER_POLL_INTERVAL", self.poll_interval),
+            ("TERN_WORKER_RETRY_FIRST", self.retry_first),
+            ("TERN_WORKER_MAX_QUEUE_LIFETIME", self.max_queue_lifetime),
+            ("TERN_WORKER_CONNECT_TIMEOUT", self.connect_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::new(setting, "must be greater than zero"));
+            }
+        }
+        if self.lease < Duration::from_secs(3) {
+            return Err(ConfigError::new(
+                "TERN_WORKER_LEASE",
+                "must be at least 3s (it is renewed every third of it)",
+            ));
+        }
+        if self.retry_max < self.retry_first {
+            return Err(ConfigError::new(
+                "TERN_WORKER_RETRY_MAX",
+                "must not be shorter than TERN_WORKER_RETRY_FIRST",
+            ));
+        }
+        let retry = RetrySchedule {
+            first: self.retry_first,
+            max: self.retry_max,
+            lifetime: self.max_queue_lifetime,
+            ..RetrySchedule::default()
+        };
+        Ok(WorkerConfig {
+            database: self.database.validate()?,
+            nats: self.nats.validate()?,
+            admin_listen: self.admin.admin_listen,
+            hostname: hostname.to_owned(),
+            id,
+            routes,
+            nameserver: self.nameserver,
+            smtp_port: self.smtp_port,
+            concurrency: self.concurrency,
+            destination_concurrency: self.destination_concurrency,
+            batch: self.batch,
+            lease: self.lease,
+            poll_interval: self.poll_interval,
+            retry,
+            connect_timeout: self.connect_timeout,
+            shutdown_grace: self.shutdown_grace,
+        })
+    }
+}

@@ -1,0 +1,137 @@
+//! Queues the delivery status notifications finished jobs owe, one per message and kind, in the
+//! transaction that clears what they cover: each notification is queued exactly once.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use tern_common::jobs::{DsnBatch, DsnOwed, OwedDsn};
+use tern_common::store::{NewMessage, NewRecipient};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::delivery::dsn::{self, Action, DsnInput, DsnRecipient, Ret};
+use crate::metrics;
+use crate::runner::Shared;
+
+pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
+    loop {
+        loop {
+            match shared.store.next_dsn_batch().await {
+                Ok(Some(batch)) => {
+                    let notifications = notifications(&shared, &batch);
+                    let count = notifications.len();
+                    let queue_id = batch.message.id.simple();
+                    match batch.commit(&notifications).await {
+                        Ok(()) => {
+                            ::metrics::counter!(metrics::DSNS_QUEUED_TOTAL).increment(count as u64);
+                            for n in &notifications {
+                                tracing::info!(%queue_id, dsn_queue_id = %n.id.simple(), to = %n.recipients[0].address, "delivery status notification queued");
+                            }
+                        }
+                        Err(error) => {
+                            ::metrics::counter!(metrics::STORE_ERRORS_TOTAL, "op" => "dsn")
+                                .increment(1);
+                            tracing::warn!(%queue_id, %error, "queueing a notification failed; will retry");
+                            break;
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    ::metrics::counter!(metrics::STORE_ERRORS_TOTAL, "op" => "dsn").increment(1);
+                    tracing::warn!(%error, "looking for owed notifications failed");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = shared.dsn_wake.notified() => {}
+            () = tokio::time::sleep(shared.config.poll_interval) => {}
+        }
+    }
+}
+
+/// One notification for the failures and one for the successes of a batch (each only if owed).
+fn notifications(shared: &Shared, batch: &DsnBatch) -> Vec<NewMessage> {
+    let message = &batch.message;
+    if message.mail_from.is_empty() {
+        return Vec::new();
+    }
+    let (failed, succeeded): (Vec<&OwedDsn>, Vec<&OwedDsn>) = batch
+        .owed
+        .iter()
+        .partition(|owed| owed.kind == DsnOwed::Failed);
+    [failed, succeeded]
+        .into_iter()
+        .filter(|owed| !owed.is_empty())
+        .map(|owed| notification(shared, batch, &owed))
+        .collect()
+}
+
+fn notification(shared: &Shared, batch: &DsnBatch, owed: &[&OwedDsn]) -> NewMessage {
+    let message = &batch.message;
+    let hostname = &shared.config.hostname;
+    let now = OffsetDateTime::now_utc();
+    let recipients: Vec<DsnRecipient<'_>> = owed
+        .iter()
+        .map(|o| DsnRecipient {
+            final_recipient: &o.recipient,
+            original_recipient: o.dsn_orcpt.as_deref(),
+            action: match o.kind {
+                DsnOwed::Failed => Action::Failed,
+                DsnOwed::Delivered => Action::Delivered,
+                DsnOwed::Relayed => Action::Relayed,
+            },
+            status: &o.status,
+            remote_mta: o.remote_mta.as_deref(),
+            diagnostic: o.last_reply.as_deref(),
+            last_attempt: Some(o.updated_at),
+            will_retry_until: None,
+        })
+        .collect();
+    let queue_id = message.id.simple().to_string();
+    let smtputf8 = message.smtputf8 || !message.mail_from.is_ascii();
+    let body = dsn::build(&DsnInput {
+        reporting_mta: hostname,
+        original_envelope_id: message.dsn_envid.as_deref(),
+        arrival_date: message.received_at,
+        queue_id: &queue_id,
+        original_sender: &message.mail_from,
+        ret: match message.dsn_ret.as_deref() {
+            Some("HDRS") => Ret::Headers,
+            Some(_) => Ret::Full,
+            None => Ret::default(),
+        },
+        recipients,
+        original_message: &message.body,
+        now,
+        message_id_domain: hostname,
+        smtputf8,
+    });
+    let domain = message
+        .mail_from
+        .rsplit_once('@')
+        .map(|(_, domain)| domain.to_ascii_lowercase())
+        .unwrap_or_default();
+    NewMessage {
+        id: Uuid::now_v7(),
+        received_at: now,
+        mail_from: String::new(),
+        helo: hostname.clone(),
+        client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        protocol: "LOCAL",
+        body_type: if body.is_ascii() { "7BIT" } else { "8BITMIME" },
+        smtputf8,
+        dsn_ret: None,
+        dsn_envid: None,
+        recipients: vec![NewRecipient {
+            address: message.mail_from.clone(),
+            domain,
+            dsn_notify: None,
+            dsn_orcpt: None,
+        }],
+        body,
+    }
+}

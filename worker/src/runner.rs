@@ -1,0 +1,206 @@
+//! The worker's main loop: claim due jobs, hand each destination its share, keep leases alive,
+//! queue DSNs, and hand unfinished work back on shutdown.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tern_common::bus::Bus;
+use tern_common::jobs::PgJobStore;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::WorkerConfig;
+use crate::delivery::client::{ClientConfig, Timeouts};
+use crate::delivery::mx::MxResolver;
+use crate::delivery::tls;
+use crate::{destination, dsn_task, metrics, notices};
+
+/// What every delivery task of one worker shares.
+pub(crate) struct Shared {
+    pub store: PgJobStore,
+    pub config: WorkerConfig,
+    pub resolver: MxResolver,
+    pub client: ClientConfig,
+    /// One semaphore per destination: at most `destination_concurrency` connections to it.
+    destinations: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Wakes the DSN task when a finished job owes a notification.
+    pub dsn_wake: Notify,
+}
+
+impl Shared {
+    pub(crate) fn destination_limit(&self, key: &str) -> Arc<Semaphore> {
+        let mut map = self.destinations.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(key.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.config.destination_concurrency)))
+            .clone()
+    }
+}
+
+/// A worker ready to run: built from validated config, before anything is spawned.
+pub struct Worker {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("DNS resolver: {0}")]
+    Resolver(String),
+    #[error("TLS client configuration: {0}")]
+    Tls(String),
+}
+
+impl Worker {
+    pub fn new(config: WorkerConfig, store: PgJobStore) -> Result<Self, WorkerError> {
+        let resolver = match config.nameserver {
+            Some(address) => MxResolver::with_nameserver(address),
+            None => MxResolver::system(),
+        }
+        .map_err(|e| WorkerError::Resolver(e.to_string()))?;
+        let client = ClientConfig {
+            helo_name: config.hostname.clone(),
+            timeouts: Timeouts {
+                connect: config.connect_timeout,
+                ..Timeouts::default()
+            },
+            tls_opportunistic: tls::opportunistic().map_err(|e| WorkerError::Tls(e.to_string()))?,
+            tls_verified: tls::verified(&[]).map_err(|e| WorkerError::Tls(e.to_string()))?,
+        };
+        Ok(Self {
+            shared: Arc::new(Shared {
+                store,
+                config,
+                resolver,
+                client,
+                destinations: Mutex::new(HashMap::new()),
+                dsn_wake: Notify::new(),
+            }),
+        })
+    }
+}
+
+/// Runs until `shutdown`; then lets deliveries in progress finish within the grace period and
+/// hands back the leases of whatever did not.
+pub async fn run(worker: Worker, bus: Option<Bus>, shutdown: CancellationToken) {
+    let shared = worker.shared;
+    let config = &shared.config;
+    let wake = Arc::new(Notify::new());
+    let (claimed_tx, claimed_rx) = watch::channel(0u64);
+    let background = TaskTracker::new();
+    let stop_background = CancellationToken::new();
+    if let Some(bus) = bus {
+        background.spawn(notices::run(
+            bus,
+            wake.clone(),
+            claimed_rx,
+            stop_background.clone(),
+        ));
+    }
+    background.spawn(renew_leases(shared.clone(), stop_background.clone()));
+    background.spawn(dsn_task::run(shared.clone(), stop_background.clone()));
+
+    let deliveries = TaskTracker::new();
+    let slots = Arc::new(Semaphore::new(config.concurrency));
+    tracing::info!(worker = %config.id, "worker started");
+    loop {
+        claim_until_idle(&shared, &slots, &deliveries, &claimed_tx, &shutdown).await;
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = wake.notified() => {}
+            () = tokio::time::sleep(config.poll_interval) => {}
+        }
+    }
+
+    tracing::info!(in_flight = deliveries.len(), "worker stopping");
+    deliveries.close();
+    if tokio::time::timeout(config.shutdown_grace, deliveries.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("grace period over; handing unfinished jobs back");
+    }
+    match shared.store.release(&config.id).await {
+        Ok(0) => {}
+        Ok(released) => tracing::info!(released, "leases handed back"),
+        Err(error) => {
+            tracing::warn!(%error, "could not hand leases back; they expire on their own")
+        }
+    }
+    stop_background.cancel();
+    background.close();
+    background.wait().await;
+    tracing::info!("worker stopped");
+}
+
+/// Claims batches while there is due work and room for it.
+async fn claim_until_idle(
+    shared: &Arc<Shared>,
+    slots: &Arc<Semaphore>,
+    deliveries: &TaskTracker,
+    claimed: &watch::Sender<u64>,
+    shutdown: &CancellationToken,
+) {
+    let config = &shared.config;
+    loop {
+        if shutdown.is_cancelled() {
+            return;
+        }
+        // Claim only when a delivery can start soon: jobs waiting in memory hold leases for nothing.
+        if slots.available_permits() == 0 {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                permit = slots.clone().acquire_owned() => drop(permit),
+            }
+            continue;
+        }
+        let jobs = match shared
+            .store
+            .claim(&config.id, config.lease, config.batch)
+            .await
+        {
+            Ok(jobs) => jobs,
+            Err(error) => {
+                ::metrics::counter!(metrics::STORE_ERRORS_TOTAL, "op" => "claim").increment(1);
+                tracing::warn!(%error, "claiming jobs failed");
+                claimed.send_modify(|generation| *generation += 1);
+                return;
+            }
+        };
+        claimed.send_modify(|generation| *generation += 1);
+        let claimed_count = jobs.len();
+        if claimed_count == 0 {
+            return;
+        }
+        ::metrics::counter!(metrics::JOBS_CLAIMED_TOTAL).increment(claimed_count as u64);
+        for group in destination::split(jobs) {
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let shared = shared.clone();
+            deliveries.spawn(async move {
+                destination::deliver(&shared, group).await;
+                drop(permit);
+            });
+        }
+        if claimed_count < config.batch as usize {
+            return;
+        }
+    }
+}
+
+async fn renew_leases(shared: Arc<Shared>, stop: CancellationToken) {
+    let every = shared.config.lease / 3;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        if let Err(error) = shared
+            .store
+            .renew_leases(&shared.config.id, shared.config.lease)
+            .await
+        {
+            ::metrics::counter!(metrics::STORE_ERRORS_TOTAL, "op" => "renew").increment(1);
+            tracing::warn!(%error, "renewing leases failed");
+        }
+    }
+}
