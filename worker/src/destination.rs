@@ -142,7 +142,7 @@ async fn plan(shared: &Shared, domain: &str) -> Result<Plan, DeliveryError> {
             };
             Ok(Plan {
                 key: format!("{host}:{port}"),
-                protocol: protocol.into(),
+                protocol,
                 tls: TlsMode::Opportunistic,
                 hosts,
             })

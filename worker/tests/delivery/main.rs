@@ -1,0 +1,268 @@
+//! A worker in-process against real PostgreSQL, the test DNS server and sink MX hosts: what
+//! arrives, what is recorded, retries, bounces and their notifications.
+
+mod harness;
+
+use std::time::Duration;
+
+use harness::{RunningWorker, TestWorld, message};
+use tern_testkit::sink::SinkConfig;
+use time::OffsetDateTime;
+
+#[tokio::test]
+async fn a_message_arrives_byte_for_byte_and_the_attempt_is_recorded() {
+    let (world, sink) = TestWorld::start(SinkConfig::default()).await;
+    world.mx("dest.test", 2);
+    let body = b"Received: from x\r\nSubject: hi\r\n\r\n.leading dot\r\nline\r\n";
+    let m = message(
+        "alice@origin.test",
+        &["bob@dest.test", "carol@DEST.test"],
+        body,
+    );
+    world.queue(&m).await;
+    let worker = RunningWorker::start(&world, world.config(), None).await;
+
+    let received = world.sink(sink).wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(received[0].data, body.to_vec());
+    assert_eq!(received[0].mail_from, "alice@origin.test");
+    assert_eq!(
+        received[0].rcpt_to,
+        vec!["bob@dest.test", "carol@DEST.test"]
+    );
+    assert_eq!(world.settled(m.id).await, vec!["delivered", "delivered"]);
+    let attempt: (String, String, String, String) = sqlx::query_as(
+        "SELECT outcome, mx_host, host(remote_ip), reply FROM attempts WHERE message_id = $1 LIMIT 1",
+    )
+    .bind(m.id)
+    .fetch_one(&world.db.pool)
+    .await
+    .expect("attempt");
+    assert_eq!(attempt.0, "delivered");
+    assert_eq!(attempt.1, "mx.dest.test");
+    assert_eq!(attempt.2, "127.0.0.2");
+    assert!(attempt.3.starts_with("smtp; 250"), "{}", attempt.3);
+    assert_eq!(
+        world.sink(sink).connections(),
+        1,
+        "one connection for both recipients"
+    );
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn a_dead_first_mx_falls_back_to_the_next_preference() {
+    let (world, sink) = TestWorld::start(SinkConfig::default()).await;
+    world.dns.add_mx("dest.test", 10, "mx1.dest.test");
+    world
+        .dns
+        .add_a("mx1.dest.test", std::net::Ipv4Addr::new(127, 0, 0, 9)); // nothing listens
+    world.dns.add_mx("dest.test", 20, "mx2.dest.test");
+    world
+        .dns
+        .add_a("mx2.dest.test", std::net::Ipv4Addr::new(127, 0, 0, 2));
+    let m = message(
+        "a@origin.test",
+        &["b@dest.test"],
+        b"Subject: x\r\n\r\nx\r\n",
+    );
+    world.queue(&m).await;
+    let worker = RunningWorker::start(&world, world.config(), None).await;
+    world.sink(sink).wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(world.settled(m.id).await, vec!["delivered"]);
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn temporary_failures_are_deferred_and_permanent_ones_bounce_with_one_report() {
+    let (mut world, _dest) = TestWorld::start(
+        SinkConfig::default()
+            .rcpt_rule("later@", "451 4.3.0 try again later")
+            .rcpt_rule("nobody@", "550 5.1.1 no such user")
+            .rcpt_rule("gone@", "550 5.1.1 gone"),
+    )
+    .await;
+    world.mx("dest.test", 2);
+    let origin = world.add_sink(3, SinkConfig::default()).await;
+    world.mx("origin.test", 3);
+    let m = message(
+        "sender@origin.test",
+        &[
+            "ok@dest.test",
+            "later@dest.test",
+            "nobody@dest.test",
+            "gone@dest.test",
+        ],
+        b"Subject: important\r\n\r\nbody\r\n",
+    );
+    world.queue(&m).await;
+    let worker = RunningWorker::start(&world, world.config(), None).await;
+
+    assert_eq!(
+        world.settled(m.id).await,
+        vec!["delivered", "deferred", "bounced", "bounced"]
+    );
+    let (attempts, next_in): (i32, f64) = sqlx::query_as(
+        "SELECT attempts, extract(epoch FROM next_attempt_at - now())::float8 FROM jobs
+          WHERE message_id = $1 AND recipient = 'later@dest.test'",
+    )
+    .bind(m.id)
+    .fetch_one(&world.db.pool)
+    .await
+    .expect("deferred job");
+    assert_eq!(attempts, 1);
+    assert!(
+        next_in > 200.0,
+        "the first retry is about five minutes away, not {next_in}s"
+    );
+
+    // Both refused recipients are reported in one notification, sent to the sender's MX.
+    let reports = world
+        .sink(origin)
+        .wait_for(1, Duration::from_secs(20))
+        .await;
+    assert_eq!(reports.len(), 1);
+    let report = &reports[0];
+    assert_eq!(report.mail_from, "", "notifications use the null sender");
+    assert_eq!(report.rcpt_to, vec!["sender@origin.test"]);
+    let text = String::from_utf8_lossy(&report.data);
+    assert!(text.contains("multipart/report"), "{text}");
+    assert!(text.contains("report-type=delivery-status"), "{text}");
+    assert!(
+        text.contains("Final-Recipient: rfc822; nobody@dest.test"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Final-Recipient: rfc822; gone@dest.test"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Final-Recipient: rfc822; later@dest.test"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Diagnostic-Code: smtp; 550 5.1.1 no such user"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Subject: important"),
+        "the original comes back: {text}"
+    );
+    let owed: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE dsn_pending IS NOT NULL")
+        .fetch_one(&world.db.pool)
+        .await
+        .expect("owed");
+    assert_eq!(owed, 0);
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn a_null_mx_or_missing_domain_bounces_at_once_and_the_null_sender_gets_no_report() {
+    let (world, _sink) = TestWorld::start(SinkConfig::default()).await;
+    world.dns.add_null_mx("nomail.test");
+    world
+        .dns
+        .add_a("exists.test", std::net::Ipv4Addr::new(127, 0, 0, 9));
+    let m = message(
+        "",
+        &["a@nomail.test", "b@missing.test"],
+        b"Subject: x\r\n\r\nx\r\n",
+    );
+    world.queue(&m).await;
+    let worker = RunningWorker::start(&world, world.config(), None).await;
+    assert_eq!(world.settled(m.id).await, vec!["bounced", "bounced"]);
+    let statuses: Vec<String> = sqlx::query_scalar(
+        "SELECT last_status FROM jobs WHERE message_id = $1 ORDER BY rcpt_index",
+    )
+    .bind(m.id)
+    .fetch_all(&world.db.pool)
+    .await
+    .expect("statuses");
+    assert_eq!(statuses, vec!["5.1.10", "5.1.2"]);
+    let messages: i64 = sqlx::query_scalar("SELECT count(*) FROM messages")
+        .fetch_one(&world.db.pool)
+        .await
+        .expect("count");
+    assert_eq!(messages, 1, "no notification for the null sender");
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn a_recipient_failing_past_the_queue_lifetime_expires_and_is_reported() {
+    let (mut world, _dest) =
+        TestWorld::start(SinkConfig::default().rcpt_rule("later@", "451 4.3.0 try again later"))
+            .await;
+    world.mx("dest.test", 2);
+    let origin = world.add_sink(3, SinkConfig::default()).await;
+    world.mx("origin.test", 3);
+    let mut m = message(
+        "sender@origin.test",
+        &["later@dest.test"],
+        b"Subject: old\r\n\r\nx\r\n",
+    );
+    m.received_at = OffsetDateTime::now_utc() - time::Duration::days(6);
+    world.queue(&m).await;
+    let worker = RunningWorker::start(&world, world.config(), None).await;
+    assert_eq!(world.settled(m.id).await, vec!["expired"]);
+    let report = &world
+        .sink(origin)
+        .wait_for(1, Duration::from_secs(20))
+        .await[0];
+    let text = String::from_utf8_lossy(&report.data);
+    assert!(text.contains("Status: 5.4.7"), "{text}");
+    assert!(text.contains("451 4.3.0 try again later"), "{text}");
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn notify_success_to_a_hop_without_dsn_gets_a_relayed_report() {
+    let (mut world, _dest) = TestWorld::start(SinkConfig {
+        dsn: false,
+        ..SinkConfig::default()
+    })
+    .await;
+    world.mx("dest.test", 2);
+    let origin = world.add_sink(3, SinkConfig::default()).await;
+    world.mx("origin.test", 3);
+    let mut m = message(
+        "sender@origin.test",
+        &["x@dest.test"],
+        b"Subject: s\r\n\r\nx\r\n",
+    );
+    m.recipients[0].dsn_notify = Some("SUCCESS".to_owned());
+    world.queue(&m).await;
+    let worker = RunningWorker::start(&world, world.config(), None).await;
+    assert_eq!(world.settled(m.id).await, vec!["delivered"]);
+    let report = &world
+        .sink(origin)
+        .wait_for(1, Duration::from_secs(20))
+        .await[0];
+    let text = String::from_utf8_lossy(&report.data);
+    assert!(text.contains("Action: relayed"), "{text}");
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn a_jetstream_notice_wakes_a_worker_that_would_not_poll_for_an_hour() {
+    let (world, sink) = TestWorld::start(SinkConfig::default()).await;
+    world.mx("dest.test", 2);
+    let mut config = world.config();
+    config.poll_interval = Duration::from_secs(3600);
+    config.nats.url = tern_testkit::services::nats_url();
+    let bus = tern_common::bus::Bus::connect(&config.nats)
+        .await
+        .expect("nats");
+    bus.ensure_stream().await.expect("stream");
+    let worker = RunningWorker::start(&world, config, Some(bus.clone())).await;
+    // Let the worker make its first (empty) claim and subscribe before the message exists.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let m = message(
+        "a@origin.test",
+        &["b@dest.test"],
+        b"Subject: n\r\n\r\nx\r\n",
+    );
+    world.queue(&m).await;
+    bus.publish_new_message(m.id).await.expect("publish");
+    world.sink(sink).wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(world.settled(m.id).await, vec!["delivered"]);
+    worker.stop().await;
+}
