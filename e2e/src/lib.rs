@@ -1,6 +1,15 @@
-//! Black-box tests of the `tern` binary live in `tests/`; this library only finds the binary.
+//! Black-box tests of the `tern` binary live in `tests/`; this library finds the binary and
+//! starts it as an operator would: environment in, a child process out.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tern_testkit::services;
+use tern_testkit::wait::eventually;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
 
 /// The `tern` binary built by `cargo build --bin tern` (which `make test` runs first).
 pub fn tern_binary() -> PathBuf {
@@ -17,4 +26,104 @@ pub fn tern_binary() -> PathBuf {
         binary.display()
     );
     binary
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// `tern migrate` against `database_url`.
+pub async fn migrate(database_url: &str) {
+    let status = Command::new(tern_binary())
+        .arg("migrate")
+        .env("TERN_DATABASE_URL", database_url)
+        .status()
+        .await
+        .expect("run tern migrate");
+    assert!(status.success(), "tern migrate failed");
+}
+
+/// A running `tern <command>`; killed when dropped.
+pub struct Tern {
+    pub child: Child,
+    pub admin: u16,
+}
+
+impl Tern {
+    /// Starts `tern <command>` with the database, a NATS prefix, a free admin port and `env`
+    /// (which may override any of them), and waits for `/healthz`.
+    pub async fn start(command: &str, database_url: &str, env: &[(&str, String)]) -> Tern {
+        let admin = free_port();
+        let mut vars: HashMap<&str, String> = HashMap::from([
+            ("TERN_DATABASE_URL", database_url.to_owned()),
+            ("TERN_NATS_URL", services::nats_url()),
+            ("TERN_NATS_PREFIX", services::unique_nats_prefix()),
+            ("TERN_ADMIN_LISTEN", format!("127.0.0.1:{admin}")),
+            ("TERN_LOG_FORMAT", "json".to_owned()),
+        ]);
+        for (key, value) in env {
+            vars.insert(key, value.clone());
+        }
+        let admin: u16 = vars["TERN_ADMIN_LISTEN"]
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("admin port");
+        let child = Command::new(tern_binary())
+            .arg(command)
+            .envs(vars)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn tern {command}: {e}"));
+        eventually(
+            "tern to serve /healthz",
+            Duration::from_secs(30),
+            || async {
+                let (status, _) = try_http_get(admin, "/healthz").await?;
+                (status == 200).then_some(())
+            },
+        )
+        .await;
+        Tern { child, admin }
+    }
+
+    pub fn pid(&self) -> String {
+        self.child.id().expect("pid").to_string()
+    }
+
+    /// Sends a signal (`"TERM"`, `"KILL"`) to the process.
+    pub async fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid()])
+            .status()
+            .await
+            .expect("kill");
+        assert!(status.success());
+    }
+}
+
+/// A plain HTTP/1.1 GET on 127.0.0.1: status and the whole response.
+pub async fn http_get(port: u16, path: &str) -> (u16, String) {
+    try_http_get(port, path).await.expect("admin HTTP server")
+}
+
+async fn try_http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let status = response
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Some((status, response))
 }

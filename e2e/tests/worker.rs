@@ -1,0 +1,257 @@
+//! `tern worker` processes: side by side without delivering a recipient twice, killed with
+//! SIGKILL without losing one, delivering while NATS is away, and the whole path from swaks
+//! through `tern ingress` and `tern worker` to a sink.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tern_common::store::{NewMessage, NewRecipient, PgQueueStore, QueueStore};
+use tern_e2e::{Tern, free_port, migrate};
+use tern_testkit::TestDatabase;
+use tern_testkit::sink::{SinkConfig, SinkServer};
+use tern_testkit::wait::eventually;
+use tokio::process::Command;
+
+/// Worker settings that deliver everything to `sink` and react quickly.
+fn worker_env(sink: &SinkServer, lease: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "TERN_WORKER_SMARTHOST",
+            format!("smtp:[127.0.0.1]:{}", sink.addr().port()),
+        ),
+        ("TERN_WORKER_POLL_INTERVAL", "200ms".to_owned()),
+        ("TERN_WORKER_LEASE", lease.to_owned()),
+        ("TERN_WORKER_HOSTNAME", "worker.test".to_owned()),
+        ("TERN_WORKER_SHUTDOWN_GRACE", "2s".to_owned()),
+    ]
+}
+
+/// Queues `count` messages with two recipients each, straight into the database, each with a
+/// unique `Message-ID` so deliveries can be counted per message.
+async fn queue_messages(db: &TestDatabase, count: usize) {
+    let store = PgQueueStore::new(db.pool.clone(), Duration::from_secs(10));
+    for n in 0..count {
+        let body = format!("Message-ID: <m{n}@e2e.test>\r\nSubject: {n}\r\n\r\nbody {n}\r\n");
+        let message = NewMessage {
+            id: uuid_v7(),
+            received_at: time_now(),
+            mail_from: "sender@e2e.test".to_owned(),
+            helo: "e2e.test".to_owned(),
+            client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            protocol: "ESMTP",
+            body_type: "7BIT",
+            smtputf8: false,
+            dsn_ret: None,
+            dsn_envid: None,
+            recipients: ["a@dest.test", "b@dest.test"]
+                .iter()
+                .map(|r| NewRecipient {
+                    address: (*r).to_owned(),
+                    domain: "dest.test".to_owned(),
+                    dsn_notify: None,
+                    dsn_orcpt: None,
+                })
+                .collect(),
+            body: body.into_bytes(),
+        };
+        store.commit(&message).await.expect("queue");
+    }
+}
+
+fn uuid_v7() -> sqlx::types::Uuid {
+    sqlx::types::Uuid::now_v7()
+}
+
+fn time_now() -> sqlx::types::time::OffsetDateTime {
+    sqlx::types::time::OffsetDateTime::now_utc()
+}
+
+/// How many times each (Message-ID, recipient) reached the sink.
+fn deliveries(sink: &SinkServer) -> HashMap<(String, String), usize> {
+    let mut counts = HashMap::new();
+    for message in sink.received() {
+        let text = String::from_utf8_lossy(&message.data);
+        let id = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Message-ID: "))
+            .unwrap_or("?")
+            .to_owned();
+        for rcpt in &message.rcpt_to {
+            *counts.entry((id.clone(), rcpt.clone())).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+async fn unfinished_jobs(db: &TestDatabase) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status <> 'delivered'")
+        .fetch_one(&db.pool)
+        .await
+        .expect("count")
+}
+
+#[tokio::test]
+async fn two_workers_share_a_queue_and_deliver_every_recipient_exactly_once() {
+    let db = TestDatabase::create().await;
+    let sink = SinkServer::start(SinkConfig::default()).await;
+    queue_messages(&db, 300).await;
+    let env = worker_env(&sink, "30s");
+    let first = Tern::start("worker", &db.url, &env).await;
+    let second = Tern::start("worker", &db.url, &env).await;
+
+    eventually(
+        "every job to be delivered",
+        Duration::from_secs(120),
+        || async { (unfinished_jobs(&db).await == 0).then_some(()) },
+    )
+    .await;
+    let counts = deliveries(&sink);
+    assert_eq!(
+        counts.len(),
+        600,
+        "every recipient of every message arrived"
+    );
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    let workers: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT worker FROM attempts ORDER BY worker")
+            .fetch_all(&db.pool)
+            .await
+            .expect("workers");
+    assert_eq!(workers.len(), 2, "both workers took part: {workers:?}");
+    let per_job: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT job_id FROM attempts GROUP BY job_id HAVING count(*) > 1) t",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("attempts");
+    assert_eq!(per_job, 0, "no job was attempted twice");
+    drop((first, second));
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_delivery_loses_nothing_another_finishes_after_the_lease() {
+    let db = TestDatabase::create().await;
+    // A slow server keeps the first worker's deliveries in flight when it is killed.
+    let sink = SinkServer::start(SinkConfig {
+        reply_delay: Duration::from_millis(300),
+        ..SinkConfig::default()
+    })
+    .await;
+    queue_messages(&db, 40).await;
+    let doomed = Tern::start("worker", &db.url, &worker_env(&sink, "3s")).await;
+    eventually(
+        "the first worker to hold leases",
+        Duration::from_secs(30),
+        || async {
+            let leased: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status = 'leased'")
+                    .fetch_one(&db.pool)
+                    .await
+                    .expect("count");
+            (leased > 0).then_some(())
+        },
+    )
+    .await;
+    doomed.signal("KILL").await;
+    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status = 'leased'")
+        .fetch_one(&db.pool)
+        .await
+        .expect("count");
+    assert!(held > 0, "the killed worker left leased jobs behind");
+
+    let rescuer = Tern::start("worker", &db.url, &worker_env(&sink, "30s")).await;
+    eventually(
+        "every job to be delivered",
+        Duration::from_secs(120),
+        || async { (unfinished_jobs(&db).await == 0).then_some(()) },
+    )
+    .await;
+    let counts = deliveries(&sink);
+    assert_eq!(counts.len(), 80, "no recipient was lost");
+    drop(rescuer);
+}
+
+#[tokio::test]
+async fn mail_is_delivered_while_nats_is_down() {
+    let db = TestDatabase::create().await;
+    let sink = SinkServer::start(SinkConfig::default()).await;
+    // A NATS that is not there: nothing listens on this port.
+    let mut env = worker_env(&sink, "30s");
+    env.push(("TERN_NATS_URL", format!("nats://127.0.0.1:{}", free_port())));
+    let worker = Tern::start("worker", &db.url, &env).await;
+    queue_messages(&db, 5).await;
+    eventually(
+        "every job to be delivered",
+        Duration::from_secs(60),
+        || async { (unfinished_jobs(&db).await == 0).then_some(()) },
+    )
+    .await;
+    assert_eq!(deliveries(&sink).len(), 10);
+    drop(worker);
+}
+
+#[tokio::test]
+async fn swaks_to_ingress_to_worker_to_sink_keeps_the_message_intact() {
+    let db = TestDatabase::create().await;
+    migrate(&db.url).await;
+    let sink = SinkServer::start(SinkConfig::default()).await;
+    let smtp = free_port();
+    let prefix = tern_testkit::services::unique_nats_prefix();
+    let ingress = Tern::start(
+        "ingress",
+        &db.url,
+        &[
+            ("TERN_INGRESS_SMTP_LISTEN", format!("127.0.0.1:{smtp}")),
+            ("TERN_INGRESS_SUBMISSION_LISTEN", String::new()),
+            ("TERN_NATS_PREFIX", prefix.clone()),
+        ],
+    )
+    .await;
+    let mut env = worker_env(&sink, "30s");
+    env.push(("TERN_NATS_PREFIX", prefix));
+    let worker = Tern::start("worker", &db.url, &env).await;
+
+    let body = "Subject: e2e\r\n\r\n.a line starting with a dot\r\n..two dots\r\nend\r\n";
+    let output = Command::new("swaks")
+        .args([
+            "--server",
+            &format!("127.0.0.1:{smtp}"),
+            "--from",
+            "alice@example.org",
+            "--to",
+            "bob@tern.test",
+            "--data",
+            body,
+        ])
+        .stdout(Stdio::piped())
+        .output()
+        .await
+        .expect("swaks");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+
+    let received = sink.wait_for(1, Duration::from_secs(60)).await;
+    let message = &received[0];
+    assert_eq!(message.mail_from, "alice@example.org");
+    assert_eq!(message.rcpt_to, vec!["bob@tern.test"]);
+    let data = String::from_utf8_lossy(&message.data);
+    assert!(data.starts_with("Received: from "), "{data}");
+    // Dots were stuffed by swaks, unstuffed by the ingress, stuffed again by the worker and
+    // unstuffed by the sink: the lines arrive as written.
+    assert!(
+        data.contains(body),
+        "the message after Received: is intact: {data}"
+    );
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT body FROM messages")
+        .fetch_one(&db.pool)
+        .await
+        .expect("stored body");
+    assert_eq!(message.data, stored, "delivered byte for byte as stored");
+    drop((ingress, worker));
+}
