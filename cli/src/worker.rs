@@ -13,7 +13,7 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
     let metrics = admin::install_metrics_recorder().context("installing the metrics recorder")?;
     let shutdown = tern_common::shutdown::on_signal();
 
-    let pool = store::connect_pool(&config.database).context("database URL")?;
+    let pool = store::connect_delivery_pool(&config.database).context("database URL")?;
     let bus = Bus::connect(&config.nats).await.context("NATS")?;
     let admin_listener = serve::bind(config.admin_listen, "admin").await?;
     let admin = AdminServer::start(

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub(crate) use pg::commit_query;
-pub use pg::{PgQueueStore, connect_pool, migrate};
+pub use pg::{PgQueueStore, connect_delivery_pool, connect_pool, migrate};
 
 /// A message ready to be committed: envelope, DSN parameters and the bytes to deliver.
 #[derive(Debug, Clone)]

@@ -153,10 +153,10 @@ async fn an_expired_lease_makes_the_job_claimable_again_and_fences_the_old_owner
 
     // The first owner comes back and tries to record its outcome: refused, nothing written.
     let recorded = store
-        .finish("dead", &finished(first[0].id, JobState::Delivered, None))
+        .finish("dead", &[finished(first[0].id, JobState::Delivered, None)])
         .await
         .expect("finish");
-    assert!(!recorded);
+    assert_eq!(recorded, 0);
     let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM attempts")
         .fetch_one(&db.pool)
         .await
@@ -164,10 +164,10 @@ async fn an_expired_lease_makes_the_job_claimable_again_and_fences_the_old_owner
     assert_eq!(attempts, 0);
 
     let recorded = store
-        .finish("alive", &finished(first[0].id, JobState::Delivered, None))
+        .finish("alive", &[finished(first[0].id, JobState::Delivered, None)])
         .await
         .expect("finish");
-    assert!(recorded);
+    assert_eq!(recorded, 1);
     assert_eq!(
         job_status(&db, first[0].id).await,
         ("delivered".to_owned(), 1, None)
@@ -229,7 +229,7 @@ async fn deferred_jobs_wait_for_their_time_and_release_hands_leases_back() {
         .expect("claim");
     let later = OffsetDateTime::now_utc() + time::Duration::hours(1);
     let deferred = finished(jobs[0].id, JobState::Deferred(later), None);
-    assert!(store.finish("w", &deferred).await.expect("finish"));
+    assert!((store.finish("w", &[deferred]).await.expect("finish") == 1));
     assert_eq!(store.release("w").await.expect("release"), 1);
 
     let due = store
@@ -260,18 +260,20 @@ async fn owed_notifications_wait_for_recipients_in_flight_and_are_queued_once() 
         .expect("claim");
     let bounce = |id| finished(id, JobState::Bounced, Some(DsnOwed::Failed));
     assert!(
-        store
-            .finish("w", &bounce(jobs[0].id))
+        (store
+            .finish("w", &[bounce(jobs[0].id)])
             .await
             .expect("finish")
+            == 1)
     );
     let early = store.next_dsn_batch().await.expect("batch");
     assert!(early.is_none(), "the other recipient is still in flight");
     assert!(
-        store
-            .finish("w", &bounce(jobs[1].id))
+        (store
+            .finish("w", &[bounce(jobs[1].id)])
             .await
             .expect("finish")
+            == 1)
     );
 
     let batch = store.next_dsn_batch().await.expect("batch").expect("owed");
@@ -316,7 +318,7 @@ async fn a_dropped_batch_leaves_the_notifications_owed() {
         .await
         .expect("claim");
     let expired = finished(jobs[0].id, JobState::Expired, Some(DsnOwed::Failed));
-    assert!(store.finish("w", &expired).await.expect("finish"));
+    assert!((store.finish("w", &[expired]).await.expect("finish") == 1));
     drop(store.next_dsn_batch().await.expect("batch").expect("owed"));
     let again = store.next_dsn_batch().await.expect("batch");
     assert!(again.is_some(), "rolled back, still owed");

@@ -95,11 +95,18 @@ async fn unfinished_jobs(db: &TestDatabase) -> i64 {
 #[tokio::test]
 async fn two_workers_share_a_queue_and_deliver_every_recipient_exactly_once() {
     let db = TestDatabase::create().await;
-    let sink = SinkServer::start(SinkConfig::default()).await;
-    queue_messages(&db, 300).await;
-    let env = worker_env(&sink, "30s");
+    // A server that takes a moment per reply, and small claims, so the queue outlasts several
+    // claims and both workers get a share of it.
+    let sink = SinkServer::start(SinkConfig {
+        reply_delay: Duration::from_millis(5),
+        ..SinkConfig::default()
+    })
+    .await;
+    let mut env = worker_env(&sink, "30s");
+    env.push(("TERN_WORKER_BATCH", "20".to_owned()));
     let first = Tern::start("worker", &db.url, &env).await;
     let second = Tern::start("worker", &db.url, &env).await;
+    queue_messages(&db, 300).await;
 
     eventually(
         "every job to be delivered",

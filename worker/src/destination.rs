@@ -4,8 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tern_common::jobs::{ClaimedJob, DsnOwed, Finished, JobState, StoredMessage};
-use time::OffsetDateTime;
+use tern_common::jobs::{ClaimedJob, StoredMessage};
 use uuid::Uuid;
 
 use crate::delivery::DeliveryError;
@@ -13,11 +12,11 @@ use crate::delivery::client::{
     ConnectError, Connection, Envelope, EnvelopeRecipient, Protocol, TlsMode,
 };
 use crate::delivery::mx::TargetHost;
-use crate::delivery::outcome::{self, Outcome, Verdict};
+use crate::delivery::outcome::{self, Verdict};
 use crate::delivery::route::Route;
 use crate::metrics;
+use crate::record::{Attempt, Hop, record, record_all};
 use crate::runner::Shared;
-use crate::schedule::Next;
 
 /// Messages one connection carries before the next group starts its own connection: enough to
 /// reuse connections, few enough that one busy domain still spreads over several.
@@ -77,7 +76,7 @@ pub(crate) async fn deliver(shared: &Arc<Shared>, group: Vec<ClaimedJob>) {
         Err(error) => {
             let verdict = outcome::classify(&Err(error));
             for (message, jobs) in by_message(shared, group).await {
-                finish_all(shared, &message, &jobs, &verdict, None, false).await;
+                record_all(shared, &message, &jobs, &verdict).await;
             }
             return;
         }
@@ -93,14 +92,17 @@ pub(crate) async fn deliver(shared: &Arc<Shared>, group: Vec<ClaimedJob>) {
     let mut unreachable: Option<Verdict> = None;
     for (message, jobs) in by_message(shared, group).await {
         if let Some(verdict) = &unreachable {
-            finish_all(shared, &message, &jobs, verdict, None, false).await;
+            record_all(shared, &message, &jobs, verdict).await;
             continue;
+        }
+        if connection.is_none() {
+            connection = shared.connections.take(&plan.key).await;
         }
         if connection.is_none() {
             match connect(shared, &plan).await {
                 Ok(c) => connection = Some(c),
                 Err(verdict) => {
-                    finish_all(shared, &message, &jobs, &verdict, None, false).await;
+                    record_all(shared, &message, &jobs, &verdict).await;
                     unreachable = Some(verdict);
                     continue;
                 }
@@ -115,7 +117,7 @@ pub(crate) async fn deliver(shared: &Arc<Shared>, group: Vec<ClaimedJob>) {
         }
     }
     if let Some(conn) = connection {
-        conn.quit().await;
+        shared.connections.put(&plan.key, conn);
     }
     ::metrics::gauge!(metrics::DELIVERIES_ACTIVE).decrement(1.0);
 }
@@ -206,163 +208,35 @@ async fn send_one(
     let peer_has_dsn = conn.capabilities().dsn;
     let final_hop = protocol == Protocol::Lmtp;
     let attempt = Attempt {
-        host: Some(conn.host_name().to_owned()),
-        ip: Some(conn.peer().ip()),
-        tls: conn
-            .tls_info()
-            .map(|t| (t.version.clone(), t.cipher.clone())),
+        host: conn.host_name().to_owned(),
+        ip: conn.peer().ip(),
+        tls: conn.tls_info().cloned(),
     };
     match conn.send(&envelope, &message.body).await {
         Ok(replies) => {
-            for (job, reply) in jobs.iter().zip(replies) {
-                let verdict = outcome::classify(&Ok(reply));
-                let success_dsn = !peer_has_dsn || final_hop;
-                finish(
-                    shared,
-                    message,
-                    job,
-                    &verdict,
-                    Some(&attempt),
-                    success_dsn,
-                    final_hop,
-                )
-                .await;
-            }
+            let verdicts: Vec<Verdict> = replies
+                .into_iter()
+                .map(|reply| outcome::classify(&Ok(reply)))
+                .collect();
+            let hop = Hop {
+                attempt: Some(&attempt),
+                next_hop_reports: peer_has_dsn && !final_hop,
+                final_hop,
+            };
+            record(shared, message, jobs, &verdicts, &hop).await;
             true
         }
         Err(error) => {
             let verdict = outcome::classify(&Err(error));
-            for job in jobs {
-                finish(
-                    shared,
-                    message,
-                    job,
-                    &verdict,
-                    Some(&attempt),
-                    false,
-                    final_hop,
-                )
-                .await;
-            }
+            let verdicts = vec![verdict; jobs.len()];
+            let hop = Hop {
+                attempt: Some(&attempt),
+                next_hop_reports: false,
+                final_hop,
+            };
+            record(shared, message, jobs, &verdicts, &hop).await;
             false
         }
-    }
-}
-
-/// Who was talked to, for the attempt record.
-struct Attempt {
-    host: Option<String>,
-    ip: Option<std::net::IpAddr>,
-    tls: Option<(String, String)>,
-}
-
-async fn finish_all(
-    shared: &Shared,
-    message: &StoredMessage,
-    jobs: &[ClaimedJob],
-    verdict: &Verdict,
-    attempt: Option<&Attempt>,
-    final_hop: bool,
-) {
-    for job in jobs {
-        finish(shared, message, job, verdict, attempt, false, final_hop).await;
-    }
-}
-
-/// Turns a verdict into the job's next state and records it with the attempt.
-async fn finish(
-    shared: &Shared,
-    message: &StoredMessage,
-    job: &ClaimedJob,
-    verdict: &Verdict,
-    attempt: Option<&Attempt>,
-    success_dsn_owed: bool,
-    final_hop: bool,
-) {
-    let now = OffsetDateTime::now_utc();
-    let (state, status) = match verdict.outcome {
-        Outcome::Delivered => (JobState::Delivered, verdict.status.clone()),
-        Outcome::Bounced => (JobState::Bounced, verdict.status.clone()),
-        Outcome::Deferred => {
-            let attempts = u32::try_from(job.attempts).unwrap_or(0).saturating_add(1);
-            let mut rng = fastrand::Rng::new();
-            match shared
-                .config
-                .retry
-                .after_failure(message.received_at, now, attempts, &mut rng)
-            {
-                Next::Retry(at) => (JobState::Deferred(at), verdict.status.clone()),
-                // RFC 3463 5.4.7: delivery time expired; the last reply stays in the diagnostic.
-                Next::Expired => (JobState::Expired, "5.4.7".to_owned()),
-            }
-        }
-    };
-    let dsn = dsn_owed(message, job, state, success_dsn_owed, final_hop);
-    let reply = verdict.to_string();
-    let finished = Finished {
-        job_id: job.id,
-        state,
-        status: &status,
-        reply: &reply,
-        mx_host: attempt.and_then(|a| a.host.as_deref()),
-        remote_ip: attempt.and_then(|a| a.ip),
-        tls_version: attempt.and_then(|a| a.tls.as_ref().map(|t| t.0.as_str())),
-        tls_cipher: attempt.and_then(|a| a.tls.as_ref().map(|t| t.1.as_str())),
-        dsn,
-    };
-    let label = match state {
-        JobState::Delivered => "delivered",
-        JobState::Deferred(_) => "deferred",
-        JobState::Bounced => "bounced",
-        JobState::Expired => "expired",
-    };
-    ::metrics::counter!(metrics::RECIPIENTS_TOTAL, "outcome" => label).increment(1);
-    let queue_id = message.id.simple();
-    tracing::info!(%queue_id, rcpt = %job.recipient, outcome = label, %status, %reply, "delivery attempt");
-    match shared.store.finish(&shared.config.id, &finished).await {
-        Ok(true) => {
-            if dsn.is_some() {
-                shared.dsn_wake.notify_one();
-            }
-        }
-        Ok(false) => {
-            ::metrics::counter!(metrics::LEASES_LOST_TOTAL).increment(1);
-            tracing::warn!(%queue_id, rcpt = %job.recipient, "lease lost before the outcome was recorded");
-        }
-        Err(error) => {
-            ::metrics::counter!(metrics::STORE_ERRORS_TOTAL, "op" => "finish").increment(1);
-            tracing::warn!(%queue_id, rcpt = %job.recipient, %error, "recording the outcome failed; the lease will expire and the job run again");
-        }
-    }
-}
-
-/// RFC 3461: failures are reported unless NOTIFY says otherwise (absent = FAILURE), successes
-/// only on NOTIFY=SUCCESS and only when the next hop will not report them itself. Never for the
-/// null sender: that is how bounce loops are avoided.
-fn dsn_owed(
-    message: &StoredMessage,
-    job: &ClaimedJob,
-    state: JobState,
-    success_dsn_owed: bool,
-    final_hop: bool,
-) -> Option<DsnOwed> {
-    if message.mail_from.is_empty() {
-        return None;
-    }
-    let notify = job
-        .dsn_notify
-        .as_deref()
-        .unwrap_or("FAILURE")
-        .to_ascii_uppercase();
-    let asked = |what: &str| notify.split(',').any(|n| n.trim() == what);
-    match state {
-        JobState::Bounced | JobState::Expired if asked("FAILURE") => Some(DsnOwed::Failed),
-        JobState::Delivered if asked("SUCCESS") && success_dsn_owed => Some(if final_hop {
-            DsnOwed::Delivered
-        } else {
-            DsnOwed::Relayed
-        }),
-        _ => None,
     }
 }
 

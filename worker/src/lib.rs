@@ -7,7 +7,9 @@
 //! - [`config`]: `tern worker` settings ([`WorkerArgs`] → [`WorkerConfig`]).
 //! - [`runner`]: the claim loop, lease renewal and shutdown ([`Worker`], [`run`]).
 //! - `destination`: one destination's share of a claim, from route to recorded outcomes.
+//! - `record`: verdicts to recorded outcomes: retry time, expiry, owed notifications.
 //! - `dsn_task`: queues the notifications finished jobs owe.
+//! - `pool`: idle connections kept for the next group to the same destination.
 //! - `notices`: JetStream notices that wake the claim loop.
 //! - [`delivery`]: one attempt: routing ([`delivery::route`], [`delivery::mx`]), the SMTP/LMTP
 //!   client ([`delivery::client`], [`delivery::tls`]), what a reply means
@@ -20,6 +22,8 @@ mod destination;
 mod dsn_task;
 mod metrics;
 mod notices;
+mod pool;
+mod record;
 pub mod runner;
 pub mod schedule;
 

@@ -13,6 +13,7 @@ use crate::config::WorkerConfig;
 use crate::delivery::client::{ClientConfig, Timeouts};
 use crate::delivery::mx::MxResolver;
 use crate::delivery::tls;
+use crate::pool::ConnectionCache;
 use crate::{destination, dsn_task, metrics, notices};
 
 /// What every delivery task of one worker shares.
@@ -25,6 +26,7 @@ pub(crate) struct Shared {
     destinations: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Wakes the DSN task when a finished job owes a notification.
     pub dsn_wake: Notify,
+    pub connections: ConnectionCache,
 }
 
 impl Shared {
@@ -67,6 +69,7 @@ impl Worker {
         };
         Ok(Self {
             shared: Arc::new(Shared {
+                connections: ConnectionCache::new(config.destination_concurrency),
                 store,
                 config,
                 resolver,
@@ -118,6 +121,7 @@ pub async fn run(worker: Worker, bus: Option<Bus>, shutdown: CancellationToken) 
     {
         tracing::warn!("grace period over; handing unfinished jobs back");
     }
+    shared.connections.close_all().await;
     match shared.store.release(&config.id).await {
         Ok(0) => {}
         Ok(released) => tracing::info!(released, "leases handed back"),

@@ -33,20 +33,32 @@ UPDATE jobs AS j
  WHERE j.id = due.id
 RETURNING j.id, j.message_id, j.rcpt_index, j.recipient, j.domain, j.dsn_notify, j.dsn_orcpt, j.attempts";
 
-/// The job changes state and the attempt is recorded together, and only while the caller still
-/// holds the lease: a worker that lost its lease must not overwrite the new owner's work.
+/// Each job changes state and its attempt is recorded together, and only while the caller still
+/// holds the lease: a worker that lost its lease must not overwrite the new owner's work. All
+/// recipients of one transaction go in one statement, so one commit (one log flush) records them.
 const FINISH_SQL: &str = "
-WITH done AS (
-    UPDATE jobs
-       SET status = $3, attempts = attempts + 1, next_attempt_at = COALESCE($4, now()),
+WITH outcome AS (
+    SELECT * FROM unnest($2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
+                         $7::text[], $8::text[], $9::inet[], $10::text[], $11::text[])
+        AS o (job_id, state, next_attempt_at, reply, status, mx_host, dsn, remote_ip,
+              tls_version, tls_cipher)
+),
+done AS (
+    UPDATE jobs AS j
+       SET status = o.state, attempts = j.attempts + 1,
+           next_attempt_at = COALESCE(o.next_attempt_at, now()),
            lease_owner = NULL, lease_expires_at = NULL,
-           last_reply = $5, last_status = $6, remote_mta = $7, dsn_pending = $8, updated_at = now()
-     WHERE id = $1 AND lease_owner = $2 AND status = 'leased'
-    RETURNING id, message_id
+           last_reply = o.reply, last_status = o.status, remote_mta = o.mx_host,
+           dsn_pending = o.dsn, updated_at = now()
+      FROM outcome AS o
+     WHERE j.id = o.job_id AND j.lease_owner = $1 AND j.status = 'leased'
+    RETURNING j.id, j.message_id, o.state, o.status, o.reply, o.mx_host, o.remote_ip,
+              o.tls_version, o.tls_cipher
 )
 INSERT INTO attempts (job_id, message_id, worker, outcome, status, reply, mx_host, remote_ip,
                       tls_version, tls_cipher)
-SELECT done.id, done.message_id, $2, $3, $6, $5, $7, $9, $10, $11 FROM done";
+SELECT id, message_id, $1, state, status, reply, mx_host, remote_ip, tls_version, tls_cipher
+  FROM done";
 
 impl PgJobStore {
     pub fn new(pool: PgPool) -> Self {
@@ -92,27 +104,48 @@ impl PgJobStore {
         Ok(done.rows_affected())
     }
 
-    /// Records one attempt's outcome. `Ok(false)`: the lease was lost, nothing was written.
-    pub async fn finish(&self, owner: &str, finished: &Finished<'_>) -> Result<bool, sqlx::Error> {
-        let next_attempt = match finished.state {
-            JobState::Deferred(at) => Some(at),
-            _ => None,
-        };
+    /// Records the outcomes of one attempt. Returns how many were recorded: fewer than given
+    /// when leases were lost (those jobs belong to another worker now and were left alone).
+    pub async fn finish(&self, owner: &str, outcomes: &[Finished<'_>]) -> Result<u64, sqlx::Error> {
+        fn column<'a>(
+            outcomes: &'a [Finished<'a>],
+            f: fn(&'a Finished<'a>) -> Option<&'a str>,
+        ) -> Vec<Option<&'a str>> {
+            outcomes.iter().map(f).collect()
+        }
         let done = sqlx::query(FINISH_SQL)
-            .bind(finished.job_id)
             .bind(owner)
-            .bind(finished.state.as_str())
-            .bind(next_attempt)
-            .bind(finished.reply)
-            .bind(finished.status)
-            .bind(finished.mx_host)
-            .bind(finished.dsn.map(DsnOwed::as_str))
-            .bind(finished.remote_ip.map(ipnet::IpNet::from))
-            .bind(finished.tls_version)
-            .bind(finished.tls_cipher)
+            .bind(outcomes.iter().map(|o| o.job_id).collect::<Vec<i64>>())
+            .bind(
+                outcomes
+                    .iter()
+                    .map(|o| o.state.as_str())
+                    .collect::<Vec<&str>>(),
+            )
+            .bind(
+                outcomes
+                    .iter()
+                    .map(|o| match o.state {
+                        JobState::Deferred(at) => Some(at),
+                        _ => None,
+                    })
+                    .collect::<Vec<Option<OffsetDateTime>>>(),
+            )
+            .bind(outcomes.iter().map(|o| o.reply).collect::<Vec<&str>>())
+            .bind(outcomes.iter().map(|o| o.status).collect::<Vec<&str>>())
+            .bind(column(outcomes, |o| o.mx_host))
+            .bind(column(outcomes, |o| o.dsn.map(DsnOwed::as_str)))
+            .bind(
+                outcomes
+                    .iter()
+                    .map(|o| o.remote_ip.map(ipnet::IpNet::from))
+                    .collect::<Vec<Option<ipnet::IpNet>>>(),
+            )
+            .bind(column(outcomes, |o| o.tls_version))
+            .bind(column(outcomes, |o| o.tls_cipher))
             .execute(&self.pool)
             .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done.rows_affected())
     }
 
     /// Hands back every job `owner` still leases, due now (shutdown).
@@ -144,6 +177,10 @@ impl PgJobStore {
     /// that failed in the same round share one DSN. `None`: nothing is owed now.
     pub async fn next_dsn_batch(&self) -> Result<Option<DsnBatch>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        // A notification is new mail: durable before it counts, whatever the pool's default.
+        sqlx::query("SET LOCAL synchronous_commit = on")
+            .execute(&mut *tx)
+            .await?;
         let message: Option<StoredMessage> = sqlx::query_as(
             "SELECT m.id, m.received_at, m.mail_from, m.body_type, m.smtputf8, m.dsn_ret,
                     m.dsn_envid, m.body

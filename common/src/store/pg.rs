@@ -22,6 +22,23 @@ pub fn connect_pool(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
         .connect_lazy_with(options))
 }
 
+/// The delivery workers' pool: their claims, lease renewals and outcomes commit without waiting
+/// for the log flush (`synchronous_commit = off`). Losing the last moments of those to a
+/// PostgreSQL crash can only make a job due again, that is a second delivery, never a loss:
+/// the trade Postfix makes too, which does not fsync when it removes a delivered queue file.
+/// Anything that creates mail (the ingress commit, queued notifications) stays synchronous.
+pub fn connect_delivery_pool(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
+    let options: PgConnectOptions = config.url.parse()?;
+    let options = options
+        .application_name("tern-worker")
+        .options([("synchronous_commit", "off")]);
+    Ok(PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .min_connections(0)
+        .acquire_timeout(config.commit_timeout)
+        .connect_lazy_with(options))
+}
+
 /// Applies every pending migration.
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await

@@ -1,0 +1,174 @@
+//! From verdicts to recorded outcomes: the next state of each recipient (retry time, expiry),
+//! the notification it owes, and one store call per transaction.
+
+use std::net::IpAddr;
+
+use tern_common::jobs::{ClaimedJob, DsnOwed, Finished, JobState, StoredMessage};
+use time::OffsetDateTime;
+
+use crate::delivery::client::TlsInfo;
+use crate::delivery::outcome::{Outcome, Verdict};
+use crate::metrics;
+use crate::runner::Shared;
+use crate::schedule::Next;
+
+/// Who was talked to, for the attempt record.
+pub(crate) struct Attempt {
+    pub host: String,
+    pub ip: IpAddr,
+    pub tls: Option<TlsInfo>,
+}
+
+/// What the next hop means for notifications.
+pub(crate) struct Hop<'a> {
+    /// `None` when no server was reached.
+    pub attempt: Option<&'a Attempt>,
+    /// The next hop took NOTIFY itself (it supports DSN and is not the final store).
+    pub next_hop_reports: bool,
+    /// LMTP: the next hop is the mailbox store, so success means `delivered`, not `relayed`.
+    pub final_hop: bool,
+}
+
+/// Records the same verdict for every job of a message (routing and connection failures).
+pub(crate) async fn record_all(
+    shared: &Shared,
+    message: &StoredMessage,
+    jobs: &[ClaimedJob],
+    verdict: &Verdict,
+) {
+    let verdicts = vec![verdict.clone(); jobs.len()];
+    let hop = Hop {
+        attempt: None,
+        next_hop_reports: false,
+        final_hop: false,
+    };
+    record(shared, message, jobs, &verdicts, &hop).await;
+}
+
+/// Records one verdict per job, in one store call.
+pub(crate) async fn record(
+    shared: &Shared,
+    message: &StoredMessage,
+    jobs: &[ClaimedJob],
+    verdicts: &[Verdict],
+    hop: &Hop<'_>,
+) {
+    let now = OffsetDateTime::now_utc();
+    let mut rng = fastrand::Rng::new();
+    let queue_id = message.id.simple();
+    let rows: Vec<(JobState, String, String, Option<DsnOwed>)> = jobs
+        .iter()
+        .zip(verdicts)
+        .map(|(job, verdict)| {
+            let (state, status) = next_state(shared, message, job, verdict, now, &mut rng);
+            let dsn = dsn_owed(message, job, state, hop);
+            let reply = verdict.to_string();
+            let label = state_label(state);
+            ::metrics::counter!(metrics::RECIPIENTS_TOTAL, "outcome" => label).increment(1);
+            tracing::info!(%queue_id, rcpt = %job.recipient, outcome = label, %status, %reply, "delivery attempt");
+            (state, status, reply, dsn)
+        })
+        .collect();
+    let attempt = hop.attempt;
+    let outcomes: Vec<Finished<'_>> = jobs
+        .iter()
+        .zip(&rows)
+        .map(|(job, (state, status, reply, dsn))| Finished {
+            job_id: job.id,
+            state: *state,
+            status,
+            reply,
+            mx_host: attempt.map(|a| a.host.as_str()),
+            remote_ip: attempt.map(|a| a.ip),
+            tls_version: attempt
+                .and_then(|a| a.tls.as_ref())
+                .map(|t| t.version.as_str()),
+            tls_cipher: attempt
+                .and_then(|a| a.tls.as_ref())
+                .map(|t| t.cipher.as_str()),
+            dsn: *dsn,
+        })
+        .collect();
+    match shared.store.finish(&shared.config.id, &outcomes).await {
+        Ok(recorded) => {
+            let lost = outcomes.len() as u64 - recorded.min(outcomes.len() as u64);
+            if lost > 0 {
+                ::metrics::counter!(metrics::LEASES_LOST_TOTAL).increment(lost);
+                tracing::warn!(%queue_id, lost, "leases lost before the outcomes were recorded");
+            }
+            if rows.iter().any(|row| row.3.is_some()) {
+                shared.dsn_wake.notify_one();
+            }
+        }
+        Err(error) => {
+            ::metrics::counter!(metrics::STORE_ERRORS_TOTAL, "op" => "finish").increment(1);
+            tracing::warn!(%queue_id, %error, "recording outcomes failed; the leases will expire and the jobs run again");
+        }
+    }
+}
+
+fn next_state(
+    shared: &Shared,
+    message: &StoredMessage,
+    job: &ClaimedJob,
+    verdict: &Verdict,
+    now: OffsetDateTime,
+    rng: &mut fastrand::Rng,
+) -> (JobState, String) {
+    match verdict.outcome {
+        Outcome::Delivered => (JobState::Delivered, verdict.status.clone()),
+        Outcome::Bounced => (JobState::Bounced, verdict.status.clone()),
+        Outcome::Deferred => {
+            let attempts = u32::try_from(job.attempts).unwrap_or(0).saturating_add(1);
+            match shared
+                .config
+                .retry
+                .after_failure(message.received_at, now, attempts, rng)
+            {
+                Next::Retry(at) => (JobState::Deferred(at), verdict.status.clone()),
+                // RFC 3463 5.4.7: delivery time expired; the last reply stays in the diagnostic.
+                Next::Expired => (JobState::Expired, "5.4.7".to_owned()),
+            }
+        }
+    }
+}
+
+fn state_label(state: JobState) -> &'static str {
+    match state {
+        JobState::Delivered => "delivered",
+        JobState::Deferred(_) => "deferred",
+        JobState::Bounced => "bounced",
+        JobState::Expired => "expired",
+    }
+}
+
+/// RFC 3461: failures are reported unless NOTIFY says otherwise (absent = FAILURE), successes
+/// only on NOTIFY=SUCCESS and only when the next hop will not report them itself. Never for the
+/// null sender: that is how bounce loops are avoided.
+fn dsn_owed(
+    message: &StoredMessage,
+    job: &ClaimedJob,
+    state: JobState,
+    hop: &Hop<'_>,
+) -> Option<DsnOwed> {
+    if message.mail_from.is_empty() {
+        return None;
+    }
+    let notify = job
+        .dsn_notify
+        .as_deref()
+        .unwrap_or("FAILURE")
+        .to_ascii_uppercase();
+    let asked = |what: &str| notify.split(',').any(|n| n.trim() == what);
+    match state {
+        JobState::Bounced | JobState::Expired if asked("FAILURE") => Some(DsnOwed::Failed),
+        JobState::Delivered if asked("SUCCESS") && !hop.next_hop_reports => {
+            Some(if hop.final_hop {
+                DsnOwed::Delivered
+            } else {
+                DsnOwed::Relayed
+            })
+        }
+        _ => None,
+    }
+}
