@@ -254,15 +254,20 @@ async fn by_message(
         }
         jobs.entry(job.message_id).or_default().push(job);
     }
+    let loaded = match shared.store.load_messages(&order).await {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            ::metrics::counter!(metrics::STORE_ERRORS_TOTAL, "op" => "load").increment(1);
+            tracing::warn!(%error, "loading messages failed; their leases will expire");
+            return Vec::new();
+        }
+    };
+    let mut loaded: HashMap<Uuid, StoredMessage> = loaded.into_iter().map(|m| (m.id, m)).collect();
     let mut out = Vec::with_capacity(order.len());
     for id in order {
-        match shared.store.load_message(id).await {
-            Ok(Some(message)) => out.push((message, jobs.remove(&id).unwrap_or_default())),
-            Ok(None) => tracing::warn!(queue_id = %id.simple(), "message vanished from the queue"),
-            Err(error) => {
-                ::metrics::counter!(metrics::STORE_ERRORS_TOTAL, "op" => "load").increment(1);
-                tracing::warn!(queue_id = %id.simple(), %error, "loading the message failed");
-            }
+        match (loaded.remove(&id), jobs.remove(&id)) {
+            (Some(message), Some(jobs)) => out.push((message, jobs)),
+            _ => tracing::warn!(queue_id = %id.simple(), "message vanished from the queue"),
         }
     }
     out

@@ -16,6 +16,9 @@ use crate::delivery::tls;
 use crate::pool::ConnectionCache;
 use crate::{destination, dsn_task, metrics, notices};
 
+/// How long a woken claim loop waits for more notices before claiming.
+const GATHER_NOTICES: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// What every delivery task of one worker shares.
 pub(crate) struct Shared {
     pub store: PgJobStore,
@@ -108,7 +111,11 @@ pub async fn run(worker: Worker, bus: Option<Bus>, shutdown: CancellationToken) 
         claim_until_idle(&shared, &slots, &deliveries, &claimed_tx, &shutdown).await;
         tokio::select! {
             () = shutdown.cancelled() => break,
-            () = wake.notified() => {}
+            () = wake.notified() => {
+                // Notices come one per message; a moment's wait lets the next few arrive, so
+                // one claim takes them together and one connection carries them.
+                tokio::time::sleep(GATHER_NOTICES).await;
+            }
             () = tokio::time::sleep(config.poll_interval) => {}
         }
     }

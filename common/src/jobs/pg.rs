@@ -163,13 +163,14 @@ impl PgJobStore {
         Ok(done.rows_affected())
     }
 
-    pub async fn load_message(&self, id: Uuid) -> Result<Option<StoredMessage>, sqlx::Error> {
+    /// The messages with these ids, in no particular order; missing ones are left out.
+    pub async fn load_messages(&self, ids: &[Uuid]) -> Result<Vec<StoredMessage>, sqlx::Error> {
         sqlx::query_as(
             "SELECT id, received_at, mail_from, body_type, smtputf8, dsn_ret, dsn_envid, body
-               FROM messages WHERE id = $1",
+               FROM messages WHERE id = ANY($1)",
         )
-        .bind(id)
-        .fetch_optional(&self.pool)
+        .bind(ids)
+        .fetch_all(&self.pool)
         .await
     }
 
