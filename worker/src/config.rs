@@ -10,6 +10,7 @@ use tern_common::config::{
 };
 
 use crate::delivery::route::{RouteError, RouteTable};
+use crate::delivery::tls_policy::TlsPolicy;
 use crate::schedule::RetrySchedule;
 
 #[derive(Debug, Clone, Args)]
@@ -37,6 +38,10 @@ pub struct WorkerArgs {
     /// empty: deliver by MX.
     #[arg(long, env = "TERN_WORKER_SMARTHOST", default_value = "")]
     pub smarthost: String,
+    /// Domains whose mail leaves only over verified TLS (`.example.com` for subdomains); all
+    /// others get opportunistic TLS, like Postfix's `may`.
+    #[arg(long, env = "TERN_WORKER_TLS_VERIFY", default_value = "")]
+    pub tls_verify: String,
     /// DNS server for MX lookups (`ip:port`); default: the system resolver configuration.
     #[arg(long, env = "TERN_WORKER_NAMESERVER")]
     pub nameserver: Option<SocketAddr>,
@@ -88,6 +93,7 @@ pub struct WorkerConfig {
     pub hostname: String,
     pub id: String,
     pub routes: RouteTable,
+    pub tls_policy: TlsPolicy,
     pub nameserver: Option<SocketAddr>,
     pub smtp_port: u16,
     pub concurrency: usize,
@@ -177,6 +183,8 @@ impl WorkerArgs {
             hostname: hostname.to_owned(),
             id,
             routes,
+            tls_policy: TlsPolicy::parse(&self.tls_verify)
+                .map_err(|reason| ConfigError::new("TERN_WORKER_TLS_VERIFY", reason))?,
             nameserver: self.nameserver,
             smtp_port: self.smtp_port,
             concurrency: self.concurrency,

@@ -6,6 +6,7 @@ pub mod mx;
 pub mod outcome;
 pub mod route;
 pub mod tls;
+pub mod tls_policy;
 mod wire;
 
 /// Why an attempt ended without a reply from a remote server for a recipient. Every variant is

@@ -128,7 +128,7 @@ async fn plan(shared: &Shared, domain: &str) -> Result<Plan, DeliveryError> {
         Route::Mx { domain } => Ok(Plan {
             key: domain.clone(),
             protocol: Protocol::Smtp,
-            tls: TlsMode::Opportunistic,
+            tls: shared.config.tls_policy.mode(&domain),
             hosts: resolver.resolve(&domain, shared.config.smtp_port).await?,
         }),
         Route::Relay {
@@ -142,10 +142,17 @@ async fn plan(shared: &Shared, domain: &str) -> Result<Plan, DeliveryError> {
             } else {
                 resolver.resolve_host(&host, port).await?
             };
+            let tls = shared.config.tls_policy.mode(domain);
+            // Domains with different TLS policies may share a relay; their connections must not
+            // be shared.
+            let key = match tls {
+                TlsMode::Verified => format!("{host}:{port} verified"),
+                _ => format!("{host}:{port}"),
+            };
             Ok(Plan {
-                key: format!("{host}:{port}"),
+                key,
                 protocol,
-                tls: TlsMode::Opportunistic,
+                tls,
                 hosts,
             })
         }

@@ -12,6 +12,7 @@ use tern_testkit::dns::TestDns;
 use tern_testkit::sink::{SinkConfig, SinkServer};
 use tern_testkit::wait::eventually;
 use tern_worker::delivery::route::RouteTable;
+use tern_worker::delivery::tls_policy::TlsPolicy;
 use tern_worker::schedule::RetrySchedule;
 use tern_worker::{Worker, WorkerConfig};
 use time::OffsetDateTime;
@@ -88,6 +89,7 @@ impl TestWorld {
             hostname: "tern-worker.test".to_owned(),
             id: format!("test-{}", Uuid::new_v4().simple()),
             routes: RouteTable::default(),
+            tls_policy: TlsPolicy::default(),
             nameserver: Some(self.dns.addr()),
             smtp_port: self.port,
             concurrency: 10,

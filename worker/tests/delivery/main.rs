@@ -266,3 +266,70 @@ async fn a_jetstream_notice_wakes_a_worker_that_would_not_poll_for_an_hour() {
     assert_eq!(world.settled(m.id).await, vec!["delivered"]);
     worker.stop().await;
 }
+
+#[tokio::test]
+async fn opportunistic_tls_is_used_when_offered_and_recorded_with_the_attempt() {
+    let (world, sink) = TestWorld::start(SinkConfig {
+        starttls: true,
+        ..SinkConfig::default()
+    })
+    .await;
+    world.mx("dest.test", 2);
+    let m = message(
+        "a@origin.test",
+        &["b@dest.test"],
+        b"Subject: tls\r\n\r\nx\r\n",
+    );
+    world.queue(&m).await;
+    let worker = RunningWorker::start(&world, world.config(), None).await;
+    let received = world.sink(sink).wait_for(1, Duration::from_secs(20)).await;
+    assert!(
+        received[0].tls,
+        "the self-signed certificate was accepted opportunistically"
+    );
+    assert_eq!(world.settled(m.id).await, vec!["delivered"]);
+    let (version, cipher): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT tls_version, tls_cipher FROM attempts WHERE message_id = $1")
+            .bind(m.id)
+            .fetch_one(&world.db.pool)
+            .await
+            .expect("attempt");
+    assert!(
+        version.as_deref().is_some_and(|v| v.starts_with("TLS")),
+        "{version:?}"
+    );
+    assert!(cipher.is_some());
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn a_domain_that_requires_verified_tls_is_deferred_when_the_certificate_does_not_verify() {
+    let (world, sink) = TestWorld::start(SinkConfig {
+        starttls: true,
+        ..SinkConfig::default()
+    })
+    .await;
+    world.mx("bank.test", 2);
+    let mut config = world.config();
+    config.tls_policy =
+        tern_worker::delivery::tls_policy::TlsPolicy::parse("bank.test").expect("policy");
+    let m = message(
+        "a@origin.test",
+        &["b@bank.test"],
+        b"Subject: secret\r\n\r\nx\r\n",
+    );
+    world.queue(&m).await;
+    let worker = RunningWorker::start(&world, config, None).await;
+    assert_eq!(world.settled(m.id).await, vec!["deferred"]);
+    let status: String = sqlx::query_scalar("SELECT last_status FROM jobs WHERE message_id = $1")
+        .bind(m.id)
+        .fetch_one(&world.db.pool)
+        .await
+        .expect("status");
+    assert_eq!(status, "4.7.5");
+    assert!(
+        world.sink(sink).received().is_empty(),
+        "nothing was sent without verified TLS"
+    );
+    worker.stop().await;
+}
