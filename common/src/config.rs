@@ -210,7 +210,7 @@ mod tests {
             ("", None),
             ("5 minutes", None),
             ("-1s", None),
-            ("1d", None),
+            ("1w", None),
         ];
         for (text, expected) in cases {
             assert_eq!(parse_duration(text).ok(), expected, "{text:?}");
