@@ -188,6 +188,22 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// A host name setting (greeting, EHLO, Received:, DSN sender): letters, digits, '.', '-'.
+pub fn host_name(setting: &'static str, value: &str) -> Result<String, ConfigError> {
+    let name = value.trim();
+    if name.is_empty()
+        || name
+            .bytes()
+            .any(|b| !(b.is_ascii_alphanumeric() || b == b'.' || b == b'-'))
+    {
+        return Err(ConfigError::new(
+            setting,
+            "must be a host name (letters, digits, '.', '-')",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
 /// Splits a comma- or whitespace-separated list, dropping empty items.
 pub fn split_list(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c: char| c == ',' || c.is_whitespace())

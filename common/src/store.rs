@@ -50,6 +50,48 @@ pub struct NewRecipient {
     pub dsn_orcpt: Option<String>,
 }
 
+impl NewMessage {
+    /// A message that starts here rather than arriving over SMTP, such as a delivery status
+    /// notification: received now from the local host by `helo`, with no DSN parameters.
+    pub fn local(
+        helo: &str,
+        mail_from: &str,
+        recipients: Vec<NewRecipient>,
+        body: Vec<u8>,
+    ) -> Self {
+        let smtputf8 = !mail_from.is_ascii() || recipients.iter().any(|r| !r.address.is_ascii());
+        NewMessage {
+            id: Uuid::now_v7(),
+            received_at: OffsetDateTime::now_utc(),
+            mail_from: mail_from.to_owned(),
+            helo: helo.to_owned(),
+            client_ip: IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            protocol: "LOCAL",
+            body_type: if body.is_ascii() { "7BIT" } else { "8BITMIME" },
+            smtputf8,
+            dsn_ret: None,
+            dsn_envid: None,
+            recipients,
+            body,
+        }
+    }
+}
+
+impl NewRecipient {
+    /// A recipient without DSN parameters, routed on the lowercased domain of `address`.
+    pub fn new(address: &str) -> Self {
+        NewRecipient {
+            address: address.to_owned(),
+            domain: address
+                .rsplit_once('@')
+                .map(|(_, domain)| domain.to_ascii_lowercase())
+                .unwrap_or_default(),
+            dsn_notify: None,
+            dsn_orcpt: None,
+        }
+    }
+}
+
 /// Why a commit did not happen. Every variant means the same to the SMTP client (`451 4.3.0`,
 /// try again later) but they are counted and logged apart.
 #[derive(Debug, thiserror::Error)]

@@ -11,34 +11,15 @@ use tern_common::store::{NewMessage, NewRecipient, PgQueueStore, QueueStore};
 use tern_testkit::TestDatabase;
 use tern_testkit::wait::eventually;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 fn message(from: &str, recipients: &[&str]) -> NewMessage {
-    NewMessage {
-        id: Uuid::now_v7(),
-        received_at: OffsetDateTime::now_utc(),
-        mail_from: from.to_owned(),
-        helo: "client.example".to_owned(),
-        client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        protocol: "ESMTP",
-        body_type: "7BIT",
-        smtputf8: false,
-        dsn_ret: None,
-        dsn_envid: None,
-        recipients: recipients
-            .iter()
-            .map(|r| NewRecipient {
-                address: (*r).to_owned(),
-                domain: r
-                    .rsplit_once('@')
-                    .map(|(_, d)| d.to_owned())
-                    .unwrap_or_default(),
-                dsn_notify: None,
-                dsn_orcpt: None,
-            })
-            .collect(),
-        body: b"Subject: t\r\n\r\nbody\r\n".to_vec(),
-    }
+    let recipients = recipients.iter().map(|r| NewRecipient::new(r)).collect();
+    NewMessage::local(
+        "client.example",
+        from,
+        recipients,
+        b"Subject: t\r\n\r\nbody\r\n".to_vec(),
+    )
 }
 
 async fn queue(db: &TestDatabase, messages: &[NewMessage]) {

@@ -3,7 +3,6 @@
 //! through `tern ingress` and `tern worker` to a sink.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -34,38 +33,14 @@ async fn queue_messages(db: &TestDatabase, count: usize) {
     let store = PgQueueStore::new(db.pool.clone(), Duration::from_secs(10));
     for n in 0..count {
         let body = format!("Message-ID: <m{n}@e2e.test>\r\nSubject: {n}\r\n\r\nbody {n}\r\n");
-        let message = NewMessage {
-            id: uuid_v7(),
-            received_at: time_now(),
-            mail_from: "sender@e2e.test".to_owned(),
-            helo: "e2e.test".to_owned(),
-            client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            protocol: "ESMTP",
-            body_type: "7BIT",
-            smtputf8: false,
-            dsn_ret: None,
-            dsn_envid: None,
-            recipients: ["a@dest.test", "b@dest.test"]
-                .iter()
-                .map(|r| NewRecipient {
-                    address: (*r).to_owned(),
-                    domain: "dest.test".to_owned(),
-                    dsn_notify: None,
-                    dsn_orcpt: None,
-                })
-                .collect(),
-            body: body.into_bytes(),
-        };
+        let recipients = vec![
+            NewRecipient::new("a@dest.test"),
+            NewRecipient::new("b@dest.test"),
+        ];
+        let message =
+            NewMessage::local("e2e.test", "sender@e2e.test", recipients, body.into_bytes());
         store.commit(&message).await.expect("queue");
     }
-}
-
-fn uuid_v7() -> sqlx::types::Uuid {
-    sqlx::types::Uuid::now_v7()
-}
-
-fn time_now() -> sqlx::types::time::OffsetDateTime {
-    sqlx::types::time::OffsetDateTime::now_utc()
 }
 
 /// How many times each (Message-ID, recipient) reached the sink.
@@ -85,11 +60,17 @@ fn deliveries(sink: &SinkServer) -> HashMap<(String, String), usize> {
     counts
 }
 
-async fn unfinished_jobs(db: &TestDatabase) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status <> 'delivered'")
-        .fetch_one(&db.pool)
-        .await
-        .expect("count")
+/// Waits until every job is delivered.
+async fn all_delivered(db: &TestDatabase, limit: Duration) {
+    eventually("every job to be delivered", limit, || async {
+        let unfinished: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status <> 'delivered'")
+                .fetch_one(&db.pool)
+                .await
+                .expect("count");
+        (unfinished == 0).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -108,12 +89,7 @@ async fn two_workers_share_a_queue_and_deliver_every_recipient_exactly_once() {
     let second = Tern::start("worker", &db.url, &env).await;
     queue_messages(&db, 300).await;
 
-    eventually(
-        "every job to be delivered",
-        Duration::from_secs(120),
-        || async { (unfinished_jobs(&db).await == 0).then_some(()) },
-    )
-    .await;
+    all_delivered(&db, Duration::from_secs(120)).await;
     let counts = deliveries(&sink);
     assert_eq!(
         counts.len(),
@@ -170,12 +146,7 @@ async fn a_worker_killed_mid_delivery_loses_nothing_another_finishes_after_the_l
     assert!(held > 0, "the killed worker left leased jobs behind");
 
     let rescuer = Tern::start("worker", &db.url, &worker_env(&sink, "30s")).await;
-    eventually(
-        "every job to be delivered",
-        Duration::from_secs(120),
-        || async { (unfinished_jobs(&db).await == 0).then_some(()) },
-    )
-    .await;
+    all_delivered(&db, Duration::from_secs(120)).await;
     let counts = deliveries(&sink);
     assert_eq!(counts.len(), 80, "no recipient was lost");
     drop(rescuer);
@@ -190,12 +161,7 @@ async fn mail_is_delivered_while_nats_is_down() {
     env.push(("TERN_NATS_URL", format!("nats://127.0.0.1:{}", free_port())));
     let worker = Tern::start("worker", &db.url, &env).await;
     queue_messages(&db, 5).await;
-    eventually(
-        "every job to be delivered",
-        Duration::from_secs(60),
-        || async { (unfinished_jobs(&db).await == 0).then_some(()) },
-    )
-    .await;
+    all_delivered(&db, Duration::from_secs(60)).await;
     assert_eq!(deliveries(&sink).len(), 10);
     drop(worker);
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use tern_common::config::{
-    AdminArgs, ConfigError, DatabaseArgs, DatabaseConfig, LogArgs, NatsArgs, NatsConfig,
+    AdminArgs, ConfigError, DatabaseArgs, DatabaseConfig, LogArgs, NatsArgs, NatsConfig, host_name,
     parse_duration,
 };
 use tern_common::policy::RelayPolicy;
@@ -142,17 +142,7 @@ impl IngressArgs {
             }
             listeners.push((addr, ListenerKind::Submission));
         }
-        let hostname = self.hostname.trim();
-        if hostname.is_empty()
-            || hostname
-                .bytes()
-                .any(|b| !(b.is_ascii_alphanumeric() || b == b'.' || b == b'-'))
-        {
-            return Err(ConfigError::new(
-                "TERN_INGRESS_HOSTNAME",
-                "must be a host name (letters, digits, '.', '-')",
-            ));
-        }
+        let hostname = host_name("TERN_INGRESS_HOSTNAME", &self.hostname)?;
         positive("TERN_INGRESS_MAX_MESSAGE_SIZE", self.max_message_size)?;
         positive("TERN_INGRESS_MAX_RECIPIENTS", self.max_recipients as u64)?;
         positive("TERN_INGRESS_MAX_ERRORS", u64::from(self.max_errors))?;
@@ -180,7 +170,7 @@ impl IngressArgs {
             ));
         }
         let session = SessionConfig {
-            hostname: hostname.to_owned(),
+            hostname,
             max_message_size: self.max_message_size,
             max_recipients: self.max_recipients,
             max_errors: self.max_errors,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 use tern_common::config::{
-    AdminArgs, ConfigError, DatabaseArgs, DatabaseConfig, LogArgs, NatsArgs, NatsConfig,
+    AdminArgs, ConfigError, DatabaseArgs, DatabaseConfig, LogArgs, NatsArgs, NatsConfig, host_name,
     parse_duration,
 };
 
@@ -108,17 +108,7 @@ pub struct WorkerConfig {
 
 impl WorkerArgs {
     pub fn validate(&self) -> Result<WorkerConfig, ConfigError> {
-        let hostname = self.hostname.trim();
-        if hostname.is_empty()
-            || hostname
-                .bytes()
-                .any(|b| !(b.is_ascii_alphanumeric() || b == b'.' || b == b'-'))
-        {
-            return Err(ConfigError::new(
-                "TERN_WORKER_HOSTNAME",
-                "must be a host name (letters, digits, '.', '-')",
-            ));
-        }
+        let hostname = host_name("TERN_WORKER_HOSTNAME", &self.hostname)?;
         let id = match self.id.as_deref().map(str::trim) {
             Some("") => return Err(ConfigError::new("TERN_WORKER_ID", "must not be empty")),
             Some(id) => id.to_owned(),
@@ -180,7 +170,7 @@ impl WorkerArgs {
             database: self.database.validate()?,
             nats: self.nats.validate()?,
             admin_listen: self.admin.admin_listen,
-            hostname: hostname.to_owned(),
+            hostname,
             id,
             routes,
             tls_policy: TlsPolicy::parse(&self.tls_verify)

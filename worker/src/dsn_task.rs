@@ -1,14 +1,12 @@
 //! Queues the delivery status notifications finished jobs owe, one per message and kind, in the
 //! transaction that clears what they cover: each notification is queued exactly once.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use tern_common::jobs::{DsnBatch, DsnOwed, OwedDsn};
 use tern_common::store::{NewMessage, NewRecipient};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::delivery::dsn::{self, Action, DsnInput, DsnRecipient, Ret};
 use crate::metrics;
@@ -110,28 +108,12 @@ fn notification(shared: &Shared, batch: &DsnBatch, owed: &[&OwedDsn]) -> NewMess
         message_id_domain: hostname,
         smtputf8,
     });
-    let domain = message
-        .mail_from
-        .rsplit_once('@')
-        .map(|(_, domain)| domain.to_ascii_lowercase())
-        .unwrap_or_default();
-    NewMessage {
-        id: Uuid::now_v7(),
-        received_at: now,
-        mail_from: String::new(),
-        helo: hostname.clone(),
-        client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        protocol: "LOCAL",
-        body_type: if body.is_ascii() { "7BIT" } else { "8BITMIME" },
-        smtputf8,
-        dsn_ret: None,
-        dsn_envid: None,
-        recipients: vec![NewRecipient {
-            address: message.mail_from.clone(),
-            domain,
-            dsn_notify: None,
-            dsn_orcpt: None,
-        }],
+    let mut notification = NewMessage::local(
+        hostname,
+        "",
+        vec![NewRecipient::new(&message.mail_from)],
         body,
-    }
+    );
+    notification.smtputf8 |= smtputf8;
+    notification
 }

@@ -15,7 +15,6 @@ use tern_worker::delivery::route::RouteTable;
 use tern_worker::delivery::tls_policy::TlsPolicy;
 use tern_worker::schedule::RetrySchedule;
 use tern_worker::{Worker, WorkerConfig};
-use time::OffsetDateTime;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -177,29 +176,6 @@ impl Drop for RunningWorker {
 }
 
 pub fn message(from: &str, recipients: &[&str], body: &[u8]) -> NewMessage {
-    NewMessage {
-        id: Uuid::now_v7(),
-        received_at: OffsetDateTime::now_utc(),
-        mail_from: from.to_owned(),
-        helo: "client.example".to_owned(),
-        client_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
-        protocol: "ESMTP",
-        body_type: "7BIT",
-        smtputf8: false,
-        dsn_ret: None,
-        dsn_envid: None,
-        recipients: recipients
-            .iter()
-            .map(|r| NewRecipient {
-                address: (*r).to_owned(),
-                domain: r
-                    .rsplit_once('@')
-                    .map(|(_, d)| d.to_ascii_lowercase())
-                    .unwrap_or_default(),
-                dsn_notify: None,
-                dsn_orcpt: None,
-            })
-            .collect(),
-        body: body.to_vec(),
-    }
+    let recipients = recipients.iter().map(|r| NewRecipient::new(r)).collect();
+    NewMessage::local("client.example", from, recipients, body.to_vec())
 }
