@@ -156,14 +156,37 @@ async fn a_worker_killed_mid_delivery_loses_nothing_another_finishes_after_the_l
 async fn mail_is_delivered_while_nats_is_down() {
     let db = TestDatabase::create().await;
     let sink = SinkServer::start(SinkConfig::default()).await;
-    // A NATS that is not there: nothing listens on this port.
+    // A NATS of this test's own, so stopping it disturbs no other test.
+    let port = free_port();
+    let store = std::env::temp_dir().join(format!("tern-e2e-nats-{port}"));
+    let mut nats = Command::new("nats-server")
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string()])
+        .arg("-sd")
+        .arg(&store)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("nats-server (scripts/services.sh installs it)");
     let mut env = worker_env(&sink, "30s");
-    env.push(("TERN_NATS_URL", format!("nats://127.0.0.1:{}", free_port())));
+    env.push(("TERN_NATS_URL", format!("nats://127.0.0.1:{port}")));
     let worker = Tern::start("worker", &db.url, &env).await;
+    eventually(
+        "the worker to connect to NATS",
+        Duration::from_secs(30),
+        || async {
+            let (status, _) = tern_e2e::http_get(worker.admin, "/readyz").await;
+            (status == 200).then_some(())
+        },
+    )
+    .await;
+
+    nats.kill().await.expect("stop nats-server");
     queue_messages(&db, 5).await;
     all_delivered(&db, Duration::from_secs(60)).await;
     assert_eq!(deliveries(&sink).len(), 10);
     drop(worker);
+    let _ = std::fs::remove_dir_all(&store);
 }
 
 #[tokio::test]
