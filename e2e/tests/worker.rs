@@ -60,6 +60,13 @@ fn deliveries(sink: &SinkServer) -> HashMap<(String, String), usize> {
     counts
 }
 
+async fn leased_jobs(db: &TestDatabase) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status = 'leased'")
+        .fetch_one(&db.pool)
+        .await
+        .expect("count")
+}
+
 /// Waits until every job is delivered.
 async fn all_delivered(db: &TestDatabase, limit: Duration) {
     eventually("every job to be delivered", limit, || async {
@@ -129,20 +136,13 @@ async fn a_worker_killed_mid_delivery_loses_nothing_another_finishes_after_the_l
         "the first worker to hold leases",
         Duration::from_secs(30),
         || async {
-            let leased: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status = 'leased'")
-                    .fetch_one(&db.pool)
-                    .await
-                    .expect("count");
+            let leased = leased_jobs(&db).await;
             (leased > 0).then_some(())
         },
     )
     .await;
     doomed.signal("KILL").await;
-    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status = 'leased'")
-        .fetch_one(&db.pool)
-        .await
-        .expect("count");
+    let held = leased_jobs(&db).await;
     assert!(held > 0, "the killed worker left leased jobs behind");
 
     let rescuer = Tern::start("worker", &db.url, &worker_env(&sink, "30s")).await;
@@ -250,4 +250,47 @@ async fn swaks_to_ingress_to_worker_to_sink_keeps_the_message_intact() {
         .expect("stored body");
     assert_eq!(message.data, stored, "delivered byte for byte as stored");
     drop((ingress, worker));
+}
+
+#[tokio::test]
+async fn sigterm_lets_deliveries_finish_then_hands_back_every_lease() {
+    let db = TestDatabase::create().await;
+    let sink = SinkServer::start(SinkConfig {
+        reply_delay: Duration::from_millis(200),
+        ..SinkConfig::default()
+    })
+    .await;
+    queue_messages(&db, 40).await;
+    let mut env = worker_env(&sink, "60s");
+    env.push(("TERN_WORKER_SHUTDOWN_GRACE", "1s".to_owned()));
+    let mut worker = Tern::start("worker", &db.url, &env).await;
+    eventually(
+        "the worker to hold leases",
+        Duration::from_secs(30),
+        || async {
+            let leased = leased_jobs(&db).await;
+            (leased > 0).then_some(())
+        },
+    )
+    .await;
+    worker.signal("TERM").await;
+    let exit = tokio::time::timeout(Duration::from_secs(60), worker.child.wait())
+        .await
+        .expect("the worker exits")
+        .expect("wait");
+    assert!(exit.success(), "{exit:?}");
+    let leased = leased_jobs(&db).await;
+    assert_eq!(
+        leased, 0,
+        "a stopped worker holds no leases: nothing waits for one to expire"
+    );
+    let queued: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status IN ('queued', 'deferred')")
+            .fetch_one(&db.pool)
+            .await
+            .expect("count");
+    assert!(
+        queued > 0,
+        "the unfinished jobs went back to the queue, due now"
+    );
 }

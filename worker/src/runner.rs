@@ -105,10 +105,16 @@ pub async fn run(worker: Worker, bus: Option<Bus>, shutdown: CancellationToken) 
     background.spawn(dsn_task::run(shared.clone(), stop_background.clone()));
 
     let deliveries = TaskTracker::new();
+    let abort = CancellationToken::new();
     let slots = Arc::new(Semaphore::new(config.concurrency));
     tracing::info!(worker = %config.id, "worker started");
     loop {
-        claim_until_idle(&shared, &slots, &deliveries, &claimed_tx, &shutdown).await;
+        let room = Room {
+            slots: &slots,
+            deliveries: &deliveries,
+            abort: &abort,
+        };
+        claim_until_idle(&shared, &room, &claimed_tx, &shutdown).await;
         tokio::select! {
             () = shutdown.cancelled() => break,
             () = wake.notified() => {
@@ -126,7 +132,11 @@ pub async fn run(worker: Worker, bus: Option<Bus>, shutdown: CancellationToken) 
         .await
         .is_err()
     {
+        // Stop what is still running before its leases go back, or it would race the worker
+        // that takes them over.
         tracing::warn!("grace period over; handing unfinished jobs back");
+        abort.cancel();
+        deliveries.wait().await;
     }
     shared.connections.close_all().await;
     match shared.store.release(&config.id).await {
@@ -142,15 +152,22 @@ pub async fn run(worker: Worker, bus: Option<Bus>, shutdown: CancellationToken) 
     tracing::info!("worker stopped");
 }
 
+/// Where deliveries run: a slot each, tracked, and abortable at the end of the grace period.
+struct Room<'a> {
+    slots: &'a Arc<Semaphore>,
+    deliveries: &'a TaskTracker,
+    abort: &'a CancellationToken,
+}
+
 /// Claims batches while there is due work and room for it.
 async fn claim_until_idle(
     shared: &Arc<Shared>,
-    slots: &Arc<Semaphore>,
-    deliveries: &TaskTracker,
+    room: &Room<'_>,
     claimed: &watch::Sender<u64>,
     shutdown: &CancellationToken,
 ) {
     let config = &shared.config;
+    let slots = room.slots;
     loop {
         if shutdown.is_cancelled() {
             return;
@@ -171,8 +188,9 @@ async fn claim_until_idle(
             Ok(jobs) => jobs,
             Err(error) => {
                 ::metrics::counter!(metrics::STORE_ERRORS_TOTAL, "op" => "claim").increment(1);
+                // No bump of the claim generation: notices stay unacknowledged until a claim
+                // commits.
                 tracing::warn!(%error, "claiming jobs failed");
-                claimed.send_modify(|generation| *generation += 1);
                 return;
             }
         };
@@ -187,8 +205,12 @@ async fn claim_until_idle(
                 return;
             };
             let shared = shared.clone();
-            deliveries.spawn(async move {
-                destination::deliver(&shared, group).await;
+            let abort = room.abort.clone();
+            room.deliveries.spawn(async move {
+                tokio::select! {
+                    () = abort.cancelled() => {}
+                    () = destination::deliver(&shared, group) => {}
+                }
                 drop(permit);
             });
         }
