@@ -111,8 +111,7 @@ pub(crate) async fn deliver(shared: &Arc<Shared>, group: Vec<ClaimedJob>) {
         let Some(conn) = connection.as_mut() else {
             continue;
         };
-        let keep = send_one(shared, conn, plan.protocol, &message, &jobs).await;
-        if !keep || conn.reset().await.is_err() {
+        if !send_one(shared, conn, plan.protocol, &message, &jobs).await {
             connection = None;
         }
     }

@@ -117,6 +117,9 @@ pub struct Connection {
     capabilities: Capabilities,
     tls: Option<TlsInfo>,
     timeouts: Timeouts,
+    /// MAIL was accepted and the transaction did not reach its end (no DATA, DATA refused):
+    /// the next transaction needs an RSET first.
+    open_transaction: bool,
 }
 
 impl Connection {
@@ -154,6 +157,7 @@ impl Connection {
             capabilities: Capabilities::default(),
             tls: None,
             timeouts: config.timeouts,
+            open_transaction: false,
         };
         let greeting = connection
             .read_reply(config.timeouts.greeting, "greeting")
@@ -293,6 +297,9 @@ impl Connection {
         body: &[u8],
     ) -> Result<Vec<RemoteReply>, DeliveryError> {
         let count = envelope.recipients.len();
+        if self.open_transaction {
+            self.reset().await?;
+        }
         if let Some(refusal) = self.refuse_locally(envelope, body.len()) {
             return Ok(vec![refusal; count]);
         }
@@ -331,6 +338,7 @@ impl Connection {
         if !mail_reply.is_positive() {
             return Ok(vec![mail_reply; count]);
         }
+        self.open_transaction = true;
         let accepted: Vec<usize> = (0..count)
             .filter(|&i| rcpt_replies[i].is_positive())
             .collect();
@@ -348,6 +356,8 @@ impl Connection {
         self.write(&wire::dot_stuff(body), t.data_block, "DATA block")
             .await?;
         let mut replies = rcpt_replies;
+        // Whatever the end-of-data replies say, the transaction is over once they are read.
+        self.open_transaction = false;
         match self.protocol {
             Protocol::Smtp => {
                 let end = self.read_reply(t.data_end, "DATA end").await?;
@@ -428,12 +438,15 @@ impl Connection {
         command
     }
 
-    /// RSET between transactions; `Err`: drop the connection.
+    /// RSET: ends any transaction and shows the connection still works; `Err`: drop it.
+    /// [`Connection::send`] sends one by itself when the last transaction was left open, so a
+    /// completed transaction is followed straight by the next MAIL (RFC 5321 3.3).
     pub async fn reset(&mut self) -> Result<(), DeliveryError> {
         let reply = self
             .command("RSET\r\n", self.timeouts.other, "RSET")
             .await?;
         if reply.is_positive() {
+            self.open_transaction = false;
             Ok(())
         } else {
             Err(DeliveryError::Protocol {

@@ -194,6 +194,15 @@ async fn when_every_recipient_is_refused_no_data_is_sent() {
     );
     assert_eq!(sink.transactions(), 0);
     assert!(sink.received().is_empty());
+
+    // The refused transaction is still open on the server (MAIL was accepted): the next one
+    // must start with RSET, or its MAIL would be refused as nested.
+    let replies = connection
+        .send(&envelope(&["c@dest.test"]), BODY)
+        .await
+        .expect("the next transaction");
+    assert_eq!(codes(&replies), vec![250]);
+    assert_eq!(sink.received().len(), 1);
 }
 
 #[tokio::test]
