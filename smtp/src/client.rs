@@ -1,5 +1,26 @@
 //! The client side of SMTP and LMTP, sans-IO: parsing the replies a server sends, reading its EHLO
 //! capabilities, and writing the commands and the dot-stuffed message a delivery sends.
+//!
+//! - `reply`: [`ReplyParser`] turns received bytes into [`RemoteReply`]s, bounded and strict.
+//! - `capabilities`: [`Capabilities`] read from an EHLO reply.
+//! - `command`: [`Command`] and its parameters as wire bytes, each ESMTP parameter only when
+//!   the server announced its extension.
+//! - `dot_stuff`: [`DotStuffer`], the DATA encoding, in blocks.
+//!
+//! The IO driver (tern-worker's delivery client) owns sockets, timeouts and TLS; everything here
+//! is a pure function of the bytes and capabilities it is given.
+
+mod capabilities;
+mod command;
+mod dot_stuff;
+mod reply;
+#[cfg(test)]
+mod tests;
+
+pub use capabilities::Capabilities;
+pub use command::{Command, CommandError, Hello, MailFrom, RcptTo};
+pub use dot_stuff::{DotStuffer, dot_stuff};
+pub use reply::{MAX_REPLY_LINE, MAX_REPLY_LINES, ReplyError, ReplyParser};
 
 /// A reply received from a remote server, or made up locally in its image (a size or SMTPUTF8
 /// check that refuses a message before it is sent).

@@ -7,7 +7,6 @@ pub mod outcome;
 pub mod route;
 pub mod tls;
 pub mod tls_policy;
-mod wire;
 
 /// Why an attempt ended without a reply from a remote server for a recipient. Every variant is
 /// mapped to a delivery outcome in exactly one place: [`outcome::classify`].
