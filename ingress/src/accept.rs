@@ -15,19 +15,29 @@ use uuid::Uuid;
 use crate::metrics;
 use crate::received::{ReceivedInfo, received_header};
 use crate::server::Shared;
+use crate::tls::TlsInfo;
+
+/// What is known about the client when a message arrives.
+#[derive(Debug, Clone)]
+pub(crate) struct Client {
+    /// From the socket, or from a trusted load balancer's PROXY header.
+    pub(crate) ip: IpAddr,
+    pub(crate) tls: Option<TlsInfo>,
+}
 
 /// Commits `transaction` and returns the queue id, or the reply to give instead.
 pub(crate) async fn accept<Q: QueueStore>(
     shared: &Shared<Q>,
     transaction: Transaction,
-    client_ip: IpAddr,
+    client: &Client,
 ) -> Result<String, Reply> {
+    let client_ip = client.ip;
     let id = Uuid::now_v7();
     let queue_id = id.simple().to_string();
     let message = build(
         shared.session.hostname.as_str(),
         transaction,
-        client_ip,
+        client,
         id,
         &queue_id,
     );
@@ -61,16 +71,24 @@ pub(crate) async fn accept<Q: QueueStore>(
 fn build(
     hostname: &str,
     transaction: Transaction,
-    client_ip: IpAddr,
+    client: &Client,
     id: Uuid,
     queue_id: &str,
 ) -> NewMessage {
+    let client_ip = client.ip;
     let Transaction { envelope, body } = transaction;
     let recipients: Vec<NewRecipient> = envelope.recipients.iter().map(new_recipient).collect();
-    let protocol = match (envelope.params.smtputf8, envelope.esmtp) {
-        (true, _) => "UTF8SMTP",
-        (false, true) => "ESMTP",
-        (false, false) => "SMTP",
+    // RFC 3848 and RFC 6531 `with` keywords.
+    let protocol = match (
+        envelope.params.smtputf8,
+        envelope.esmtp,
+        client.tls.is_some(),
+    ) {
+        (true, _, false) => "UTF8SMTP",
+        (true, _, true) => "UTF8SMTPS",
+        (false, true, false) => "ESMTP",
+        (false, true, true) => "ESMTPS",
+        (false, false, _) => "SMTP",
     };
     let received_at = OffsetDateTime::now_utc();
     let single = match recipients.as_slice() {
@@ -82,6 +100,7 @@ fn build(
         client_ip,
         hostname,
         protocol,
+        tls: client.tls,
         queue_id,
         single_recipient: single,
         at: received_at,
@@ -99,7 +118,7 @@ fn build(
         mail_from,
         helo: envelope.helo.clone(),
         client_ip,
-        protocol: if envelope.esmtp { "ESMTP" } else { "SMTP" },
+        protocol,
         body_type: match envelope.params.body {
             Body::EightBitMime => "8BITMIME",
             Body::SevenBit => "7BIT",

@@ -1,6 +1,7 @@
 //! `tern ingress` settings. Every field reads a `TERN_INGRESS_…` (or shared `TERN_…`) variable.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +12,12 @@ use tern_common::config::{
 };
 use tern_common::policy::RelayPolicy;
 use tern_smtp::SessionConfig;
+
+use crate::tls::TlsServer;
+use crate::tls::certificates::CertificateSource;
+
+/// Where implicit TLS listens when certificates exist and the setting is not given.
+const DEFAULT_SUBMISSIONS_LISTEN: &str = "127.0.0.1:2465";
 
 #[derive(Debug, Clone, Args)]
 pub struct IngressArgs {
@@ -30,14 +37,27 @@ pub struct IngressArgs {
         default_value = "127.0.0.1:2525"
     )]
     pub smtp_listen: SocketAddr,
-    /// Port 587 role (RFC 6409). Until SMTP AUTH arrives it applies the same relay rules as 25.
-    /// Empty disables it.
+    /// Port 587 role (RFC 6409): STARTTLS when certificates are configured. Empty disables it.
     #[arg(
         long,
         env = "TERN_INGRESS_SUBMISSION_LISTEN",
         default_value = "127.0.0.1:2587"
     )]
     pub submission_listen: Option<String>,
+    /// Port 465 role: implicit TLS (RFC 8314). Needs certificates. Unset: 127.0.0.1:2465 when
+    /// certificates are configured, otherwise not bound. Empty disables it.
+    #[arg(long, env = "TERN_INGRESS_SUBMISSIONS_LISTEN")]
+    pub submissions_listen: Option<String>,
+    /// Certificate chains and keys as PEM files, `cert.pem:key.pem` pairs, comma separated. The
+    /// first is the default; the others are chosen by SNI. Empty: no TLS.
+    #[arg(long, env = "TERN_INGRESS_TLS_CERTIFICATES", default_value = "")]
+    pub tls_certificates: String,
+    /// How often the certificate files are checked for changes.
+    #[arg(long, env = "TERN_INGRESS_TLS_RELOAD_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub tls_reload_interval: Duration,
+    /// A TLS handshake not finished in this time is abandoned.
+    #[arg(long, env = "TERN_INGRESS_TLS_HANDSHAKE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub tls_handshake_timeout: Duration,
     /// Name in the greeting, EHLO reply and `Received:` headers.
     #[arg(long, env = "TERN_INGRESS_HOSTNAME", default_value = "localhost")]
     pub hostname: String,
@@ -91,8 +111,12 @@ pub struct IngressArgs {
 /// Which role a listener plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListenerKind {
+    /// Port 25: MX and relay, STARTTLS offered.
     Smtp,
+    /// Port 587: STARTTLS offered.
     Submission,
+    /// Port 465: TLS from the first byte.
+    Submissions,
 }
 
 impl ListenerKind {
@@ -100,6 +124,7 @@ impl ListenerKind {
         match self {
             ListenerKind::Smtp => "smtp",
             ListenerKind::Submission => "submission",
+            ListenerKind::Submissions => "submissions",
         }
     }
 }
@@ -113,6 +138,8 @@ pub struct IngressConfig {
     pub listeners: Vec<(SocketAddr, ListenerKind)>,
     pub session: Arc<SessionConfig>,
     pub relay: RelayPolicy,
+    /// Certificates loaded; `None` when no TLS is configured.
+    pub tls: Option<Arc<TlsServer>>,
     pub idle_timeout: Duration,
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
@@ -121,26 +148,41 @@ pub struct IngressConfig {
 
 impl IngressArgs {
     pub fn validate(&self) -> Result<IngressConfig, ConfigError> {
+        let tls = self.tls()?;
         let mut listeners = vec![(self.smtp_listen, ListenerKind::Smtp)];
-        if let Some(text) = self
-            .submission_listen
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
-            let addr = text.parse().map_err(|_| {
-                ConfigError::new(
-                    "TERN_INGRESS_SUBMISSION_LISTEN",
-                    format!("'{text}' is not an address like 0.0.0.0:587"),
-                )
-            })?;
-            if addr == self.smtp_listen {
+        let submission = optional_listen(
+            "TERN_INGRESS_SUBMISSION_LISTEN",
+            self.submission_listen.as_deref(),
+            "0.0.0.0:587",
+        )?;
+        if let Some(addr) = submission {
+            listeners.push((addr, ListenerKind::Submission));
+        }
+        let submissions = match (self.submissions_listen.as_deref(), &tls) {
+            (None, None) => None,
+            (None, Some(_)) => Some(DEFAULT_SUBMISSIONS_LISTEN),
+            (Some(text), _) => Some(text),
+        };
+        if let Some(addr) = optional_listen(
+            "TERN_INGRESS_SUBMISSIONS_LISTEN",
+            submissions,
+            "0.0.0.0:465",
+        )? {
+            if tls.is_none() {
                 return Err(ConfigError::new(
-                    "TERN_INGRESS_SUBMISSION_LISTEN",
-                    "is the same address as TERN_INGRESS_SMTP_LISTEN",
+                    "TERN_INGRESS_SUBMISSIONS_LISTEN",
+                    "implicit TLS needs TERN_INGRESS_TLS_CERTIFICATES",
                 ));
             }
-            listeners.push((addr, ListenerKind::Submission));
+            listeners.push((addr, ListenerKind::Submissions));
+        }
+        for (i, (addr, kind)) in listeners.iter().enumerate() {
+            if listeners[..i].iter().any(|(other, _)| other == addr) {
+                return Err(ConfigError::new(
+                    listen_setting(*kind),
+                    format!("{addr} is already used by another listener"),
+                ));
+            }
         }
         let hostname = host_name("TERN_INGRESS_HOSTNAME", &self.hostname)?;
         positive("TERN_INGRESS_MAX_MESSAGE_SIZE", self.max_message_size)?;
@@ -184,11 +226,84 @@ impl IngressArgs {
             listeners,
             session: Arc::new(session),
             relay: RelayPolicy::parse(&self.local_domains, &self.trusted_networks)?,
+            tls,
             idle_timeout: self.idle_timeout,
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,
             shutdown_grace: self.shutdown_grace,
         })
+    }
+}
+
+impl IngressArgs {
+    /// Loads the certificates now, so a bad file stops startup before any port is bound.
+    fn tls(&self) -> Result<Option<Arc<TlsServer>>, ConfigError> {
+        const SETTING: &str = "TERN_INGRESS_TLS_CERTIFICATES";
+        let sources = certificate_sources(&self.tls_certificates)
+            .map_err(|message| ConfigError::new(SETTING, message))?;
+        if sources.is_empty() {
+            return Ok(None);
+        }
+        for (setting, value) in [
+            ("TERN_INGRESS_TLS_RELOAD_INTERVAL", self.tls_reload_interval),
+            (
+                "TERN_INGRESS_TLS_HANDSHAKE_TIMEOUT",
+                self.tls_handshake_timeout,
+            ),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::new(setting, "must be greater than zero"));
+            }
+        }
+        let server = TlsServer::new(
+            sources,
+            self.tls_reload_interval,
+            self.tls_handshake_timeout,
+        )
+        .map_err(|error| ConfigError::new(SETTING, error.to_string()))?;
+        Ok(Some(Arc::new(server)))
+    }
+}
+
+/// `cert.pem:key.pem,cert2.pem:key2.pem`.
+fn certificate_sources(text: &str) -> Result<Vec<CertificateSource>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.split_once(':') {
+            Some((cert, key)) if !cert.is_empty() && !key.is_empty() => Ok(CertificateSource {
+                cert: PathBuf::from(cert),
+                key: PathBuf::from(key),
+            }),
+            _ => Err(format!(
+                "'{pair}' is not a pair like /tls/cert.pem:/tls/key.pem"
+            )),
+        })
+        .collect()
+}
+
+/// An optional listener address: unset or empty means not bound.
+fn optional_listen(
+    setting: &'static str,
+    text: Option<&str>,
+    example: &str,
+) -> Result<Option<SocketAddr>, ConfigError> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    text.parse().map(Some).map_err(|_| {
+        ConfigError::new(
+            setting,
+            format!("'{text}' is not an address like {example}"),
+        )
+    })
+}
+
+fn listen_setting(kind: ListenerKind) -> &'static str {
+    match kind {
+        ListenerKind::Smtp => "TERN_INGRESS_SMTP_LISTEN",
+        ListenerKind::Submission => "TERN_INGRESS_SUBMISSION_LISTEN",
+        ListenerKind::Submissions => "TERN_INGRESS_SUBMISSIONS_LISTEN",
     }
 }
 

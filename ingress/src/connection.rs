@@ -12,13 +12,17 @@ use std::sync::Arc;
 use bytes::{Buf, BytesMut};
 use tern_common::policy::RelayDecision;
 use tern_common::store::QueueStore;
+use tern_smtp::TlsState;
 use tern_smtp::{Reply, Session, Step, Verdict};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::accept::accept;
+use crate::accept::{Client, accept};
+use crate::config::ListenerKind;
 use crate::metrics;
 use crate::server::Shared;
+use crate::stream::SmtpStream;
+use crate::tls::TlsInfo;
 
 /// Flush replies early once this many bytes are pending, so a client that pipelines without
 /// reading cannot make us buffer without bound.
@@ -33,10 +37,11 @@ pub(crate) struct Stop {
     pub(crate) abort: CancellationToken,
 }
 
-pub(crate) struct Connection<Q, S> {
+pub(crate) struct Connection<Q> {
     shared: Arc<Shared<Q>>,
-    stream: S,
-    client_ip: IpAddr,
+    stream: SmtpStream,
+    client: Client,
+    kind: ListenerKind,
     stop: Stop,
     session: Session,
     input: BytesMut,
@@ -48,13 +53,27 @@ enum Next {
     Close,
 }
 
-impl<Q: QueueStore, S: AsyncRead + AsyncWrite + Unpin> Connection<Q, S> {
-    pub(crate) fn new(shared: Arc<Shared<Q>>, stream: S, client_ip: IpAddr, stop: Stop) -> Self {
-        let session = Session::new(Arc::clone(&shared.session));
+impl<Q: QueueStore> Connection<Q> {
+    /// `tls` is set when the stream is already encrypted (implicit TLS).
+    pub(crate) fn new(
+        shared: Arc<Shared<Q>>,
+        stream: SmtpStream,
+        client_ip: IpAddr,
+        tls: Option<TlsInfo>,
+        kind: ListenerKind,
+        stop: Stop,
+    ) -> Self {
+        let tls_state = match (&tls, &shared.tls) {
+            (Some(_), _) => TlsState::Active,
+            (None, Some(_)) => TlsState::Offered,
+            (None, None) => TlsState::Unavailable,
+        };
+        let session = Session::new(Arc::clone(&shared.session)).with_tls(tls_state);
         Self {
             shared,
             stream,
-            client_ip,
+            client: Client { ip: client_ip, tls },
+            kind,
             stop,
             session,
             input: BytesMut::with_capacity(1024),
@@ -107,13 +126,18 @@ impl<Q: QueueStore, S: AsyncRead + AsyncWrite + Unpin> Connection<Q, S> {
                     reply.write_to(&mut self.output);
                     return Ok(Next::Close);
                 }
+                Step::StartTls(reply) => {
+                    reply.write_to(&mut self.output);
+                    self.flush().await?;
+                    self.start_tls().await?;
+                }
                 Step::CheckRecipient(recipient) => {
-                    let verdict = match self.shared.relay.decide(&recipient.path, self.client_ip) {
+                    let verdict = match self.shared.relay.decide(&recipient.path, self.client.ip) {
                         RelayDecision::Local | RelayDecision::Relay => Verdict::Accept,
                         RelayDecision::Denied => {
                             ::metrics::counter!(metrics::RECIPIENTS_REJECTED_TOTAL, "reason" => "relay_denied")
                                 .increment(1);
-                            tracing::info!(client = %self.client_ip, rcpt = %recipient.path, "relay denied");
+                            tracing::info!(client = %self.client.ip, rcpt = %recipient.path, "relay denied");
                             Verdict::Reject(Reply::relay_denied())
                         }
                     };
@@ -124,7 +148,7 @@ impl<Q: QueueStore, S: AsyncRead + AsyncWrite + Unpin> Connection<Q, S> {
                 Step::Message(transaction) => {
                     // Replies owed for earlier pipelined commands go out before the commit wait.
                     self.flush().await?;
-                    let result = accept(&self.shared, *transaction, self.client_ip).await;
+                    let result = accept(&self.shared, *transaction, &self.client).await;
                     self.session
                         .message_result(result)
                         .write_to(&mut self.output);
@@ -139,9 +163,39 @@ impl<Q: QueueStore, S: AsyncRead + AsyncWrite + Unpin> Connection<Q, S> {
     async fn flush(&mut self) -> io::Result<()> {
         if !self.output.is_empty() {
             self.stream.write_all(&self.output).await?;
+            // A no-op on TCP; on TLS it pushes out the records rustls still holds.
+            self.stream.flush().await?;
             self.output.clear();
         }
         Ok(())
+    }
+
+    /// After `220 Ready to start TLS`: whatever the client sent behind STARTTLS arrived in
+    /// plaintext and is dropped unread (CVE-2011-0411), then the same session goes on over TLS.
+    async fn start_tls(&mut self) -> io::Result<()> {
+        self.input.clear();
+        let (SmtpStream::Plain(tcp), Some(tls)) = (
+            std::mem::replace(&mut self.stream, SmtpStream::Gone),
+            self.shared.tls.as_ref(),
+        ) else {
+            return Err(io::Error::other(
+                "STARTTLS without a plain stream and certificates",
+            ));
+        };
+        match tls.accept(tcp).await {
+            Ok((stream, info)) => {
+                self.stream = SmtpStream::Tls(Box::new(stream));
+                self.client.tls = Some(info);
+                self.session.tls_started();
+                tracing::debug!(client = %self.client.ip, listener = self.kind.label(), version = info.version, cipher = info.cipher, "STARTTLS");
+                Ok(())
+            }
+            Err(error) => {
+                metrics::handshake_failed(self.kind, &error);
+                tracing::info!(client = %self.client.ip, listener = self.kind.label(), %error, "STARTTLS handshake failed");
+                Err(io::Error::other(error))
+            }
+        }
     }
 
     async fn close_with(mut self, reply: Reply) -> io::Result<()> {

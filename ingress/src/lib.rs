@@ -8,15 +8,19 @@
 //! - `received`: the RFC 5321 4.4 `Received:` header.
 //! - `limits`: total and per-client-IP connection counts.
 //! - `metrics`: metric names, defined once.
+//! - [`tls`]: rustls server config, certificates chosen by SNI and reloaded from disk.
+//! - `stream`: plain TCP or TLS under one session.
 
 pub mod config;
 pub mod server;
+pub mod tls;
 
 mod accept;
 mod connection;
 mod limits;
 mod metrics;
 mod received;
+mod stream;
 
 pub use config::{IngressArgs, IngressConfig, ListenerKind};
 pub use server::{Ingress, run};

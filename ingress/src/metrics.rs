@@ -9,3 +9,14 @@ pub(crate) const MESSAGE_BYTES_TOTAL: &str = "tern_ingress_message_bytes_total";
 pub(crate) const COMMIT_SECONDS: &str = "tern_ingress_commit_seconds";
 pub(crate) const COMMIT_ERRORS_TOTAL: &str = "tern_ingress_commit_errors_total";
 pub(crate) const NOTICE_FAILURES_TOTAL: &str = "tern_ingress_notice_failures_total";
+pub(crate) const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "tern_ingress_tls_handshake_failures_total";
+pub(crate) const TLS_RELOADS_TOTAL: &str = "tern_ingress_tls_reloads_total";
+
+/// Counts a failed STARTTLS or implicit-TLS handshake by listener and reason.
+pub(crate) fn handshake_failed(
+    kind: crate::config::ListenerKind,
+    error: &crate::tls::HandshakeError,
+) {
+    ::metrics::counter!(TLS_HANDSHAKE_FAILURES_TOTAL, "listener" => kind.label(), "reason" => error.metric_label())
+        .increment(1);
+}

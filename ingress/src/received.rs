@@ -6,12 +6,16 @@ use std::net::IpAddr;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 
+use crate::tls::TlsInfo;
+
 pub(crate) struct ReceivedInfo<'a> {
     pub helo: &'a str,
     pub client_ip: IpAddr,
     pub hostname: &'a str,
-    /// RFC 3848 / RFC 6531 `with` keyword: `SMTP`, `ESMTP`, `UTF8SMTP`.
+    /// RFC 3848 / RFC 6531 `with` keyword: `SMTP`, `ESMTP`, `ESMTPS`, `UTF8SMTP`, ...
     pub protocol: &'a str,
+    /// Named in a comment the way Postfix does: `(using TLSv1.3 with cipher ...)`.
+    pub tls: Option<TlsInfo>,
     pub queue_id: &'a str,
     /// Named only when there is exactly one, so a message to many does not disclose them all.
     pub single_recipient: Option<&'a str>,
@@ -27,6 +31,13 @@ pub(crate) fn received_header(info: &ReceivedInfo<'_>) -> String {
         "Received: from {helo} ([{}])\r\n",
         client_literal(info.client_ip)
     );
+    if let Some(tls) = info.tls {
+        let _ = write!(
+            header,
+            "\t(using {} with cipher {})\r\n",
+            tls.version, tls.cipher
+        );
+    }
     let _ = write!(
         header,
         "\tby {} (Tern) with {} id {}",
@@ -77,6 +88,7 @@ mod tests {
             client_ip: ip.parse().expect("ip"),
             hostname: "mx.tern.test",
             protocol: "ESMTP",
+            tls: None,
             queue_id: "0190aabbccdd",
             single_recipient: rcpt,
             at: OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("time"),
@@ -89,6 +101,20 @@ mod tests {
         assert_eq!(
             header,
             "Received: from client.example ([192.0.2.1])\r\n\tby mx.tern.test (Tern) with ESMTP id 0190aabbccdd\r\n\tfor <a@tern.test>; Tue, 14 Nov 2023 22:13:20 +0000\r\n"
+        );
+    }
+
+    #[test]
+    fn tls_sessions_name_version_and_cipher() {
+        let mut info = info("client.example", "192.0.2.1", None);
+        info.protocol = "ESMTPS";
+        info.tls = Some(TlsInfo {
+            version: "TLSv1.3",
+            cipher: "TLS13_AES_256_GCM_SHA384",
+        });
+        assert_eq!(
+            received_header(&info),
+            "Received: from client.example ([192.0.2.1])\r\n\t(using TLSv1.3 with cipher TLS13_AES_256_GCM_SHA384)\r\n\tby mx.tern.test (Tern) with ESMTPS id 0190aabbccdd; Tue, 14 Nov 2023 22:13:20 +0000\r\n"
         );
     }
 

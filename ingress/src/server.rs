@@ -22,6 +22,8 @@ use crate::config::{IngressConfig, ListenerKind};
 use crate::connection::{Connection, Stop};
 use crate::limits::ConnectionLimits;
 use crate::metrics;
+use crate::stream::SmtpStream;
+use crate::tls::TlsServer;
 
 /// Everything a session needs, shared by all sessions.
 pub(crate) struct Shared<Q> {
@@ -29,6 +31,8 @@ pub(crate) struct Shared<Q> {
     pub(crate) bus: Option<Bus>,
     pub(crate) relay: RelayPolicy,
     pub(crate) session: Arc<SessionConfig>,
+    /// Certificates and handshakes; `None` without TLS.
+    pub(crate) tls: Option<Arc<TlsServer>>,
     pub(crate) idle_timeout: Duration,
     /// Notices still being published; awaited (briefly) on shutdown.
     notices: TaskTracker,
@@ -62,6 +66,7 @@ impl<Q: QueueStore> Ingress<Q> {
             bus,
             relay: config.relay.clone(),
             session: Arc::clone(&config.session),
+            tls: config.tls.clone(),
             idle_timeout: config.idle_timeout,
             notices: TaskTracker::new(),
         };
@@ -85,6 +90,11 @@ pub async fn run<Q: QueueStore>(
         abort: CancellationToken::new(),
     };
     let accept_loops = TaskTracker::new();
+    let reload = ingress.shared.tls.clone().map(|tls| {
+        let stop = CancellationToken::new();
+        tokio::spawn(tls.watch_certificates(stop.clone()));
+        stop.drop_guard()
+    });
     for (listener, kind) in listeners {
         let ingress = Ingress {
             shared: Arc::clone(&ingress.shared),
@@ -121,6 +131,7 @@ pub async fn run<Q: QueueStore>(
             "some JetStream notices were still in flight at shutdown; workers will poll for them"
         );
     }
+    drop(reload);
     tracing::info!("ingress stopped");
 }
 
@@ -182,8 +193,23 @@ async fn serve<Q: QueueStore>(
     ::metrics::counter!(metrics::SESSIONS_TOTAL, "listener" => kind.label()).increment(1);
     let active = ::metrics::gauge!(metrics::SESSIONS_ACTIVE);
     active.increment(1.0);
-    if let Err(error) = Connection::new(shared, stream, peer.ip(), stop).run().await {
-        tracing::debug!(client = %peer.ip(), %error, "session ended with an I/O error");
+    let client_ip = peer.ip();
+    let (stream, tls) = match (kind, &shared.tls) {
+        // Implicit TLS (RFC 8314): the handshake comes before the greeting.
+        (ListenerKind::Submissions, Some(server)) => match server.accept(stream).await {
+            Ok((stream, info)) => (SmtpStream::Tls(Box::new(stream)), Some(info)),
+            Err(error) => {
+                metrics::handshake_failed(kind, &error);
+                tracing::info!(client = %client_ip, listener = kind.label(), %error, "TLS handshake failed");
+                active.decrement(1.0);
+                return;
+            }
+        },
+        _ => (SmtpStream::Plain(stream), None),
+    };
+    let connection = Connection::new(shared, stream, client_ip, tls, kind, stop);
+    if let Err(error) = connection.run().await {
+        tracing::debug!(client = %client_ip, %error, "session ended with an I/O error");
     }
     active.decrement(1.0);
 }

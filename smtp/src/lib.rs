@@ -37,4 +37,4 @@ pub use address::{Domain, ForwardPath, Mailbox, ReversePath};
 pub use envelope::{Envelope, Recipient, Transaction};
 pub use params::{Body, MailParams, Notify, Orcpt, RcptParams, Ret};
 pub use reply::Reply;
-pub use session::{Session, SessionConfig, Step, Verdict};
+pub use session::{Session, SessionConfig, Step, TlsState, Verdict};

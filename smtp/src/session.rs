@@ -3,6 +3,7 @@
 
 mod bdat;
 mod commands;
+mod starttls;
 #[cfg(test)]
 mod tests;
 
@@ -59,6 +60,23 @@ pub enum Step {
     /// Commit this message and call [`Session::message_result`] before
     /// processing more input.
     Message(Box<Transaction>),
+    /// Send this reply (220), discard every byte received after the
+    /// STARTTLS line, run the TLS handshake and then call
+    /// [`Session::tls_started`] (RFC 3207). Until then the session
+    /// swallows all input without acting on it.
+    StartTls(Reply),
+}
+
+/// Where the connection stands on TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsState {
+    /// No certificate configured: STARTTLS is neither advertised nor accepted.
+    Unavailable,
+    /// STARTTLS is advertised and accepted (RFC 3207).
+    Offered,
+    /// The connection is encrypted, after STARTTLS or on an implicit-TLS
+    /// listener (RFC 8314).
+    Active,
 }
 
 /// The driver's policy decision on a recipient.
@@ -92,12 +110,15 @@ enum Pending {
     None,
     Recipient(Recipient),
     Message,
+    /// STARTTLS was accepted; the handshake has not finished.
+    Tls,
 }
 
 /// One SMTP connection, server side.
 #[derive(Debug)]
 pub struct Session {
     config: Arc<SessionConfig>,
+    tls: TlsState,
     helo: Option<String>,
     esmtp: bool,
     txn: Option<Txn>,
@@ -122,6 +143,7 @@ impl Session {
     pub fn new(config: Arc<SessionConfig>) -> Self {
         Self {
             config,
+            tls: TlsState::Unavailable,
             helo: None,
             esmtp: false,
             txn: None,
@@ -152,8 +174,12 @@ impl Session {
             self.closed = true;
             return (0, Step::Close(Reply::too_many_errors()));
         }
-        if !matches!(self.pending, Pending::None) {
-            return (0, Step::NeedMore);
+        match self.pending {
+            Pending::None => {}
+            // Bytes pipelined behind STARTTLS arrived in plaintext: they are
+            // thrown away, never executed (the CVE-2011-0411 class).
+            Pending::Tls => return (input.len(), Step::NeedMore),
+            Pending::Recipient(_) | Pending::Message => return (0, Step::NeedMore),
         }
         match self.mode {
             Mode::Command => self.process_command(input),

@@ -109,8 +109,15 @@ impl Driver {
                 let reply = self.session.message_result(result);
                 self.transcript.push(reply.to_string());
             }
+            // The handshake is the caller's move: see `Driver::handshake`.
+            Step::StartTls(reply) => self.transcript.push(format!("STARTTLS {reply}")),
             Step::NeedMore | Step::Close(_) => {}
         }
+    }
+
+    /// The TLS handshake after `STARTTLS` succeeded.
+    pub(crate) fn handshake(&mut self) {
+        self.session.tls_started();
     }
 
     /// The last transcript line, for table tests.

@@ -1,7 +1,7 @@
 //! One handler per command verb. Each checks the session state first, then
 //! the syntax, so that replies follow RFC 5321's 503-before-501 order.
 
-use super::{Mode, Pending, RCPT_OVERSHOOT, Session, Step, Txn};
+use super::{Mode, Pending, RCPT_OVERSHOOT, Session, Step, TlsState, Txn};
 use crate::Recipient;
 use crate::Reply;
 use crate::command::{self, Verb};
@@ -46,7 +46,8 @@ impl Session {
                 "2.0.0",
                 "See https://www.rfc-editor.org/rfc/rfc5321",
             )),
-            Verb::Starttls | Verb::Auth | Verb::Turn | Verb::Etrn => {
+            Verb::Starttls => self.starttls(args),
+            Verb::Auth | Verb::Turn | Verb::Etrn => {
                 self.answer(Reply::new(502, "5.5.1", "Command not implemented"))
             }
             Verb::Unknown => self.answer(Reply::new(500, "5.5.2", "Command unrecognized")),
@@ -70,21 +71,28 @@ impl Session {
         if !esmtp {
             return Step::Reply(Reply::plain(250, hostname));
         }
-        let size = format!("SIZE {}", self.config.max_message_size);
-        let lines = [
-            hostname.as_str(),
-            "PIPELINING",
-            size.as_str(),
-            "8BITMIME",
-            "SMTPUTF8",
-            "ENHANCEDSTATUSCODES",
-            "DSN",
-            "CHUNKING",
+        let mut lines = vec![
+            hostname,
+            "PIPELINING".to_string(),
+            format!("SIZE {}", self.config.max_message_size),
         ];
+        if self.tls == TlsState::Offered {
+            lines.push("STARTTLS".to_string());
+        }
+        lines.extend(
+            [
+                "8BITMIME",
+                "SMTPUTF8",
+                "ENHANCEDSTATUSCODES",
+                "DSN",
+                "CHUNKING",
+            ]
+            .map(String::from),
+        );
         Step::Reply(Reply {
             code: 250,
             status: None,
-            lines: lines.iter().map(|l| l.to_string()).collect(),
+            lines,
         })
     }
 

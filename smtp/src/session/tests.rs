@@ -4,6 +4,7 @@
 mod bdat;
 mod limits;
 mod random;
+mod starttls;
 
 use super::*;
 use crate::testing::{Driver, small_config};
