@@ -8,6 +8,7 @@
 //! - [`pg_cluster`]: a private PostgreSQL cluster a test may stop and start (outage tests).
 //! - [`sink`]: a scriptable SMTP/LMTP server that records what it was sent (a test's MX).
 //! - [`smtp_client`]: a small SMTP client for transcripts, byte-exact and pipelining-capable.
+//! - [`tls_files`]: test certificates in a directory laid out like a mounted Kubernetes Secret.
 //! - [`wait`]: polling with a deadline instead of sleeps.
 
 pub mod database;
@@ -16,6 +17,7 @@ pub mod pg_cluster;
 pub mod services;
 pub mod sink;
 pub mod smtp_client;
+pub mod tls_files;
 pub mod wait;
 
 pub use database::TestDatabase;

@@ -1,11 +1,16 @@
 //! A small SMTP client for test transcripts. It sends exactly the bytes it is given (so tests can
-//! send bare LFs, NULs or pipelined groups) and parses multi-line replies.
+//! send bare LFs, NULs or pipelined groups) and parses multi-line replies. It can switch to TLS
+//! (after STARTTLS, or at once for implicit TLS), trusting only the certificate a test names, so
+//! a test learns which certificate the server presented.
+
+mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
 /// One SMTP reply: its code and its lines' text (after the code and separator).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,9 +27,26 @@ impl TestReply {
 }
 
 pub struct SmtpClient {
-    stream: TcpStream,
+    stream: Stream,
     buffer: Vec<u8>,
 }
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    fn io(&mut self) -> &mut (dyn Io + '_) {
+        match self {
+            Stream::Plain(tcp) => tcp,
+            Stream::Tls(tls) => tls.as_mut(),
+        }
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// Reading a reply gives up after this long, so a broken server fails a test instead of hanging it.
 const REPLY_LIMIT: Duration = Duration::from_secs(30);
@@ -36,18 +58,59 @@ impl SmtpClient {
             .await
             .unwrap_or_else(|error| panic!("connect to {addr}: {error}"));
         let mut client = Self {
-            stream,
+            stream: Stream::Plain(stream),
             buffer: Vec::new(),
         };
         let greeting = client.reply().await;
         (client, greeting)
     }
 
+    /// Connects to an implicit-TLS port, handshakes and reads the greeting. Errors when the
+    /// handshake fails, e.g. because the server's certificate is not `trusted_pem`.
+    pub async fn connect_tls(
+        addr: SocketAddr,
+        server_name: &str,
+        trusted_pem: &str,
+    ) -> std::io::Result<(Self, TestReply)> {
+        let tcp = TcpStream::connect(addr).await?;
+        let tls = tls::handshake(tcp, server_name, trusted_pem).await?;
+        let mut client = Self {
+            stream: Stream::Tls(Box::new(tls)),
+            buffer: Vec::new(),
+        };
+        let greeting = client.reply().await;
+        Ok((client, greeting))
+    }
+
+    /// The handshake after a `220` to STARTTLS. Bytes the server sent after the 220 (which a
+    /// correct server never does) are kept and will be read as the first TLS replies would.
+    pub async fn start_tls(self, server_name: &str, trusted_pem: &str) -> std::io::Result<Self> {
+        let Stream::Plain(tcp) = self.stream else {
+            return Err(std::io::Error::other("TLS is already active"));
+        };
+        let tls = tls::handshake(tcp, server_name, trusted_pem).await?;
+        Ok(Self {
+            stream: Stream::Tls(Box::new(tls)),
+            buffer: self.buffer,
+        })
+    }
+
+    /// The negotiated protocol version on a TLS connection, e.g. `TLSv1_3`.
+    pub fn tls_version(&self) -> Option<String> {
+        match &self.stream {
+            Stream::Plain(_) => None,
+            Stream::Tls(tls) => tls
+                .get_ref()
+                .1
+                .protocol_version()
+                .and_then(|v| v.as_str().map(str::to_owned)),
+        }
+    }
+
     pub async fn send(&mut self, bytes: &[u8]) {
-        self.stream
-            .write_all(bytes)
-            .await
-            .expect("send to the server");
+        let io = self.stream.io();
+        io.write_all(bytes).await.expect("send to the server");
+        io.flush().await.expect("flush to the server");
     }
 
     /// Sends `line` followed by CRLF and reads one reply.
@@ -84,7 +147,7 @@ impl SmtpClient {
     pub async fn is_closed(&mut self) -> bool {
         let mut byte = [0u8; 1];
         matches!(
-            tokio::time::timeout(REPLY_LIMIT, self.stream.read(&mut byte)).await,
+            tokio::time::timeout(REPLY_LIMIT, self.stream.io().read(&mut byte)).await,
             Ok(Ok(0)) | Ok(Err(_))
         )
     }
@@ -96,7 +159,7 @@ impl SmtpClient {
                 return Some(String::from_utf8_lossy(&line).into_owned());
             }
             let mut chunk = [0u8; 4096];
-            let read = tokio::time::timeout(REPLY_LIMIT, self.stream.read(&mut chunk))
+            let read = tokio::time::timeout(REPLY_LIMIT, self.stream.io().read(&mut chunk))
                 .await
                 .unwrap_or_else(|_| panic!("no reply within {REPLY_LIMIT:?}"));
             match read {
