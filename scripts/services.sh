@@ -70,13 +70,16 @@ fi
 
 # ------------------------------------------------------------------------------- packages
 # The packages every local workflow needs: the two services, plus the test and benchmark
-# peers (Postfix's smtp-source/smtp-sink, swaks), python3 and ss(8).
+# peers (Postfix's smtp-source/smtp-sink, swaks with its TLS modules, openssl), python3 and ss(8).
 missing_packages() {
   local need=()
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
   command -v nats-server >/dev/null || need+=(nats-server)
   [[ -x /usr/sbin/smtp-source && -x /usr/sbin/smtp-sink ]] || need+=(postfix)
   command -v swaks >/dev/null || need+=(swaks)
+  perl -MIO::Socket::SSL -e1 2>/dev/null || need+=(libio-socket-ssl-perl)
+  perl -MNet::SSLeay -e1 2>/dev/null || need+=(libnet-ssleay-perl)
+  command -v openssl >/dev/null || need+=(openssl)
   command -v python3 >/dev/null || need+=(python3)
   command -v ss >/dev/null || need+=(iproute2)
   echo "${need[*]}"

@@ -177,7 +177,8 @@ impl IngressArgs {
             listeners.push((addr, ListenerKind::Submissions));
         }
         for (i, (addr, kind)) in listeners.iter().enumerate() {
-            if listeners[..i].iter().any(|(other, _)| other == addr) {
+            // Port 0 asks the kernel for a fresh port each time, so it never collides.
+            if addr.port() != 0 && listeners[..i].iter().any(|(other, _)| other == addr) {
                 return Err(ConfigError::new(
                     listen_setting(*kind),
                     format!("{addr} is already used by another listener"),

@@ -20,7 +20,11 @@ struct Cli {
 }
 
 pub struct TestIngress {
+    /// The port 25 role.
     pub addr: SocketAddr,
+    /// Every listener, each bound to an ephemeral port: the port 25 role always, 587 and 465
+    /// roles when the settings ask for them (`--submission-listen 127.0.0.1:0`, …).
+    pub listeners: Vec<(SocketAddr, ListenerKind)>,
     pub db: TestDatabase,
     pub bus: Bus,
     pub shutdown: CancellationToken,
@@ -53,9 +57,11 @@ impl TestIngress {
             &prefix,
             "--hostname",
             "mx.tern.test",
-            "--submission-listen",
-            "",
         ];
+        // Only the port 25 role unless a test asks for more.
+        if !extra.contains(&"--submission-listen") {
+            args.extend_from_slice(&["--submission-listen", ""]);
+        }
         args.extend_from_slice(extra);
         let config = Cli::try_parse_from(args)
             .expect("valid test arguments")
@@ -68,22 +74,33 @@ impl TestIngress {
             .expect("create the work-queue stream");
         let pool = tern_common::store::connect_pool(&config.database).expect("pool");
         let store = PgQueueStore::new(pool, config.database.commit_timeout);
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        let mut bound = Vec::new();
+        let mut listeners = Vec::new();
+        for (_, kind) in &config.listeners {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            listeners.push((listener.local_addr().expect("addr"), *kind));
+            bound.push((listener, *kind));
+        }
         let shutdown = CancellationToken::new();
         let ingress = Ingress::new(&config, store, Some(bus.clone()));
-        let task = tokio::spawn(tern_ingress::run(
-            ingress,
-            vec![(listener, ListenerKind::Smtp)],
-            shutdown.clone(),
-        ));
+        let task = tokio::spawn(tern_ingress::run(ingress, bound, shutdown.clone()));
         Self {
-            addr,
+            addr: listeners[0].0,
+            listeners,
             db,
             bus,
             shutdown,
             task: Some(task),
         }
+    }
+
+    /// The address of the listener of `kind`; panics when the settings did not ask for it.
+    pub fn addr_of(&self, kind: ListenerKind) -> SocketAddr {
+        self.listeners
+            .iter()
+            .find(|(_, k)| *k == kind)
+            .map(|(addr, _)| *addr)
+            .unwrap_or_else(|| panic!("no {} listener configured", kind.label()))
     }
 
     /// Connects and says EHLO; returns the client and the EHLO reply.

@@ -8,4 +8,5 @@ mod limits;
 mod outage;
 mod peers;
 mod relay;
+mod tls;
 mod transcript;
