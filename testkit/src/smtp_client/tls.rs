@@ -19,7 +19,9 @@ pub(super) async fn handshake(
 ) -> io::Result<TlsStream<TcpStream>> {
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(trusted_pem.as_bytes()) {
-        roots.add(cert.map_err(io::Error::other)?).map_err(io::Error::other)?;
+        roots
+            .add(cert.map_err(io::Error::other)?)
+            .map_err(io::Error::other)?;
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = ClientConfig::builder_with_provider(provider)
@@ -28,5 +30,7 @@ pub(super) async fn handshake(
         .with_root_certificates(roots)
         .with_no_client_auth();
     let name = ServerName::try_from(server_name.to_owned()).map_err(io::Error::other)?;
-    TlsConnector::from(Arc::new(config)).connect(name, tcp).await
+    TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
 }
