@@ -9,4 +9,6 @@ mod outage;
 mod peers;
 mod relay;
 mod tls;
+mod tls_peers;
+mod tls_reload;
 mod transcript;

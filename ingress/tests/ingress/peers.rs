@@ -4,7 +4,7 @@ use std::process::Command;
 
 use crate::harness::TestIngress;
 
-fn require(program: &str) {
+pub fn require(program: &str) {
     let found = Command::new("sh")
         .arg("-c")
         .arg(format!("command -v {program}"))
