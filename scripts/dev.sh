@@ -36,6 +36,21 @@ TERN=$ROOT/target/debug/tern
 export TERN_LOG_FORMAT=${TERN_LOG_FORMAT:-text}
 "$TERN" migrate
 
+# TLS: without configured certificates, a self-signed one for localhost (kept under .dev/tls/ so
+# a client can be told to trust it: swaks --tls-ca-path .dev/tls/cert.pem).
+if [[ -z ${TERN_INGRESS_TLS_CERTIFICATES:-} ]]; then
+  TLS_DIR=$ROOT/.dev/tls
+  if [[ ! -s $TLS_DIR/cert.pem || ! -s $TLS_DIR/key.pem ]]; then
+    mkdir -p "$TLS_DIR"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=localhost" \
+      -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+      -keyout "$TLS_DIR/key.pem" -out "$TLS_DIR/cert.pem" 2>/dev/null
+    chmod 600 "$TLS_DIR/key.pem"
+    echo "dev: made a self-signed certificate for localhost in $TLS_DIR" >&2
+  fi
+  export TERN_INGRESS_TLS_CERTIFICATES=$TLS_DIR/cert.pem:$TLS_DIR/key.pem
+fi
+
 # The capture sink: one file per delivered message, named by time, envelope in X- headers.
 MAIL_DIR=$ROOT/.dev/mail
 SINK_LISTEN=${TERN_DEV_SINK_LISTEN:-127.0.0.1:2526}
@@ -63,10 +78,11 @@ TERN_ADMIN_LISTEN=${TERN_WORKER_ADMIN_LISTEN:-127.0.0.1:9091} "$TERN" worker &
 pids+=($!)
 
 echo "dev: Tern ingress on ${TERN_INGRESS_SMTP_LISTEN:-127.0.0.1:2525} (SMTP)," \
-  "${TERN_INGRESS_SUBMISSION_LISTEN:-127.0.0.1:2587} (submission), metrics and health on" \
+  "${TERN_INGRESS_SUBMISSION_LISTEN:-127.0.0.1:2587} (submission, STARTTLS)," \
+  "${TERN_INGRESS_SUBMISSIONS_LISTEN:-127.0.0.1:2465} (submission, implicit TLS), metrics and health on" \
   "${TERN_ADMIN_LISTEN:-127.0.0.1:9090} (ingress) and 127.0.0.1:9091 (worker)." >&2
 echo "dev: delivered mail lands in $MAIL_DIR (worker next hop: $TERN_WORKER_SMARTHOST). Ctrl-C stops." >&2
-echo "dev: try: swaks --server 127.0.0.1:2525 --to someone@tern.test" >&2
+echo "dev: try: swaks --server 127.0.0.1:2525 --to someone@tern.test --tls --tls-ca-path .dev/tls/cert.pem" >&2
 # Ctrl-C reaches every process of the terminal's group; stop the rest when any one of them ends.
 set +e
 wait -n "${pids[@]}"
