@@ -17,6 +17,7 @@
 //! - `envelope`: what a finished transaction hands over ([`Transaction`],
 //!   [`Envelope`], [`Recipient`]).
 //! - `reply`: [`Reply`] and its wire form.
+//! - [`proxy`]: the HAProxy PROXY protocol header (v1 and v2), parsed incrementally.
 //! - [`client`]: the client side for delivery: reply parsing, EHLO capabilities, commands.
 //! - `testing` (tests only): a recording driver and a pseudo-random source.
 
@@ -28,6 +29,7 @@ mod data;
 mod envelope;
 mod line;
 mod params;
+pub mod proxy;
 mod reply;
 mod session;
 #[cfg(test)]
