@@ -4,6 +4,7 @@
 //! and never touches a socket, a clock or a queue itself.
 //!
 //! Modules:
+//! - [`auth`]: SMTP AUTH: the SASL PLAIN and LOGIN exchanges and their replies.
 //! - `session`: the state machine ([`Session`], [`SessionConfig`], [`Step`],
 //!   [`Verdict`]).
 //! - `command`: verbs and the MAIL/RCPT/BDAT argument grammar.
@@ -22,6 +23,7 @@
 //! - `testing` (tests only): a recording driver and a pseudo-random source.
 
 mod address;
+pub mod auth;
 mod body;
 pub mod client;
 mod command;
@@ -39,4 +41,4 @@ pub use address::{Domain, ForwardPath, Mailbox, ReversePath};
 pub use envelope::{Envelope, Recipient, Transaction};
 pub use params::{Body, MailParams, Notify, Orcpt, RcptParams, Ret};
 pub use reply::Reply;
-pub use session::{Session, SessionConfig, Step, TlsState, Verdict};
+pub use session::{AuthPolicy, Session, SessionConfig, Step, TlsState, Verdict};
