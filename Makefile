@@ -7,7 +7,7 @@ SERVICES := scripts/services.sh
 # Loads TERN_DATABASE_URL, TERN_NATS_URL and TERN_TEST_* for the local services.
 WITH_ENV := eval "$$(bash $(SERVICES) env)";
 
-.PHONY: help dev test test-only lint fmt bench-ingest bench-delivery services-up services-down services-status clean-dev
+.PHONY: help dev test test-only lint fmt bench-ingest bench-ingest-tls bench-delivery services-up services-down services-status clean-dev
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -33,6 +33,10 @@ fmt: ## format the code
 bench-ingest: services-up ## ingest benchmark: Tern vs a durable Postfix relay (see bench/README.md)
 	cargo build --release --bin tern
 	$(WITH_ENV) bash bench/ingest.sh
+
+bench-ingest-tls: services-up ## ingest with STARTTLS: Tern vs Postfix with TLS, same client (see bench/README.md)
+	cargo build --release -p tern -p tern-loadgen
+	$(WITH_ENV) bash bench/ingest_tls.sh
 
 bench-delivery: services-up ## delivery benchmark: smtp-source -> Tern -> smtp-sink vs the same through Postfix
 	cargo build --release --bin tern
