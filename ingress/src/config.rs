@@ -13,6 +13,7 @@ use tern_common::config::{
 use tern_common::policy::RelayPolicy;
 use tern_smtp::SessionConfig;
 
+use crate::proxy::ProxyConfig;
 use crate::tls::TlsServer;
 use crate::tls::certificates::CertificateSource;
 
@@ -58,6 +59,17 @@ pub struct IngressArgs {
     /// A TLS handshake not finished in this time is abandoned.
     #[arg(long, env = "TERN_INGRESS_TLS_HANDSHAKE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub tls_handshake_timeout: Duration,
+    /// Listeners whose connections must start with a PROXY protocol header (v1 or v2), as a
+    /// comma-separated list of `smtp`, `submission`, `submissions`. Empty: none.
+    #[arg(long, env = "TERN_INGRESS_PROXY_PROTOCOL", default_value = "")]
+    pub proxy_protocol: String,
+    /// The load balancers allowed to send PROXY headers (comma-separated CIDRs). Required when
+    /// any listener requires the header; connections from elsewhere on those listeners are closed.
+    #[arg(long, env = "TERN_INGRESS_PROXY_TRUSTED_NETWORKS", default_value = "")]
+    pub proxy_trusted_networks: String,
+    /// A PROXY header not complete in this time closes the connection.
+    #[arg(long, env = "TERN_INGRESS_PROXY_HEADER_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub proxy_header_timeout: Duration,
     /// Name in the greeting, EHLO reply and `Received:` headers.
     #[arg(long, env = "TERN_INGRESS_HOSTNAME", default_value = "localhost")]
     pub hostname: String,
@@ -140,6 +152,8 @@ pub struct IngressConfig {
     pub relay: RelayPolicy,
     /// Certificates loaded; `None` when no TLS is configured.
     pub tls: Option<Arc<TlsServer>>,
+    /// Which listeners require a PROXY header, and from which load balancers.
+    pub proxy: ProxyConfig,
     pub idle_timeout: Duration,
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
@@ -186,6 +200,11 @@ impl IngressArgs {
             }
         }
         let hostname = host_name("TERN_INGRESS_HOSTNAME", &self.hostname)?;
+        let proxy = ProxyConfig::parse(
+            &self.proxy_protocol,
+            &self.proxy_trusted_networks,
+            self.proxy_header_timeout,
+        )?;
         positive("TERN_INGRESS_MAX_MESSAGE_SIZE", self.max_message_size)?;
         positive("TERN_INGRESS_MAX_RECIPIENTS", self.max_recipients as u64)?;
         positive("TERN_INGRESS_MAX_ERRORS", u64::from(self.max_errors))?;
@@ -228,6 +247,7 @@ impl IngressArgs {
             session: Arc::new(session),
             relay: RelayPolicy::parse(&self.local_domains, &self.trusted_networks)?,
             tls,
+            proxy,
             idle_timeout: self.idle_timeout,
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,

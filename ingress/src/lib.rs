@@ -5,6 +5,7 @@
 //! - [`server`]: accept loops over injected listeners, connection limits, graceful shutdown.
 //! - `connection`: drives one [`tern_smtp::Session`] over a byte stream (PIPELINING-aware).
 //! - `accept`: turns a finished transaction into a committed queue entry.
+//! - [`proxy`]: PROXY protocol settings and reading the header before the session.
 //! - `received`: the RFC 5321 4.4 `Received:` header.
 //! - `limits`: total and per-client-IP connection counts.
 //! - `metrics`: metric names, defined once.
@@ -12,6 +13,7 @@
 //! - `stream`: plain TCP or TLS under one session.
 
 pub mod config;
+pub mod proxy;
 pub mod server;
 pub mod tls;
 

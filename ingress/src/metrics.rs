@@ -11,6 +11,7 @@ pub(crate) const COMMIT_ERRORS_TOTAL: &str = "tern_ingress_commit_errors_total";
 pub(crate) const NOTICE_FAILURES_TOTAL: &str = "tern_ingress_notice_failures_total";
 pub(crate) const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "tern_ingress_tls_handshake_failures_total";
 pub(crate) const TLS_RELOADS_TOTAL: &str = "tern_ingress_tls_reloads_total";
+pub(crate) const PROXY_REFUSED_TOTAL: &str = "tern_ingress_proxy_refused_total";
 
 /// Counts a failed STARTTLS or implicit-TLS handshake by listener and reason.
 pub(crate) fn handshake_failed(
@@ -18,5 +19,11 @@ pub(crate) fn handshake_failed(
     error: &crate::tls::HandshakeError,
 ) {
     ::metrics::counter!(TLS_HANDSHAKE_FAILURES_TOTAL, "listener" => kind.label(), "reason" => error.metric_label())
+        .increment(1);
+}
+
+/// Counts a connection closed before its session because of the PROXY protocol, by reason.
+pub(crate) fn proxy_refused(kind: crate::config::ListenerKind, reason: &'static str) {
+    ::metrics::counter!(PROXY_REFUSED_TOTAL, "listener" => kind.label(), "reason" => reason)
         .increment(1);
 }

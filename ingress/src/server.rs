@@ -22,6 +22,7 @@ use crate::config::{IngressConfig, ListenerKind};
 use crate::connection::{Connection, Stop};
 use crate::limits::ConnectionLimits;
 use crate::metrics;
+use crate::proxy::{self, ProxyConfig, ProxyRefusal};
 use crate::stream::SmtpStream;
 use crate::tls::TlsServer;
 
@@ -55,6 +56,7 @@ impl<Q> Shared<Q> {
 pub struct Ingress<Q> {
     shared: Arc<Shared<Q>>,
     limits: Arc<ConnectionLimits>,
+    proxy: Arc<ProxyConfig>,
     shutdown_grace: Duration,
 }
 
@@ -73,6 +75,7 @@ impl<Q: QueueStore> Ingress<Q> {
         Self {
             shared: Arc::new(shared),
             limits: ConnectionLimits::new(config.max_connections, config.max_connections_per_ip),
+            proxy: Arc::new(config.proxy.clone()),
             shutdown_grace: config.shutdown_grace,
         }
     }
@@ -99,6 +102,7 @@ pub async fn run<Q: QueueStore>(
         let ingress = Ingress {
             shared: Arc::clone(&ingress.shared),
             limits: Arc::clone(&ingress.limits),
+            proxy: Arc::clone(&ingress.proxy),
             shutdown_grace: ingress.shutdown_grace,
         };
         accept_loops.spawn(accept_loop(
@@ -164,23 +168,52 @@ async fn accept_loop<Q: QueueStore>(
             }
         };
         let _ = stream.set_nodelay(true);
-        match ingress.limits.try_acquire(peer.ip()) {
-            Ok(permit) => {
-                let shared = Arc::clone(&ingress.shared);
-                let stop = stop.clone();
-                sessions.spawn(async move {
-                    let _permit = permit;
-                    serve(shared, stream, peer, kind, stop).await;
-                });
-            }
-            Err(exceeded) => {
-                ::metrics::counter!(metrics::CONNECTIONS_REFUSED_TOTAL, "reason" => exceeded.label()).increment(1);
-                tracing::info!(client = %peer.ip(), limit = exceeded.label(), "connection refused");
-                sessions.spawn(refuse(stream));
-            }
+        let shared = Arc::clone(&ingress.shared);
+        let limits = Arc::clone(&ingress.limits);
+        let stop = stop.clone();
+        if !ingress.proxy.required_on(kind) {
+            sessions.spawn(admit(shared, limits, stream, peer, kind, stop));
+            continue;
         }
+        if !ingress.proxy.trusts(peer.ip()) {
+            // Whatever header it would send is not believed; dropping the stream closes it.
+            ProxyRefusal::Untrusted.record(kind, peer);
+            continue;
+        }
+        let timeout = ingress.proxy.header_timeout;
+        sessions.spawn(async move {
+            let mut stream = stream;
+            match proxy::read_client(&mut stream, peer, timeout, &stop.drain).await {
+                Ok(client) => {
+                    tracing::debug!(balancer = %peer, %client, listener = kind.label(), "PROXY header accepted");
+                    admit(shared, limits, stream, client, kind, stop).await;
+                }
+                Err(refusal) => refusal.record(kind, peer),
+            }
+        });
     }
     tracing::info!(listener = kind.label(), "listener closed");
+}
+
+/// Takes the connection permits for `client` (the TCP peer, or the client a PROXY header named)
+/// and serves the session, or says why not and closes.
+async fn admit<Q: QueueStore>(
+    shared: Arc<Shared<Q>>,
+    limits: Arc<ConnectionLimits>,
+    stream: TcpStream,
+    client: SocketAddr,
+    kind: ListenerKind,
+    stop: Stop,
+) {
+    match limits.try_acquire(client.ip()) {
+        Ok(_permit) => serve(shared, stream, client, kind, stop).await,
+        Err(exceeded) => {
+            ::metrics::counter!(metrics::CONNECTIONS_REFUSED_TOTAL, "reason" => exceeded.label())
+                .increment(1);
+            tracing::info!(client = %client.ip(), limit = exceeded.label(), "connection refused");
+            refuse(stream).await;
+        }
+    }
 }
 
 async fn serve<Q: QueueStore>(

@@ -7,6 +7,7 @@ mod commit;
 mod limits;
 mod outage;
 mod peers;
+mod proxy;
 mod relay;
 mod tls;
 mod tls_peers;

@@ -3,7 +3,7 @@
 
 use crate::harness::TestIngress;
 
-const RELAY_TRICKS: &[&str] = &[
+pub const RELAY_TRICKS: &[&str] = &[
     "victim@example.com",
     "victim%example.com@tern.test",
     "example.com!victim@tern.test",
