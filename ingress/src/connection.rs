@@ -145,6 +145,18 @@ impl<Q: QueueStore> Connection<Q> {
                         .recipient_verdict(verdict)
                         .write_to(&mut self.output);
                 }
+                Step::Authenticate(credentials) => {
+                    let verdict = self.authenticate(credentials).await;
+                    self.session
+                        .auth_verdict(verdict)
+                        .write_to(&mut self.output);
+                }
+                Step::CheckSender(from) => {
+                    let verdict = self.check_sender(&from);
+                    self.session
+                        .sender_verdict(verdict)
+                        .write_to(&mut self.output);
+                }
                 Step::Message(transaction) => {
                     // Replies owed for earlier pipelined commands go out before the commit wait.
                     self.flush().await?;
@@ -158,6 +170,15 @@ impl<Q: QueueStore> Connection<Q> {
                 self.flush().await?;
             }
         }
+    }
+
+    /// Until users are wired in, no listener offers AUTH, so this is never reached.
+    async fn authenticate(&mut self, _credentials: tern_smtp::auth::Credentials) -> Verdict {
+        Verdict::Reject(Reply::auth_temporary_failure())
+    }
+
+    fn check_sender(&self, _from: &tern_smtp::ReversePath) -> Verdict {
+        Verdict::Reject(Reply::auth_temporary_failure())
     }
 
     async fn flush(&mut self) -> io::Result<()> {

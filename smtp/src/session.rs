@@ -1,6 +1,7 @@
 //! The server side of one SMTP connection as a sans-IO state machine: bytes
 //! in, [`Step`]s out. The driver owns the socket, the clock and policy.
 
+mod auth;
 mod bdat;
 mod commands;
 mod starttls;
@@ -9,10 +10,12 @@ mod tests;
 
 use std::sync::Arc;
 
+use crate::auth::{Credentials, SaslExchange};
 use crate::body::BoundedBody;
 use crate::data::{DataError, DataReader};
 use crate::line::{Line, LineReader};
 use crate::{Envelope, MailParams, Recipient, Reply, ReversePath, Transaction};
+pub use auth::AuthPolicy;
 use bdat::Chunk;
 
 /// Per-listener limits and identity.
@@ -65,6 +68,13 @@ pub enum Step {
     /// [`Session::tls_started`] (RFC 3207). Until then the session
     /// swallows all input without acting on it.
     StartTls(Reply),
+    /// Check these credentials and call [`Session::auth_verdict`] before
+    /// processing more input.
+    Authenticate(Credentials),
+    /// The session is authenticated: check that the user may use this
+    /// envelope sender and call [`Session::sender_verdict`] before
+    /// processing more input.
+    CheckSender(ReversePath),
 }
 
 /// Where the connection stands on TLS.
@@ -112,6 +122,12 @@ enum Pending {
     Message,
     /// STARTTLS was accepted; the handshake has not finished.
     Tls,
+    /// A `334` challenge was sent; the next line is the client's answer.
+    SaslResponse(SaslExchange),
+    /// Credentials for this login are with the driver.
+    Credentials(String),
+    /// An authenticated MAIL whose sender is with the driver.
+    Sender(ReversePath, Box<MailParams>),
 }
 
 /// One SMTP connection, server side.
@@ -119,6 +135,9 @@ enum Pending {
 pub struct Session {
     config: Arc<SessionConfig>,
     tls: TlsState,
+    auth: AuthPolicy,
+    /// The authenticated login, after AUTH succeeded.
+    login: Option<String>,
     helo: Option<String>,
     esmtp: bool,
     txn: Option<Txn>,
@@ -144,6 +163,8 @@ impl Session {
         Self {
             config,
             tls: TlsState::Unavailable,
+            auth: AuthPolicy::default(),
+            login: None,
             helo: None,
             esmtp: false,
             txn: None,
@@ -179,7 +200,11 @@ impl Session {
             // Bytes pipelined behind STARTTLS arrived in plaintext: they are
             // thrown away, never executed (the CVE-2011-0411 class).
             Pending::Tls => return (input.len(), Step::NeedMore),
-            Pending::Recipient(_) | Pending::Message => return (0, Step::NeedMore),
+            Pending::SaslResponse(_) => return self.process_auth_response(input),
+            Pending::Recipient(_)
+            | Pending::Message
+            | Pending::Credentials(_)
+            | Pending::Sender(..) => return (0, Step::NeedMore),
         }
         match self.mode {
             Mode::Command => self.process_command(input),

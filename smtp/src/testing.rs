@@ -3,11 +3,14 @@
 
 use std::sync::Arc;
 
-use crate::{ForwardPath, Reply, Session, SessionConfig, Step, Transaction, Verdict};
+use crate::{ForwardPath, Reply, ReversePath, Session, SessionConfig, Step, Transaction, Verdict};
 
 /// Records a session's output. Recipients whose local part starts with
 /// `reject` are refused with 554 5.7.1; everything else is accepted and
-/// every message is queued as `Q1`, `Q2`, ...
+/// every message is queued as `Q1`, `Q2`, ... Credentials are accepted when
+/// the password is `secret`, answered 454 when it is `locked` and 535
+/// otherwise; authenticated senders whose local part starts with `other`
+/// are refused with 553 5.7.1.
 pub(crate) struct Driver {
     pub(crate) session: Session,
     pub(crate) config: Arc<SessionConfig>,
@@ -107,6 +110,28 @@ impl Driver {
                     Ok(format!("Q{}", self.messages.len()))
                 };
                 let reply = self.session.message_result(result);
+                self.transcript.push(reply.to_string());
+            }
+            Step::Authenticate(credentials) => {
+                self.transcript
+                    .push(format!("AUTHENTICATE {}", credentials.login()));
+                let verdict = match credentials.password() {
+                    "secret" => Verdict::Accept,
+                    "locked" => Verdict::Reject(Reply::auth_temporary_failure()),
+                    _ => Verdict::Reject(Reply::auth_failed()),
+                };
+                let reply = self.session.auth_verdict(verdict);
+                self.transcript.push(reply.to_string());
+            }
+            Step::CheckSender(from) => {
+                self.transcript.push(format!("SENDER {from}"));
+                let verdict = match &from {
+                    ReversePath::Mailbox(m) if m.local.starts_with("other") => {
+                        Verdict::Reject(Reply::sender_not_owned(&from.to_string()))
+                    }
+                    _ => Verdict::Accept,
+                };
+                let reply = self.session.sender_verdict(verdict);
                 self.transcript.push(reply.to_string());
             }
             // The handshake is the caller's move: see `Driver::handshake`.

@@ -1,7 +1,7 @@
 //! One handler per command verb. Each checks the session state first, then
 //! the syntax, so that replies follow RFC 5321's 503-before-501 order.
 
-use super::{Mode, Pending, RCPT_OVERSHOOT, Session, Step, TlsState, Txn};
+use super::{Mode, Pending, RCPT_OVERSHOOT, Session, Step, TlsState};
 use crate::Recipient;
 use crate::Reply;
 use crate::command::{self, Verb};
@@ -47,7 +47,8 @@ impl Session {
                 "See https://www.rfc-editor.org/rfc/rfc5321",
             )),
             Verb::Starttls => self.starttls(args),
-            Verb::Auth | Verb::Turn | Verb::Etrn => {
+            Verb::Auth => self.auth(args),
+            Verb::Turn | Verb::Etrn => {
                 self.answer(Reply::new(502, "5.5.1", "Command not implemented"))
             }
             Verb::Unknown => self.answer(Reply::new(500, "5.5.2", "Command unrecognized")),
@@ -79,6 +80,9 @@ impl Session {
         if self.tls == TlsState::Offered {
             lines.push("STARTTLS".to_string());
         }
+        if self.auth_advertised() {
+            lines.push(crate::auth::EHLO_KEYWORD.to_string());
+        }
         lines.extend(
             [
                 "8BITMIME",
@@ -103,17 +107,12 @@ impl Session {
         if self.txn.is_some() {
             return self.answer(Reply::new(503, "5.5.1", "Nested MAIL command"));
         }
+        if self.auth.required && self.login.is_none() {
+            return self.answer(Reply::auth_required());
+        }
         match command::parse_mail(args, self.esmtp, self.config.max_message_size) {
-            Ok((from, params)) => {
-                self.txn = Some(Txn {
-                    from,
-                    params,
-                    recipients: Vec::new(),
-                    chunks: None,
-                });
-                self.overshoot = 0;
-                Step::Reply(Reply::new(250, "2.1.0", "Ok"))
-            }
+            Ok((from, params)) if self.login.is_some() => self.check_sender(from, params),
+            Ok((from, params)) => Step::Reply(self.open_transaction(from, params)),
             Err(error) => self.answer(error.reply()),
         }
     }

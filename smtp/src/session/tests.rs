@@ -1,6 +1,7 @@
 //! Whole-session transcripts. Limits, BDAT and the randomised checks live
 //! in the submodules.
 
+mod auth;
 mod bdat;
 mod limits;
 mod random;
