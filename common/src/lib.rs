@@ -9,6 +9,7 @@
 //! - [`admin`]: the small admin HTTP server (`/metrics`, `/healthz`, `/readyz`).
 //! - [`telemetry`]: structured logging.
 //! - [`shutdown`]: SIGTERM/SIGINT as a cancellation token.
+//! - [`users`]: SMTP AUTH users, argon2id passwords, senders they own, a lockout shared by pods.
 
 pub mod admin;
 pub mod bus;
@@ -18,3 +19,4 @@ pub mod policy;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
+pub mod users;
