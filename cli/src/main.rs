@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 mod ingress;
 mod serve;
+mod user;
 mod worker;
 
 use anyhow::Context as _;
@@ -41,6 +42,13 @@ enum Command {
         /// Validate the configuration and exit (0 when valid, 64 when not).
         #[arg(long)]
         check_config: bool,
+    },
+    /// Manage the users who may authenticate with SMTP AUTH.
+    User {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(subcommand)]
+        command: user::UserCommand,
     },
     /// Apply pending database migrations and exit.
     Migrate {
@@ -103,6 +111,16 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             tern_common::telemetry::init_logs(&args.log);
             worker::run(config).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::User { database, command } => {
+            let config = match database.validate() {
+                Ok(config) => config,
+                Err(error) => {
+                    eprintln!("tern user: {error}");
+                    return Ok(ExitCode::from(EXIT_CONFIG as u8));
+                }
+            };
+            user::run(&config, command).await
         }
         Command::Migrate { database, log } => {
             let config = match database.validate() {

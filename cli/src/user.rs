@@ -1,0 +1,145 @@
+//! `tern user add|passwd|del|list`: the users who may authenticate with SMTP AUTH.
+//!
+//! Passwords never come from the command line (it is visible in `ps` and shell history): they
+//! are read from standard input with `--password-stdin`, or prompted for without echo on a
+//! terminal.
+
+use std::io::{IsTerminal as _, Read as _};
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use tern_common::config::{DatabaseConfig, EXIT_CONFIG};
+use tern_common::store;
+use tern_common::users::{LockoutPolicy, SenderRule, UserStore, UsersError};
+use zeroize::Zeroizing;
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Add a user. A login that is an email address may always send as that address.
+    Add {
+        /// Login, usually an email address; case-insensitive.
+        login: String,
+        /// Another envelope sender the user may use: `bob@example.org` (one address) or
+        /// `@example.com` (a whole domain). Repeatable.
+        #[arg(long = "sender", value_name = "ADDRESS_OR_@DOMAIN")]
+        senders: Vec<String>,
+        /// Read the password from standard input (up to the first line break).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Change a user's password.
+    Passwd {
+        login: String,
+        /// Read the password from standard input (up to the first line break).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Delete a user and its senders.
+    Del { login: String },
+    /// List users: login, whether disabled, and extra senders.
+    List,
+}
+
+/// Runs one user command; `Err` only when the database cannot be used.
+pub async fn run(database: &DatabaseConfig, command: UserCommand) -> anyhow::Result<ExitCode> {
+    let pool = store::connect_pool(database)?;
+    // The lockout policy only matters to `authenticate`, which these commands never call.
+    let users = UserStore::new(pool, LockoutPolicy::default());
+    let result = match command {
+        UserCommand::Add {
+            login,
+            senders,
+            password_stdin,
+        } => {
+            // Check everything that needs no database before asking for a password.
+            let senders = match checked(&login, &senders) {
+                Ok(senders) => senders,
+                Err(error) => return Ok(report(&error)),
+            };
+            match read_password(password_stdin) {
+                Ok(password) => users
+                    .add(&login, &password, &senders)
+                    .await
+                    .map(|user| println!("added {}", user.login)),
+                Err(code) => return Ok(code),
+            }
+        }
+        UserCommand::Passwd {
+            login,
+            password_stdin,
+        } => match read_password(password_stdin) {
+            Ok(password) => users
+                .set_password(&login, &password)
+                .await
+                .map(|()| println!("password changed for {}", login.to_lowercase())),
+            Err(code) => return Ok(code),
+        },
+        UserCommand::Del { login } => users
+            .delete(&login)
+            .await
+            .map(|()| println!("deleted {}", login.to_lowercase())),
+        UserCommand::List => list(&users).await,
+    };
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(UsersError::Database(error)) => Err(error.into()),
+        Err(UsersError::Hashing(error)) => Err(anyhow::anyhow!("password hashing: {error}")),
+        Err(error) => Ok(report(&error)),
+    }
+}
+
+/// Prints the error; 1 for a user that exists or does not, 64 for input that can never work.
+fn report(error: &UsersError) -> ExitCode {
+    eprintln!("tern user: {error}");
+    match error {
+        UsersError::Exists(_) | UsersError::NotFound(_) => ExitCode::FAILURE,
+        _ => ExitCode::from(EXIT_CONFIG as u8),
+    }
+}
+
+fn checked(login: &str, senders: &[String]) -> Result<Vec<SenderRule>, UsersError> {
+    tern_common::users::normalize_login(login)?;
+    senders.iter().map(|s| SenderRule::parse(s)).collect()
+}
+
+async fn list(users: &UserStore) -> Result<(), UsersError> {
+    println!("LOGIN\tDISABLED\tSENDERS");
+    for user in users.list().await? {
+        let senders: Vec<String> = user.senders.iter().map(ToString::to_string).collect();
+        let disabled = if user.disabled { "yes" } else { "no" };
+        println!("{}\t{disabled}\t{}", user.login, senders.join(","));
+    }
+    Ok(())
+}
+
+/// The password from standard input or a no-echo prompt; the exit code when there is none.
+fn read_password(from_stdin: bool) -> Result<Zeroizing<String>, ExitCode> {
+    let usage = || ExitCode::from(EXIT_CONFIG as u8);
+    if from_stdin {
+        let mut input = Zeroizing::new(String::new());
+        if let Err(error) = std::io::stdin().read_to_string(&mut input) {
+            eprintln!("tern user: cannot read the password from standard input: {error}");
+            return Err(usage());
+        }
+        let line = input.split(['\r', '\n']).next().unwrap_or_default();
+        return Ok(Zeroizing::new(line.to_owned()));
+    }
+    if !std::io::stdin().is_terminal() {
+        eprintln!("tern user: no terminal to ask for a password on; use --password-stdin");
+        return Err(usage());
+    }
+    let prompt = |text: &str| match rpassword::prompt_password(text) {
+        Ok(password) => Ok(Zeroizing::new(password)),
+        Err(error) => {
+            eprintln!("tern user: cannot read the password: {error}");
+            Err(usage())
+        }
+    };
+    let password = prompt("Password: ")?;
+    let again = prompt("Password again: ")?;
+    if password != again {
+        eprintln!("tern user: the passwords do not match");
+        return Err(usage());
+    }
+    Ok(password)
+}
