@@ -7,6 +7,7 @@
 //! - `accept`: turns a finished transaction into a committed queue entry.
 //! - [`proxy`]: PROXY protocol settings and reading the header before the session.
 //! - `received`: the RFC 5321 4.4 `Received:` header.
+//! - [`submission`]: `Message-ID` and `Date` added to submitted messages that lack them.
 //! - `limits`: total and per-client-IP connection counts.
 //! - `metrics`: metric names, defined once.
 //! - [`tls`]: rustls server config, certificates chosen by SNI and reloaded from disk.
@@ -15,6 +16,7 @@
 pub mod config;
 pub mod proxy;
 pub mod server;
+pub mod submission;
 pub mod tls;
 
 mod accept;
