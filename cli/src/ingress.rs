@@ -4,6 +4,7 @@ use anyhow::Context as _;
 use tern_common::admin;
 use tern_common::bus::Bus;
 use tern_common::store::{self, PgQueueStore};
+use tern_common::users::UserStore;
 use tern_ingress::{Ingress, IngressConfig};
 
 use crate::serve::{self, AdminServer};
@@ -30,8 +31,9 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
     );
 
     let store = PgQueueStore::new(pool.clone(), config.database.commit_timeout);
+    let users = UserStore::new(pool.clone(), config.lockout);
     tern_ingress::run(
-        Ingress::new(&config, store, Some(bus.clone())),
+        Ingress::new(&config, store, Some(bus.clone()), Some(users)),
         listeners,
         shutdown,
     )

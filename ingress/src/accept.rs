@@ -23,6 +23,8 @@ pub(crate) struct Client {
     /// From the socket, or from a trusted load balancer's PROXY header.
     pub(crate) ip: IpAddr,
     pub(crate) tls: Option<TlsInfo>,
+    /// The SMTP AUTH login, once the client has authenticated.
+    pub(crate) login: Option<String>,
 }
 
 /// Commits `transaction` and returns the queue id, or the reply to give instead.
@@ -78,18 +80,12 @@ fn build(
     let client_ip = client.ip;
     let Transaction { envelope, body } = transaction;
     let recipients: Vec<NewRecipient> = envelope.recipients.iter().map(new_recipient).collect();
-    // RFC 3848 and RFC 6531 `with` keywords.
-    let protocol = match (
+    let protocol = with_keyword(
         envelope.params.smtputf8,
         envelope.esmtp,
         client.tls.is_some(),
-    ) {
-        (true, _, false) => "UTF8SMTP",
-        (true, _, true) => "UTF8SMTPS",
-        (false, true, false) => "ESMTP",
-        (false, true, true) => "ESMTPS",
-        (false, false, _) => "SMTP",
-    };
+        client.login.is_some(),
+    );
     let received_at = OffsetDateTime::now_utc();
     let single = match recipients.as_slice() {
         [only] => Some(only.address.as_str()),
@@ -131,6 +127,21 @@ fn build(
         dsn_envid: envelope.params.envid.clone(),
         recipients,
         body: stored,
+    }
+}
+
+/// The `with` keyword of RFC 3848 and RFC 6531: S for TLS, A for AUTH.
+fn with_keyword(utf8: bool, esmtp: bool, tls: bool, authenticated: bool) -> &'static str {
+    match (utf8, esmtp, tls, authenticated) {
+        (true, _, false, false) => "UTF8SMTP",
+        (true, _, false, true) => "UTF8SMTPA",
+        (true, _, true, false) => "UTF8SMTPS",
+        (true, _, true, true) => "UTF8SMTPSA",
+        (false, true, false, false) => "ESMTP",
+        (false, true, false, true) => "ESMTPA",
+        (false, true, true, false) => "ESMTPS",
+        (false, true, true, true) => "ESMTPSA",
+        (false, false, _, _) => "SMTP",
     }
 }
 

@@ -11,6 +11,7 @@ use tern_common::config::{
     parse_duration,
 };
 use tern_common::policy::RelayPolicy;
+use tern_common::users::LockoutPolicy;
 use tern_smtp::SessionConfig;
 
 use crate::proxy::ProxyConfig;
@@ -118,6 +119,23 @@ pub struct IngressArgs {
     /// After SIGTERM, how long transactions in progress may take to finish.
     #[arg(long, env = "TERN_INGRESS_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+    /// Failed SMTP AUTH attempts per login within the lockout window, counted across all pods.
+    #[arg(
+        long,
+        env = "TERN_INGRESS_AUTH_MAX_FAILURES_PER_LOGIN",
+        default_value_t = 5
+    )]
+    pub auth_max_failures_per_login: u32,
+    /// Failed SMTP AUTH attempts per client address (IPv6: per /64) within the lockout window.
+    #[arg(
+        long,
+        env = "TERN_INGRESS_AUTH_MAX_FAILURES_PER_IP",
+        default_value_t = 20
+    )]
+    pub auth_max_failures_per_ip: u32,
+    /// How long failures count; a locked-out login or address may try again after it.
+    #[arg(long, env = "TERN_INGRESS_AUTH_LOCKOUT_WINDOW", default_value = "15m", value_parser = parse_duration)]
+    pub auth_lockout_window: Duration,
 }
 
 /// Which role a listener plays.
@@ -154,6 +172,8 @@ pub struct IngressConfig {
     pub tls: Option<Arc<TlsServer>>,
     /// Which listeners require a PROXY header, and from which load balancers.
     pub proxy: ProxyConfig,
+    /// SMTP AUTH failure limits.
+    pub lockout: LockoutPolicy,
     pub idle_timeout: Duration,
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
@@ -161,6 +181,28 @@ pub struct IngressConfig {
 }
 
 impl IngressArgs {
+    fn lockout(&self) -> Result<LockoutPolicy, ConfigError> {
+        positive(
+            "TERN_INGRESS_AUTH_MAX_FAILURES_PER_LOGIN",
+            u64::from(self.auth_max_failures_per_login),
+        )?;
+        positive(
+            "TERN_INGRESS_AUTH_MAX_FAILURES_PER_IP",
+            u64::from(self.auth_max_failures_per_ip),
+        )?;
+        if self.auth_lockout_window.is_zero() {
+            return Err(ConfigError::new(
+                "TERN_INGRESS_AUTH_LOCKOUT_WINDOW",
+                "must be greater than zero",
+            ));
+        }
+        Ok(LockoutPolicy {
+            max_per_login: self.auth_max_failures_per_login,
+            max_per_ip: self.auth_max_failures_per_ip,
+            window: self.auth_lockout_window,
+        })
+    }
+
     pub fn validate(&self) -> Result<IngressConfig, ConfigError> {
         let tls = self.tls()?;
         let mut listeners = vec![(self.smtp_listen, ListenerKind::Smtp)];
@@ -248,6 +290,7 @@ impl IngressArgs {
             relay: RelayPolicy::parse(&self.local_domains, &self.trusted_networks)?,
             tls,
             proxy,
+            lockout: self.lockout()?,
             idle_timeout: self.idle_timeout,
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,

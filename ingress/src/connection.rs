@@ -12,8 +12,10 @@ use std::sync::Arc;
 use bytes::{Buf, BytesMut};
 use tern_common::policy::RelayDecision;
 use tern_common::store::QueueStore;
+use tern_common::users::{AuthOutcome, User};
 use tern_smtp::TlsState;
-use tern_smtp::{Reply, Session, Step, Verdict};
+use tern_smtp::auth::Credentials;
+use tern_smtp::{AuthPolicy, Reply, ReversePath, Session, Step, Verdict};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -44,6 +46,8 @@ pub(crate) struct Connection<Q> {
     kind: ListenerKind,
     stop: Stop,
     session: Session,
+    /// The authenticated user, after AUTH succeeded.
+    user: Option<User>,
     input: BytesMut,
     output: Vec<u8>,
 }
@@ -68,14 +72,26 @@ impl<Q: QueueStore> Connection<Q> {
             (None, Some(_)) => TlsState::Offered,
             (None, None) => TlsState::Unavailable,
         };
-        let session = Session::new(Arc::clone(&shared.session)).with_tls(tls_state);
+        let auth = AuthPolicy {
+            offered: shared.users.is_some(),
+            // RFC 6409: the submission roles take mail only from authenticated users.
+            required: kind != ListenerKind::Smtp,
+        };
+        let session = Session::new(Arc::clone(&shared.session))
+            .with_tls(tls_state)
+            .with_auth(auth);
         Self {
             shared,
             stream,
-            client: Client { ip: client_ip, tls },
+            client: Client {
+                ip: client_ip,
+                tls,
+                login: None,
+            },
             kind,
             stop,
             session,
+            user: None,
             input: BytesMut::with_capacity(1024),
             output: Vec::with_capacity(512),
         }
@@ -132,7 +148,12 @@ impl<Q: QueueStore> Connection<Q> {
                     self.start_tls().await?;
                 }
                 Step::CheckRecipient(recipient) => {
-                    let verdict = match self.shared.relay.decide(&recipient.path, self.client.ip) {
+                    let decision = match self.user {
+                        // Authenticated users may relay anywhere (RFC 6409 submission).
+                        Some(_) => RelayDecision::Relay,
+                        None => self.shared.relay.decide(&recipient.path, self.client.ip),
+                    };
+                    let verdict = match decision {
                         RelayDecision::Local | RelayDecision::Relay => Verdict::Accept,
                         RelayDecision::Denied => {
                             ::metrics::counter!(metrics::RECIPIENTS_REJECTED_TOTAL, "reason" => "relay_denied")
@@ -172,13 +193,50 @@ impl<Q: QueueStore> Connection<Q> {
         }
     }
 
-    /// Until users are wired in, no listener offers AUTH, so this is never reached.
-    async fn authenticate(&mut self, _credentials: tern_smtp::auth::Credentials) -> Verdict {
-        Verdict::Reject(Reply::auth_temporary_failure())
+    /// Checks AUTH credentials against the shared user table (and its lockout). A database
+    /// failure is a temporary failure, never a success.
+    async fn authenticate(&mut self, credentials: Credentials) -> Verdict {
+        let Some(users) = &self.shared.users else {
+            return Verdict::Reject(Reply::auth_temporary_failure());
+        };
+        let outcome = users
+            .authenticate(credentials.login(), credentials.password(), self.client.ip)
+            .await;
+        let (result, verdict) = match outcome {
+            Ok(AuthOutcome::Authenticated(user)) => {
+                self.client.login = Some(user.login.clone());
+                self.user = Some(user);
+                ("ok", Verdict::Accept)
+            }
+            Ok(AuthOutcome::BadCredentials) => {
+                ("bad_credentials", Verdict::Reject(Reply::auth_failed()))
+            }
+            Ok(AuthOutcome::LockedOut) => (
+                "locked_out",
+                Verdict::Reject(Reply::auth_temporary_failure()),
+            ),
+            Err(error) => {
+                tracing::warn!(client = %self.client.ip, %error, "SMTP AUTH could not be checked");
+                ("error", Verdict::Reject(Reply::auth_temporary_failure()))
+            }
+        };
+        ::metrics::counter!(metrics::AUTH_ATTEMPTS_TOTAL, "listener" => self.kind.label(), "result" => result)
+            .increment(1);
+        verdict
     }
 
-    fn check_sender(&self, _from: &tern_smtp::ReversePath) -> Verdict {
-        Verdict::Reject(Reply::auth_temporary_failure())
+    /// An authenticated user may only use its own addresses as the envelope sender.
+    fn check_sender(&self, from: &ReversePath) -> Verdict {
+        match &self.user {
+            Some(user) if user.may_send_as(from) => Verdict::Accept,
+            user => {
+                let login = user.as_ref().map_or("", |user| user.login.as_str());
+                tracing::info!(client = %self.client.ip, login, from = %from, "sender not owned by the authenticated user");
+                ::metrics::counter!(metrics::SENDERS_REJECTED_TOTAL, "reason" => "not_owned")
+                    .increment(1);
+                Verdict::Reject(Reply::sender_not_owned(&from.to_string()))
+            }
+        }
     }
 
     async fn flush(&mut self) -> io::Result<()> {

@@ -10,6 +10,8 @@ pub(crate) const COMMIT_SECONDS: &str = "tern_ingress_commit_seconds";
 pub(crate) const COMMIT_ERRORS_TOTAL: &str = "tern_ingress_commit_errors_total";
 pub(crate) const NOTICE_FAILURES_TOTAL: &str = "tern_ingress_notice_failures_total";
 pub(crate) const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "tern_ingress_tls_handshake_failures_total";
+pub(crate) const SENDERS_REJECTED_TOTAL: &str = "tern_ingress_senders_rejected_total";
+pub(crate) const AUTH_ATTEMPTS_TOTAL: &str = "tern_ingress_auth_attempts_total";
 pub(crate) const TLS_RELOADS_TOTAL: &str = "tern_ingress_tls_reloads_total";
 pub(crate) const PROXY_REFUSED_TOTAL: &str = "tern_ingress_proxy_refused_total";
 

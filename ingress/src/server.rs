@@ -25,6 +25,7 @@ use crate::metrics;
 use crate::proxy::{self, ProxyConfig, ProxyRefusal};
 use crate::stream::SmtpStream;
 use crate::tls::TlsServer;
+use tern_common::users::UserStore;
 
 /// Everything a session needs, shared by all sessions.
 pub(crate) struct Shared<Q> {
@@ -34,6 +35,8 @@ pub(crate) struct Shared<Q> {
     pub(crate) session: Arc<SessionConfig>,
     /// Certificates and handshakes; `None` without TLS.
     pub(crate) tls: Option<Arc<TlsServer>>,
+    /// SMTP AUTH users; `None` means AUTH is not offered (and submission cannot be used).
+    pub(crate) users: Option<UserStore>,
     pub(crate) idle_timeout: Duration,
     /// Notices still being published; awaited (briefly) on shutdown.
     notices: TaskTracker,
@@ -61,14 +64,21 @@ pub struct Ingress<Q> {
 }
 
 impl<Q: QueueStore> Ingress<Q> {
-    /// `bus` is optional: without it no notices are published (workers still poll).
-    pub fn new(config: &IngressConfig, store: Q, bus: Option<Bus>) -> Self {
+    /// `bus` is optional: without it no notices are published (workers still poll). Without
+    /// `users` AUTH is not offered, so the submission listeners refuse every MAIL (530).
+    pub fn new(
+        config: &IngressConfig,
+        store: Q,
+        bus: Option<Bus>,
+        users: Option<UserStore>,
+    ) -> Self {
         let shared = Shared {
             store,
             bus,
             relay: config.relay.clone(),
             session: Arc::clone(&config.session),
             tls: config.tls.clone(),
+            users,
             idle_timeout: config.idle_timeout,
             notices: TaskTracker::new(),
         };

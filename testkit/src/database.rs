@@ -72,6 +72,21 @@ impl TestDatabase {
         let url = replace_database(admin_url, &name);
         Self { name, url, pool }
     }
+
+    /// Another handle on the same database with its own connection pool, as a second process
+    /// would have.
+    pub async fn reopen(&self) -> Self {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect(&self.url)
+            .await
+            .expect("connect to the test database again");
+        Self {
+            name: self.name.clone(),
+            url: self.url.clone(),
+            pool,
+        }
+    }
 }
 
 async fn create_template(

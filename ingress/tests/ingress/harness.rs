@@ -7,6 +7,7 @@ use clap::Parser;
 use futures::StreamExt;
 use tern_common::bus::Bus;
 use tern_common::store::PgQueueStore;
+use tern_common::users::UserStore;
 use tern_ingress::{Ingress, IngressArgs, ListenerKind};
 use tern_testkit::{SmtpClient, TestDatabase, TestReply, services};
 use tokio::net::TcpListener;
@@ -82,7 +83,8 @@ impl TestIngress {
             bound.push((listener, *kind));
         }
         let shutdown = CancellationToken::new();
-        let ingress = Ingress::new(&config, store, Some(bus.clone()));
+        let users = UserStore::new(db.pool.clone(), config.lockout);
+        let ingress = Ingress::new(&config, store, Some(bus.clone()), Some(users));
         let task = tokio::spawn(tern_ingress::run(ingress, bound, shutdown.clone()));
         Self {
             addr: listeners[0].0,

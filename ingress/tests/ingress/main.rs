@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod auth;
 mod commit;
 mod limits;
 mod outage;

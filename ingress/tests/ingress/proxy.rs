@@ -6,6 +6,7 @@ mod client;
 
 use tern_ingress::ListenerKind;
 
+use crate::auth::{LOGIN, PASSWORD, add_alice, plain};
 use crate::harness::TestIngress;
 use crate::relay::RELAY_TRICKS;
 use crate::tls::{SERVER_NAME, start_tls_ingress, stored_body};
@@ -229,6 +230,7 @@ async fn on_the_implicit_tls_listener_the_header_comes_before_the_handshake() {
         "127.0.0.0/8",
     ])
     .await;
+    add_alice(&ingress).await;
     let addr = ingress.addr_of(ListenerKind::Submissions);
     let script = r#"
 import socket, ssl, sys
@@ -246,7 +248,9 @@ def command(line):
     io.write(line.encode() + b"\r\n"); io.flush()
     return reply()
 assert reply().startswith("220"), "greeting"
-for line in ["EHLO client.example", "MAIL FROM:<alice@example.org>", "RCPT TO:<bob@tern.test>", "DATA"]:
+assert command("EHLO client.example")[:3] == "250"
+assert command("AUTH PLAIN " + sys.argv[5])[:3] == "235", "AUTH"
+for line in ["MAIL FROM:<alice@example.org>", "RCPT TO:<bob@tern.test>", "DATA"]:
     assert command(line)[:3] in ("250", "354"), line
 print(command("Subject: hi\r\n\r\nbody\r\n."))
 "#;
@@ -256,6 +260,7 @@ print(command("Subject: hi\r\n\r\nbody\r\n."))
         .arg(addr.port().to_string())
         .arg(mount.cert())
         .arg(SERVER_NAME)
+        .arg(plain(LOGIN, PASSWORD))
         .output()
         .await
         .expect("python3 runs");

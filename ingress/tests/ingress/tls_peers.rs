@@ -5,6 +5,7 @@ use tern_ingress::ListenerKind;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
+use crate::auth::{LOGIN, PASSWORD, add_alice};
 use crate::harness::TestIngress;
 use crate::peers::require;
 use crate::tls::{SERVER_NAME, start_tls_ingress, stored_body};
@@ -119,11 +120,25 @@ async fn swaks_sends_over_starttls_and_implicit_tls() {
     require("swaks");
     let (ingress, mount, _) = start_tls_ingress(&[]).await;
     let ca = mount.cert().display().to_string();
+    add_alice(&ingress).await;
+    // The 465 role is submission: it takes mail only after AUTH.
     let cases = [
-        (ListenerKind::Smtp, "--tls", "starttls@tern.test"),
-        (ListenerKind::Submissions, "--tlsc", "implicit@tern.test"),
+        (ListenerKind::Smtp, "--tls", "starttls@tern.test", &[][..]),
+        (
+            ListenerKind::Submissions,
+            "--tlsc",
+            "implicit@tern.test",
+            &[
+                "--auth",
+                "PLAIN",
+                "--auth-user",
+                LOGIN,
+                "--auth-password",
+                PASSWORD,
+            ][..],
+        ),
     ];
-    for (kind, mode, recipient) in cases {
+    for (kind, mode, recipient, auth) in cases {
         let server = ingress.addr_of(kind).to_string();
         let output = Command::new("swaks")
             .args([
@@ -140,10 +155,11 @@ async fn swaks_sends_over_starttls_and_implicit_tls() {
                 "--to",
                 recipient,
                 "--from",
-                "sender@example.org",
+                LOGIN,
                 "--helo",
                 "swaks.example",
             ])
+            .args(auth)
             .output()
             .await
             .expect("run swaks");
