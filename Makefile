@@ -23,6 +23,20 @@ test-only: ## run every test against services that are already up
 	cargo build --workspace --bins
 	$(WITH_ENV) cargo test --workspace --no-fail-fast
 
+# cargo-fuzz passes -Z flags to rustc; RUSTC_BOOTSTRAP lets the stable toolchain accept them.
+FUZZ_SECONDS ?= 60
+FUZZ_ENV := RUSTC_BOOTSTRAP=1
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZ_SECONDS each (default 60); installs cargo-fuzz if missing
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd fuzz && for target in $$(cargo fuzz list); do \
+		echo "fuzzing $$target for $(FUZZ_SECONDS)s"; \
+		mkdir -p "corpus/$$target"; \
+		$(FUZZ_ENV) cargo fuzz run "$$target" "corpus/$$target" "seeds/$$target" -- \
+			-max_total_time=$(FUZZ_SECONDS) -max_len=4096; \
+	done
+
 lint: ## rustfmt check and clippy with warnings as errors
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
