@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::metrics;
 use crate::received::{ReceivedInfo, received_header};
 use crate::server::Shared;
+use crate::submission::missing_headers;
 use crate::tls::TlsInfo;
 
 /// What is known about the client when a message arrives.
@@ -101,8 +102,14 @@ fn build(
         single_recipient: single,
         at: received_at,
     });
-    let mut stored = Vec::with_capacity(header.len() + body.len());
+    // RFC 6409 8.2/8.3: a submission gets the Message-ID and Date its client left out.
+    let fixups = match client.login {
+        Some(_) => missing_headers(&body, hostname, queue_id, received_at),
+        None => String::new(),
+    };
+    let mut stored = Vec::with_capacity(header.len() + fixups.len() + body.len());
     stored.extend_from_slice(header.as_bytes());
+    stored.extend_from_slice(fixups.as_bytes());
     stored.extend_from_slice(&body);
     let mail_from = match &envelope.from {
         ReversePath::Null => String::new(),

@@ -112,8 +112,29 @@ async fn submission_after_auth_every_reply_code() {
         b"Subject: submitted\r\n\r\nhello\r\n",
     )
     .await;
-    let body = stored_body(&ingress, &queue_id(&reply)).await;
+    let id = queue_id(&reply);
+    let body = stored_body(&ingress, &id).await;
     assert!(body.contains(" with ESMTPSA id "), "{body}");
+    // RFC 6409: the missing Message-ID and Date were added, right below Received:.
+    let (trace, rest) = body.split_once("\r\nMessage-ID: ").expect("a Message-ID");
+    assert!(trace.starts_with("Received: "), "{body}");
+    assert!(
+        rest.starts_with(&format!("<{id}@mx.tern.test>\r\nDate: ")),
+        "{body}"
+    );
+
+    // A message that has both keeps its own and gets no second one.
+    let reply = send_message(
+        &mut client,
+        LOGIN,
+        &["friend@elsewhere.example"],
+        b"Message-ID: <own@alice.example>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nSubject: complete\r\n\r\nhello\r\n",
+    )
+    .await;
+    let body = stored_body(&ingress, &queue_id(&reply)).await;
+    assert_eq!(body.matches("Message-ID:").count(), 1, "{body}");
+    assert_eq!(body.matches("\r\nDate:").count(), 1, "{body}");
+    assert!(body.contains("Message-ID: <own@alice.example>"), "{body}");
 }
 
 #[tokio::test]
