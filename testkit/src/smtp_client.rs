@@ -65,6 +65,20 @@ impl SmtpClient {
         (client, greeting)
     }
 
+    /// Connects, sends `preamble` (e.g. a PROXY protocol header) and reads the greeting.
+    pub async fn connect_after(addr: SocketAddr, preamble: &[u8]) -> (Self, TestReply) {
+        let stream = TcpStream::connect(addr)
+            .await
+            .unwrap_or_else(|error| panic!("connect to {addr}: {error}"));
+        let mut client = Self {
+            stream: Stream::Plain(stream),
+            buffer: Vec::new(),
+        };
+        client.send(preamble).await;
+        let greeting = client.reply().await;
+        (client, greeting)
+    }
+
     /// Connects to an implicit-TLS port, handshakes and reads the greeting. Errors when the
     /// handshake fails, e.g. because the server's certificate is not `trusted_pem`.
     pub async fn connect_tls(

@@ -5,6 +5,7 @@
 mod client;
 
 use tern_ingress::ListenerKind;
+use tern_testkit::SmtpClient;
 
 use crate::auth::{LOGIN, PASSWORD, add_alice, plain};
 use crate::harness::TestIngress;
@@ -218,6 +219,46 @@ async fn every_relay_trick_is_refused_from_a_client_claiming_an_external_address
 async fn the_same_recipients_are_accepted_from_a_client_claiming_a_trusted_address() {
     for (rcpt, code, text) in relay_battery("127.0.0.9").await {
         assert_eq!(code, 250, "{rcpt}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn the_refused_recipients_are_accepted_after_auth_from_the_same_external_client() {
+    let mut args = BALANCER_IS_LOCAL.to_vec();
+    args.extend_from_slice(&["--trusted-networks", "127.0.0.0/8"]);
+    let (ingress, _mount, certificate) = start_tls_ingress(&args).await;
+    add_alice(&ingress).await;
+    let header = b"PROXY TCP4 203.0.113.7 192.0.2.1 40000 25\r\n";
+    let (mut client, greeting) = SmtpClient::connect_after(ingress.addr, header).await;
+    assert_eq!(greeting.code, 220);
+    assert_eq!(client.command("EHLO client.example").await.code, 250);
+    assert_eq!(client.command("STARTTLS").await.code, 220);
+    let mut client = client
+        .start_tls(SERVER_NAME, &certificate.cert_pem)
+        .await
+        .expect("TLS handshake");
+    assert_eq!(client.command("EHLO client.example").await.code, 250);
+    // Encrypted but not authenticated: still an outsider.
+    assert_eq!(
+        client.command("MAIL FROM:<alice@example.org>").await.code,
+        250
+    );
+    for rcpt in RELAY_TRICKS {
+        let reply = client.command(&format!("RCPT TO:<{rcpt}>")).await;
+        assert_eq!(reply.code, 554, "{rcpt}: {reply:?}");
+    }
+    assert_eq!(client.command("RSET").await.code, 250);
+    let auth = client
+        .command(&format!("AUTH PLAIN {}", plain(LOGIN, PASSWORD)))
+        .await;
+    assert_eq!(auth.code, 235, "{auth:?}");
+    assert_eq!(
+        client.command("MAIL FROM:<alice@example.org>").await.code,
+        250
+    );
+    for rcpt in RELAY_TRICKS {
+        let reply = client.command(&format!("RCPT TO:<{rcpt}>")).await;
+        assert_eq!(reply.code, 250, "{rcpt}: {reply:?}");
     }
 }
 
