@@ -4,6 +4,7 @@
 mod harness;
 
 mod auth;
+mod auth_lockout;
 mod commit;
 mod limits;
 mod outage;
