@@ -11,6 +11,7 @@ use std::time::Duration;
 use tern_common::bus::Bus;
 use tern_common::policy::RelayPolicy;
 use tern_common::store::QueueStore;
+use tern_common::users::UserStore;
 use tern_smtp::{Reply, SessionConfig};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -25,7 +26,6 @@ use crate::metrics;
 use crate::proxy::{self, ProxyConfig, ProxyRefusal};
 use crate::stream::SmtpStream;
 use crate::tls::TlsServer;
-use tern_common::users::UserStore;
 
 /// Everything a session needs, shared by all sessions.
 pub(crate) struct Shared<Q> {
