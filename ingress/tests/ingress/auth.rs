@@ -9,7 +9,7 @@ use tern_testkit::{SmtpClient, TestReply};
 use tokio::process::Command;
 
 use crate::harness::{TestIngress, queue_id, send_message};
-use crate::peers::require;
+use crate::peers::{python, require};
 use crate::tls::{SERVER_NAME, start_tls_ingress, starttls_client, stored_body};
 
 pub const LOGIN: &str = "alice@example.org";
@@ -304,30 +304,18 @@ with Named("127.0.0.1", int(port465), context=context) as s:
     assert s.send_message(message("py465@elsewhere.example")) == {}
 print("ok")
 "#;
-    let output = Command::new("python3")
-        .args([
-            "-c",
-            script,
-            &mount.cert().display().to_string(),
-            SERVER_NAME,
-        ])
-        .args([LOGIN, PASSWORD])
-        .arg(ingress.addr_of(ListenerKind::Submission).port().to_string())
-        .arg(
-            ingress
-                .addr_of(ListenerKind::Submissions)
-                .port()
-                .to_string(),
-        )
-        .output()
-        .await
-        .expect("run python3");
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let args = [
+        mount.cert().display().to_string(),
+        SERVER_NAME.to_string(),
+        LOGIN.to_string(),
+        PASSWORD.to_string(),
+        ingress.addr_of(ListenerKind::Submission).port().to_string(),
+        ingress
+            .addr_of(ListenerKind::Submissions)
+            .port()
+            .to_string(),
+    ];
+    python(script, &args).await;
     assert_eq!(
         ingress
             .count("SELECT count(*) FROM jobs WHERE recipient LIKE 'py%@elsewhere.example'")

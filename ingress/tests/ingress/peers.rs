@@ -16,6 +16,26 @@ pub fn require(program: &str) {
     );
 }
 
+/// Runs a Python script with `args` as `sys.argv[1:]`; asserts it succeeded and returns its
+/// standard output.
+pub async fn python(script: &str, args: &[String]) -> String {
+    require("python3");
+    let output = tokio::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .await
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 #[tokio::test]
 async fn swaks_message_is_committed() {
     require("swaks");
@@ -141,19 +161,7 @@ with smtplib.SMTP("127.0.0.1", port) as s:
         assert code == 554 and text.startswith(b"5.7.1"), e.recipients
 print("ok")
 "#;
-    let output = tokio::process::Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(ingress.addr.port().to_string())
-        .output()
-        .await
-        .expect("run python3");
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    python(script, &[ingress.addr.port().to_string()]).await;
     let utf8: (String, bool) = sqlx::query_as(
         "SELECT j.recipient, m.smtputf8 FROM messages m JOIN jobs j ON j.message_id = m.id WHERE m.mail_from = 'jörg@example.org'",
     )

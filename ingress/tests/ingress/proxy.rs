@@ -9,6 +9,7 @@ use tern_testkit::SmtpClient;
 
 use crate::auth::{LOGIN, PASSWORD, add_alice, plain};
 use crate::harness::TestIngress;
+use crate::peers::python;
 use crate::relay::RELAY_TRICKS;
 use crate::tls::{SERVER_NAME, start_tls_ingress, stored_body};
 use client::{ProxiedClient, v2_header};
@@ -295,22 +296,14 @@ for line in ["MAIL FROM:<alice@example.org>", "RCPT TO:<bob@tern.test>", "DATA"]
     assert command(line)[:3] in ("250", "354"), line
 print(command("Subject: hi\r\n\r\nbody\r\n."))
 "#;
-    let output = tokio::process::Command::new("python3")
-        .args(["-c", script])
-        .arg(addr.ip().to_string())
-        .arg(addr.port().to_string())
-        .arg(mount.cert())
-        .arg(SERVER_NAME)
-        .arg(plain(LOGIN, PASSWORD))
-        .output()
-        .await
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let args = [
+        addr.ip().to_string(),
+        addr.port().to_string(),
+        mount.cert().display().to_string(),
+        SERVER_NAME.to_string(),
+        plain(LOGIN, PASSWORD),
+    ];
+    let stdout = python(script, &args).await;
     let queue_id = stdout.trim().rsplit(' ').next().expect("queue id");
     let body = stored_body(&ingress, queue_id).await;
     assert!(

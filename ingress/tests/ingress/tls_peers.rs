@@ -7,7 +7,7 @@ use tokio::process::Command;
 
 use crate::auth::{LOGIN, PASSWORD, add_alice};
 use crate::harness::TestIngress;
-use crate::peers::require;
+use crate::peers::{python, require};
 use crate::tls::{SERVER_NAME, start_tls_ingress, stored_body};
 
 /// Runs `openssl s_client` against `kind`'s listener (STARTTLS unless it is the 465 role) with
@@ -226,29 +226,16 @@ with NamedSsl("127.0.0.1", implicit_port, context=context) as s:
     assert s.noop()[0] == 250
 print("ok")
 "#;
-    let output = Command::new("python3")
-        .args([
-            "-c",
-            script,
-            &mount.cert().display().to_string(),
-            SERVER_NAME,
-        ])
-        .arg(ingress.addr.port().to_string())
-        .arg(
-            ingress
-                .addr_of(ListenerKind::Submissions)
-                .port()
-                .to_string(),
-        )
-        .output()
-        .await
-        .expect("run python3");
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let args = [
+        mount.cert().display().to_string(),
+        SERVER_NAME.to_string(),
+        ingress.addr.port().to_string(),
+        ingress
+            .addr_of(ListenerKind::Submissions)
+            .port()
+            .to_string(),
+    ];
+    python(script, &args).await;
     assert_eq!(
         ingress
             .count("SELECT count(*) FROM jobs WHERE recipient = 'python-starttls@tern.test'")
