@@ -12,7 +12,7 @@ use crate::{ForwardPath, MailParams, RcptParams, ReversePath};
 
 /// The commands we know, plus everything else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verb {
+pub enum Verb {
     Helo,
     Ehlo,
     Mail,
@@ -50,6 +50,31 @@ const VERBS: [(&str, Verb); 16] = [
     ("TURN", Verb::Turn),
     ("ETRN", Verb::Etrn),
 ];
+
+impl Verb {
+    /// Lowercase name for logs and metric labels: a closed set, whatever the client sent.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verb::Helo => "helo",
+            Verb::Ehlo => "ehlo",
+            Verb::Mail => "mail",
+            Verb::Rcpt => "rcpt",
+            Verb::Data => "data",
+            Verb::Bdat => "bdat",
+            Verb::Rset => "rset",
+            Verb::Noop => "noop",
+            Verb::Quit => "quit",
+            Verb::Vrfy => "vrfy",
+            Verb::Expn => "expn",
+            Verb::Help => "help",
+            Verb::Starttls => "starttls",
+            Verb::Auth => "auth",
+            Verb::Turn => "turn",
+            Verb::Etrn => "etrn",
+            Verb::Unknown => "other",
+        }
+    }
+}
 
 /// Splits a line into its verb and the (space-trimmed) arguments.
 pub(crate) fn split(line: &str) -> (Verb, &str) {

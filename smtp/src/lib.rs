@@ -38,6 +38,7 @@ mod session;
 mod testing;
 
 pub use address::{Domain, ForwardPath, Mailbox, ReversePath};
+pub use command::Verb;
 pub use envelope::{Envelope, Recipient, Transaction};
 pub use params::{Body, MailParams, Notify, Orcpt, RcptParams, Ret};
 pub use reply::Reply;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use crate::auth::{Credentials, SaslExchange};
 use crate::body::BoundedBody;
+use crate::command::Verb;
 use crate::data::{DataError, DataReader};
 use crate::line::{Line, LineReader};
 use crate::{Envelope, MailParams, Recipient, Reply, ReversePath, Transaction};
@@ -151,6 +152,8 @@ pub struct Session {
     /// The error limit was reached outside `process`; close at the next call.
     close_next: bool,
     closed: bool,
+    /// The verb of the command line read by the last `process`, until the driver takes it.
+    last_command: Option<Verb>,
 }
 
 /// RCPTs over the recipient limit tolerated before they count as errors.
@@ -175,6 +178,7 @@ impl Session {
             overshoot: 0,
             close_next: false,
             closed: false,
+            last_command: None,
         }
     }
 
@@ -246,6 +250,13 @@ impl Session {
         self.txn.is_some()
     }
 
+    /// The verb of the command line the last [`Session::process`] read, once: `None` when that
+    /// call read message data, an AUTH response or nothing. Lets the driver count commands and
+    /// attribute the replies that follow to a stage without parsing anything itself.
+    pub fn take_command(&mut self) -> Option<Verb> {
+        self.last_command.take()
+    }
+
     /// The HELO/EHLO argument, once given.
     pub fn helo(&self) -> Option<&str> {
         self.helo.as_deref()
@@ -255,7 +266,10 @@ impl Session {
         let (used, line) = self.lines.next(input, self.config.max_command_line);
         let step = match line {
             Line::Incomplete => return (used, Step::NeedMore),
-            Line::Bad(error) => self.answer(error.reply()),
+            Line::Bad(error) => {
+                self.last_command = Some(Verb::Unknown);
+                self.answer(error.reply())
+            }
             Line::Complete(line) => self.command(line),
         };
         // BDAT switches to chunk mode; its octets may already be here.

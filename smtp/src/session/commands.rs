@@ -11,9 +11,11 @@ impl Session {
     /// Acts on one complete, well-framed command line.
     pub(super) fn command(&mut self, line: &[u8]) -> Step {
         let Ok(line) = std::str::from_utf8(line) else {
+            self.last_command = Some(Verb::Unknown);
             return self.answer(Reply::new(500, "5.5.2", "Invalid UTF-8 in command"));
         };
         let (verb, args) = command::split(line);
+        self.last_command = Some(verb);
         match verb {
             Verb::Helo => self.hello(args, false),
             Verb::Ehlo => self.hello(args, true),

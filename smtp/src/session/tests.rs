@@ -217,3 +217,29 @@ fn input_after_quit_is_swallowed() {
     assert!(matches!(step, Step::Close(_)));
     assert_eq!(session.process(b"NOOP\r\n"), (6, Step::NeedMore));
 }
+
+#[test]
+fn each_command_line_is_reported_once_by_verb_and_message_data_is_not() {
+    let mut session = Session::new(Arc::new(small_config()));
+    let mut verbs = Vec::new();
+    let mut input: &[u8] = b"EHLO c\r\nXYZZY\r\nMAIL FROM:<>\r\nRCPT TO:<a@x.example>\r\n";
+    while !input.is_empty() {
+        let (used, step) = session.process(input);
+        input = &input[used..];
+        verbs.extend(session.take_command().map(Verb::label));
+        assert_eq!(session.take_command(), None, "taken once");
+        if let Step::CheckRecipient(_) = step {
+            let _ = session.recipient_verdict(Verdict::Accept);
+        }
+    }
+    let mut input: &[u8] = b"DATA\r\nQUIT\r\n.\r\n";
+    while !input.is_empty() {
+        let (used, step) = session.process(input);
+        input = &input[used..];
+        verbs.extend(session.take_command().map(Verb::label));
+        if let Step::Message(_) = step {
+            let _ = session.message_result(Ok("Q1".to_owned()));
+        }
+    }
+    assert_eq!(verbs, ["ehlo", "other", "mail", "rcpt", "data"]);
+}
