@@ -7,7 +7,7 @@
 //! - [`bus`]: the NATS JetStream work-queue notices that wake delivery workers.
 //! - [`policy`]: pure relay policy (local domains, trusted networks).
 //! - [`admin`]: the small admin HTTP server (`/metrics`, `/healthz`, `/readyz`).
-//! - [`telemetry`]: structured logging.
+//! - [`telemetry`]: structured logs, OpenTelemetry traces, span and attribute names.
 //! - [`shutdown`]: SIGTERM/SIGINT as a cancellation token.
 //! - [`users`]: SMTP AUTH users, argon2id passwords, senders they own, a lockout shared by pods.
 

@@ -1,24 +1,161 @@
-//! Structured logs: JSON lines in production, readable text in `make dev`.
+//! Structured logs and OpenTelemetry traces, installed together in one subscriber.
+//!
+//! - [`config`]: the standard `OTEL_*` settings ([`TelemetryArgs`] → [`TelemetryConfig`]).
+//! - [`names`]: every span name and attribute key, defined once.
+//! - [`context`]: W3C trace context stored with messages and carried in notices.
+//!
+//! Logs are JSON lines in production and readable text in `make dev`. Traces are exported over
+//! OTLP/gRPC in batches when an endpoint is configured; without one no exporter exists and every
+//! span Tern declares is disabled at its call site, so tracing off costs a cached branch.
 
-use tracing_subscriber::EnvFilter;
+pub mod config;
+pub mod context;
+pub mod names;
+
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tracing_subscriber::filter::{EnvFilter, FilterExt, filter_fn};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{Layer, Registry};
+
+pub use config::{SamplerChoice, TelemetryArgs, TelemetryConfig};
+pub use context::TraceContext;
 
 use crate::config::{LogArgs, LogFormat};
 
-/// Installs the global subscriber. Call once, from `main`.
+/// How long the last batch of spans may take to leave at shutdown.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("cannot build the OTLP span exporter: {0}")]
+    Exporter(String),
+    #[error("a global subscriber is already installed: {0}")]
+    AlreadyInstalled(String),
+}
+
+/// Keeps the trace exporter alive; [`TelemetryGuard::shutdown`] at the end of `main` flushes
+/// the spans still batched. Dropping it without that flushes too, blocking the thread.
+#[must_use = "spans are lost unless the guard lives until the end of main"]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl TelemetryGuard {
+    /// Exports what is batched and stops the exporter.
+    pub async fn shutdown(mut self) {
+        if let Some(provider) = self.provider.take() {
+            // The batch processor's shutdown blocks until its thread has exported.
+            let done =
+                tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(FLUSH_TIMEOUT))
+                    .await;
+            if let Ok(Err(error)) = done {
+                tracing::warn!(%error, "spans not flushed at shutdown");
+            }
+        }
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            let _ = provider.shutdown_with_timeout(FLUSH_TIMEOUT);
+        }
+    }
+}
+
+/// Installs logs only, for short commands (`tern migrate`). Call once, from `main`.
 pub fn init_logs(args: &LogArgs) {
+    let _ = Registry::default().with(log_layer(args, false)).try_init();
+}
+
+/// Installs logs and, when `telemetry` has an endpoint, the OTLP trace pipeline with the W3C
+/// TraceContext propagator. Call once, from `main`, inside the Tokio runtime (the gRPC client
+/// lives on it).
+pub fn init(args: &LogArgs, telemetry: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
+    let provider = telemetry.endpoint.as_deref().map(|endpoint| {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .build()
+            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+        Ok::<_, TelemetryError>(tracer_provider(telemetry, exporter))
+    });
+    let provider = provider.transpose()?;
+    let traces = provider.as_ref().map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("tern"))
+            .with_filter(filter_fn(|meta| {
+                meta.target().starts_with("tern")
+                    && (meta.is_span() || meta.target() == names::TRACE_EVENT_TARGET)
+            }))
+    });
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    Registry::default()
+        .with(log_layer(args, provider.is_some()))
+        .with(traces)
+        .try_init()
+        .map_err(|e| TelemetryError::AlreadyInstalled(e.to_string()))?;
+    Ok(TelemetryGuard { provider })
+}
+
+/// A tracer provider exporting through `exporter` in batches, with the configured sampler and
+/// resource. Public so tests can export to an in-process receiver.
+pub fn tracer_provider(
+    telemetry: &TelemetryConfig,
+    exporter: opentelemetry_otlp::SpanExporter,
+) -> SdkTracerProvider {
+    let mut resource = Resource::builder_empty()
+        .with_service_name(telemetry.service_name.clone())
+        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")));
+    for (key, value) in &telemetry.resource_attributes {
+        resource = resource.with_attribute(KeyValue::new(key.clone(), value.clone()));
+    }
+    SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_sampler(sampler(telemetry.sampler))
+        .with_resource(resource.build())
+        .build()
+}
+
+fn sampler(choice: SamplerChoice) -> Sampler {
+    match choice {
+        SamplerChoice::AlwaysOn => Sampler::AlwaysOn,
+        SamplerChoice::AlwaysOff => Sampler::AlwaysOff,
+        SamplerChoice::TraceIdRatio(ratio) => Sampler::TraceIdRatioBased(ratio),
+        SamplerChoice::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        SamplerChoice::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        SamplerChoice::ParentBasedTraceIdRatio(ratio) => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio)))
+        }
+    }
+}
+
+/// The log lines. Spans reach this layer only when traces are exported: then each line names
+/// the spans it was written in, with their `queue_id` and `trace_id`; without traces, spans are
+/// disabled everywhere and cost nothing.
+fn log_layer(args: &LogArgs, with_spans: bool) -> Box<dyn Layer<Registry> + Send + Sync> {
     let filter = match &args.log {
         Some(directives) => EnvFilter::new(directives),
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter = filter.and(filter_fn(move |meta| with_spans || !meta.is_span()));
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match args.log_format {
-        LogFormat::Json => builder
+        LogFormat::Json => layer
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .init(),
-        LogFormat::Text => builder.compact().init(),
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Text => layer.compact().with_filter(filter).boxed(),
     }
 }
