@@ -17,6 +17,7 @@
 //! - `body`: the size-bounded message buffer shared by DATA and BDAT.
 //! - `envelope`: what a finished transaction hands over ([`Transaction`],
 //!   [`Envelope`], [`Recipient`]).
+//! - [`header`]: one field of a message's header section (the `Message-ID` for logs).
 //! - `reply`: [`Reply`] and its wire form.
 //! - [`proxy`]: the HAProxy PROXY protocol header (v1 and v2), parsed incrementally.
 //! - [`client`]: the client side for delivery: reply parsing, EHLO capabilities, commands.
@@ -29,6 +30,7 @@ pub mod client;
 mod command;
 mod data;
 mod envelope;
+pub mod header;
 mod line;
 mod params;
 pub mod proxy;

@@ -1,0 +1,51 @@
+//! Reading one field of a message's header section (RFC 5322 2.2), for logs: the `Message-ID`
+//! an operator searches for. Only the header section is looked at, folded lines are unfolded,
+//! and nothing here ever fails: a field that is absent or unreadable is `None`.
+
+/// The unfolded, trimmed value of the first field called `name` (case-insensitive), if the
+/// header section has one and it is valid UTF-8. The header section ends at the first empty line
+/// or at the first line that is neither a field nor a continuation.
+pub fn field(message: &[u8], name: &str) -> Option<String> {
+    let mut value: Option<Vec<u8>> = None;
+    for line in message.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.starts_with(b" ") || line.starts_with(b"\t") {
+            if let Some(value) = value.as_mut() {
+                value.push(b' ');
+                value.extend_from_slice(line.trim_ascii());
+            }
+            continue;
+        }
+        if value.is_some() {
+            break;
+        }
+        let colon = line.iter().position(|&b| b == b':')?;
+        let field_name = line[..colon].trim_ascii_end();
+        if field_name.is_empty() || !field_name.iter().all(|b| (33..=126).contains(b)) {
+            return None;
+        }
+        if field_name.eq_ignore_ascii_case(name.as_bytes()) {
+            value = Some(line[colon + 1..].trim_ascii().to_vec());
+        }
+    }
+    String::from_utf8(value?.trim_ascii().to_vec()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field;
+
+    #[test]
+    fn finds_folded_fields_in_the_header_section_only() {
+        let message = b"Subject: hi\r\nmessage-id:\r\n  <a@b.example>\r\nX: y\r\n\r\nMessage-ID: <body@x>\r\n";
+        assert_eq!(
+            field(message, "Message-ID").as_deref(),
+            Some("<a@b.example>")
+        );
+        assert_eq!(field(message, "Date"), None);
+        assert_eq!(field(b"Subject: x\r\n\r\nDate: now\r\n", "Date"), None);
+        assert_eq!(field(b"not a header\r\nDate: x\r\n", "Date"), None);
+        assert_eq!(field(b"", "Date"), None);
+        assert_eq!(field(b"Date: \xff\r\n", "Date"), None);
+    }
+}
