@@ -10,7 +10,8 @@ use tern_ingress::{Ingress, IngressConfig};
 use crate::serve::{self, AdminServer};
 
 pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
-    let metrics = admin::install_metrics_recorder().context("installing the metrics recorder")?;
+    let metrics = admin::install_metrics_recorder(tern_ingress::metrics::HISTOGRAMS)
+        .context("installing the metrics recorder")?;
     let shutdown = tern_common::shutdown::on_signal();
 
     let pool = store::connect_pool(&config.database).context("database URL")?;

@@ -10,7 +10,8 @@ use tern_worker::{Worker, WorkerConfig};
 use crate::serve::{self, AdminServer};
 
 pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
-    let metrics = admin::install_metrics_recorder().context("installing the metrics recorder")?;
+    let metrics = admin::install_metrics_recorder(tern_worker::metrics::HISTOGRAMS)
+        .context("installing the metrics recorder")?;
     let shutdown = tern_common::shutdown::on_signal();
 
     let pool = store::connect_delivery_pool(&config.database).context("database URL")?;

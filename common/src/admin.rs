@@ -10,7 +10,9 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use futures::future::BoxFuture;
 pub use metrics_exporter_prometheus::PrometheusHandle as MetricsHandle;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -24,16 +26,36 @@ struct AdminState {
     draining: CancellationToken,
 }
 
+/// A histogram and the upper bounds of its buckets. Each component lists its own: SMTP commits
+/// take milliseconds, deliveries minutes to days, and one set of buckets cannot serve both.
+pub type HistogramBuckets = (&'static str, &'static [f64]);
+
+/// Buckets for histograms a component did not list: 1 ms to 10 s.
+const DEFAULT_BUCKETS: &[f64] = &[
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
+];
+
+/// A Prometheus recorder with these histograms, not installed: tests use it with
+/// `metrics::with_local_recorder`, `main` through [`install_metrics_recorder`].
+pub fn metrics_recorder(
+    histograms: &[HistogramBuckets],
+) -> Result<PrometheusRecorder, metrics_exporter_prometheus::BuildError> {
+    let mut builder = PrometheusBuilder::new().set_buckets(DEFAULT_BUCKETS)?;
+    for (name, buckets) in histograms {
+        builder = builder.set_buckets_for_metric(Matcher::Full((*name).to_owned()), buckets)?;
+    }
+    Ok(builder.build_recorder())
+}
+
 /// Installs the process-wide Prometheus recorder. Call once, from `main`.
-pub fn install_metrics_recorder()
--> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
-    // Latency buckets from 1 ms to 10 s: a durable commit is a few ms, a stuck one is seconds.
-    let buckets = [
-        0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
-    ];
-    PrometheusBuilder::new()
-        .set_buckets(&buckets)?
-        .install_recorder()
+pub fn install_metrics_recorder(
+    histograms: &[HistogramBuckets],
+) -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
+    let recorder = metrics_recorder(histograms)?;
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder)
+        .map_err(metrics_exporter_prometheus::BuildError::FailedToSetGlobalRecorder)?;
+    Ok(handle)
 }
 
 /// The admin router. `draining` is cancelled when the component starts shutting down, which makes

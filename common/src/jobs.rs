@@ -18,11 +18,13 @@
 //!   [`DsnBatch::commit`] queues the notification message and clears what it covers in one
 //!   transaction, so each notification is queued exactly once.
 
+mod depth;
 mod pg;
 
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use depth::QueueDepth;
 pub use pg::{DsnBatch, PgJobStore};
 
 /// A recipient job as a worker holds it after claiming.
@@ -38,6 +40,8 @@ pub struct ClaimedJob {
     pub dsn_orcpt: Option<String>,
     /// Attempts made before this one.
     pub attempts: i32,
+    /// The job was still leased to someone whose lease had run out: a crash recovery.
+    pub lease_expired: bool,
 }
 
 /// A queued message: envelope and body, as a worker needs them for delivery and DSNs.

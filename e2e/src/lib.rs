@@ -1,6 +1,8 @@
 //! Black-box tests of the `tern` binary live in `tests/`; this library finds the binary and
 //! starts it as an operator would: environment in, a child process out.
 
+pub mod prometheus;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -57,6 +59,17 @@ impl Tern {
     /// Starts `tern <command>` with the database, a NATS prefix, a free admin port and `env`
     /// (which may override any of them), and waits for `/healthz`.
     pub async fn start(command: &str, database_url: &str, env: &[(&str, String)]) -> Tern {
+        Self::start_with_stderr(command, database_url, env, Stdio::inherit()).await
+    }
+
+    /// [`Tern::start`] with the process's log lines (stderr) going to `stderr`, e.g. a file the
+    /// test reads afterwards.
+    pub async fn start_with_stderr(
+        command: &str,
+        database_url: &str,
+        env: &[(&str, String)],
+        stderr: Stdio,
+    ) -> Tern {
         let admin = free_port();
         let mut vars: HashMap<&str, String> = HashMap::from([
             ("TERN_DATABASE_URL", database_url.to_owned()),
@@ -77,7 +90,7 @@ impl Tern {
             .arg(command)
             .envs(vars)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("spawn tern {command}: {e}"));

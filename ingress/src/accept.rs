@@ -51,8 +51,10 @@ pub(crate) async fn accept<Q: QueueStore>(
         Ok(()) => {
             ::metrics::counter!(metrics::MESSAGES_ACCEPTED_TOTAL).increment(1);
             ::metrics::counter!(metrics::MESSAGE_BYTES_TOTAL).increment(message.body.len() as u64);
+            let message_id = tern_smtp::header::field(&message.body, "Message-ID");
             tracing::info!(
                 queue_id = %queue_id,
+                message_id = message_id.as_deref(),
                 from = %message.mail_from,
                 nrcpt = message.recipients.len(),
                 size = message.body.len(),

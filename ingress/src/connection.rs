@@ -50,6 +50,8 @@ pub(crate) struct Connection<Q> {
     user: Option<User>,
     input: BytesMut,
     output: Vec<u8>,
+    /// The stage the next error reply is counted under.
+    stage: metrics::Stage,
 }
 
 enum Next {
@@ -94,11 +96,13 @@ impl<Q: QueueStore> Connection<Q> {
             user: None,
             input: BytesMut::with_capacity(1024),
             output: Vec::with_capacity(512),
+            stage: metrics::Stage::Connect,
         }
     }
 
     pub(crate) async fn run(mut self) -> io::Result<()> {
         if self.stop.drain.is_cancelled() {
+            metrics::rejected(metrics::Stage::Connect, "shutting_down");
             return self.close_with(Reply::shutting_down()).await;
         }
         self.session.greeting().write_to(&mut self.output);
@@ -135,15 +139,19 @@ impl<Q: QueueStore> Connection<Q> {
         loop {
             let (used, step) = self.session.process(&self.input);
             self.input.advance(used);
+            if let Some(verb) = self.session.take_command() {
+                metrics::command(verb);
+                self.stage = metrics::Stage::after(verb);
+            }
             match step {
                 Step::NeedMore => return Ok(Next::Read),
-                Step::Reply(reply) => reply.write_to(&mut self.output),
+                Step::Reply(reply) => self.reply(&reply),
                 Step::Close(reply) => {
-                    reply.write_to(&mut self.output);
+                    self.reply(&reply);
                     return Ok(Next::Close);
                 }
                 Step::StartTls(reply) => {
-                    reply.write_to(&mut self.output);
+                    self.reply(&reply);
                     self.flush().await?;
                     self.start_tls().await?;
                 }
@@ -162,35 +170,37 @@ impl<Q: QueueStore> Connection<Q> {
                             Verdict::Reject(Reply::relay_denied())
                         }
                     };
-                    self.session
-                        .recipient_verdict(verdict)
-                        .write_to(&mut self.output);
+                    let reply = self.session.recipient_verdict(verdict);
+                    self.reply(&reply);
                 }
                 Step::Authenticate(credentials) => {
                     let verdict = self.authenticate(credentials).await;
-                    self.session
-                        .auth_verdict(verdict)
-                        .write_to(&mut self.output);
+                    let reply = self.session.auth_verdict(verdict);
+                    self.reply(&reply);
                 }
                 Step::CheckSender(from) => {
                     let verdict = self.check_sender(&from);
-                    self.session
-                        .sender_verdict(verdict)
-                        .write_to(&mut self.output);
+                    let reply = self.session.sender_verdict(verdict);
+                    self.reply(&reply);
                 }
                 Step::Message(transaction) => {
                     // Replies owed for earlier pipelined commands go out before the commit wait.
                     self.flush().await?;
                     let result = accept(&self.shared, *transaction, &self.client).await;
-                    self.session
-                        .message_result(result)
-                        .write_to(&mut self.output);
+                    let reply = self.session.message_result(result);
+                    self.reply(&reply);
                 }
             }
             if self.output.len() >= MAX_PENDING_OUTPUT {
                 self.flush().await?;
             }
         }
+    }
+
+    /// Queues a reply to the client, counting it when it refuses something.
+    fn reply(&mut self, reply: &Reply) {
+        metrics::reply(self.stage, reply);
+        reply.write_to(&mut self.output);
     }
 
     /// Checks AUTH credentials against the shared user table (and its lockout). A database

@@ -9,11 +9,12 @@
 //! - `received`: the RFC 5321 4.4 `Received:` header.
 //! - [`submission`]: `Message-ID` and `Date` added to submitted messages that lack them.
 //! - `limits`: total and per-client-IP connection counts.
-//! - `metrics`: metric names, defined once.
+//! - [`metrics`]: metric names and histogram buckets, defined once; reject stages and reasons.
 //! - [`tls`]: rustls server config, certificates chosen by SNI and reloaded from disk.
 //! - `stream`: plain TCP or TLS under one session.
 
 pub mod config;
+pub mod metrics;
 pub mod proxy;
 pub mod server;
 pub mod submission;
@@ -22,7 +23,6 @@ pub mod tls;
 mod accept;
 mod connection;
 mod limits;
-mod metrics;
 mod received;
 mod stream;
 

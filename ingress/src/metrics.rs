@@ -1,19 +1,140 @@
-//! Ingress metric names, defined once. Labels come from bounded enums only.
+//! Ingress metric names, defined once. Labels come from bounded enums only: a verb the session
+//! did not recognise is `other`, a reply this module cannot name is `other`.
 
-pub(crate) const SESSIONS_TOTAL: &str = "tern_ingress_sessions_total";
-pub(crate) const SESSIONS_ACTIVE: &str = "tern_ingress_sessions_active";
-pub(crate) const CONNECTIONS_REFUSED_TOTAL: &str = "tern_ingress_connections_refused_total";
-pub(crate) const RECIPIENTS_REJECTED_TOTAL: &str = "tern_ingress_recipients_rejected_total";
-pub(crate) const MESSAGES_ACCEPTED_TOTAL: &str = "tern_ingress_messages_accepted_total";
-pub(crate) const MESSAGE_BYTES_TOTAL: &str = "tern_ingress_message_bytes_total";
-pub(crate) const COMMIT_SECONDS: &str = "tern_ingress_commit_seconds";
-pub(crate) const COMMIT_ERRORS_TOTAL: &str = "tern_ingress_commit_errors_total";
-pub(crate) const NOTICE_FAILURES_TOTAL: &str = "tern_ingress_notice_failures_total";
-pub(crate) const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "tern_ingress_tls_handshake_failures_total";
-pub(crate) const SENDERS_REJECTED_TOTAL: &str = "tern_ingress_senders_rejected_total";
-pub(crate) const AUTH_ATTEMPTS_TOTAL: &str = "tern_ingress_auth_attempts_total";
-pub(crate) const TLS_RELOADS_TOTAL: &str = "tern_ingress_tls_reloads_total";
-pub(crate) const PROXY_REFUSED_TOTAL: &str = "tern_ingress_proxy_refused_total";
+use tern_smtp::{Reply, Verb};
+
+pub const SESSIONS_TOTAL: &str = "tern_ingress_sessions_total";
+pub const SESSIONS_ACTIVE: &str = "tern_ingress_sessions_active";
+pub const CONNECTIONS_REFUSED_TOTAL: &str = "tern_ingress_connections_refused_total";
+/// Command lines by verb.
+pub const COMMANDS_TOTAL: &str = "tern_ingress_commands_total";
+/// Every 4xx/5xx the ingress gave, by the stage it answered and a bounded reason.
+pub const REJECTS_TOTAL: &str = "tern_ingress_rejects_total";
+pub const RECIPIENTS_REJECTED_TOTAL: &str = "tern_ingress_recipients_rejected_total";
+pub const MESSAGES_ACCEPTED_TOTAL: &str = "tern_ingress_messages_accepted_total";
+pub const MESSAGE_BYTES_TOTAL: &str = "tern_ingress_message_bytes_total";
+pub const COMMIT_SECONDS: &str = "tern_ingress_commit_seconds";
+pub const COMMIT_ERRORS_TOTAL: &str = "tern_ingress_commit_errors_total";
+/// JetStream publishes that failed (the message is committed; workers find it by polling).
+pub const NOTICE_FAILURES_TOTAL: &str = "tern_ingress_notice_failures_total";
+pub const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "tern_ingress_tls_handshake_failures_total";
+pub const SENDERS_REJECTED_TOTAL: &str = "tern_ingress_senders_rejected_total";
+pub const AUTH_ATTEMPTS_TOTAL: &str = "tern_ingress_auth_attempts_total";
+pub const TLS_RELOADS_TOTAL: &str = "tern_ingress_tls_reloads_total";
+pub const PROXY_REFUSED_TOTAL: &str = "tern_ingress_proxy_refused_total";
+
+/// Every ingress metric, for checks that dashboards and alerts only name metrics that exist.
+pub const ALL: &[&str] = &[
+    SESSIONS_TOTAL,
+    SESSIONS_ACTIVE,
+    CONNECTIONS_REFUSED_TOTAL,
+    COMMANDS_TOTAL,
+    REJECTS_TOTAL,
+    RECIPIENTS_REJECTED_TOTAL,
+    MESSAGES_ACCEPTED_TOTAL,
+    MESSAGE_BYTES_TOTAL,
+    COMMIT_SECONDS,
+    COMMIT_ERRORS_TOTAL,
+    NOTICE_FAILURES_TOTAL,
+    TLS_HANDSHAKE_FAILURES_TOTAL,
+    SENDERS_REJECTED_TOTAL,
+    AUTH_ATTEMPTS_TOTAL,
+    TLS_RELOADS_TOTAL,
+    PROXY_REFUSED_TOTAL,
+];
+
+/// Histogram buckets of [`COMMIT_SECONDS`]: a durable commit takes milliseconds, a stuck one
+/// reaches the commit timeout (10 s by default).
+pub const COMMIT_SECONDS_BUCKETS: &[f64] = &[
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
+];
+
+/// The bucket layout of every ingress histogram, for the recorder.
+pub const HISTOGRAMS: &[(&str, &[f64])] = &[(COMMIT_SECONDS, COMMIT_SECONDS_BUCKETS)];
+
+/// Where in the conversation a reply was given, from the last command the client sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Before any command: connection limits, PROXY header, shutdown.
+    Connect,
+    Helo,
+    Auth,
+    Mail,
+    Rcpt,
+    /// DATA, BDAT and the end of the message (content checks, the commit).
+    Data,
+    /// Any other command (NOOP, RSET, VRFY, STARTTLS, unknown verbs…).
+    Other,
+}
+
+impl Stage {
+    pub(crate) fn after(verb: Verb) -> Self {
+        match verb {
+            Verb::Helo | Verb::Ehlo => Stage::Helo,
+            Verb::Auth => Stage::Auth,
+            Verb::Mail => Stage::Mail,
+            Verb::Rcpt => Stage::Rcpt,
+            Verb::Data | Verb::Bdat => Stage::Data,
+            _ => Stage::Other,
+        }
+    }
+
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Stage::Connect => "connect",
+            Stage::Helo => "helo",
+            Stage::Auth => "auth",
+            Stage::Mail => "mail",
+            Stage::Rcpt => "rcpt",
+            Stage::Data => "data",
+            Stage::Other => "other",
+        }
+    }
+}
+
+/// Counts one command line.
+pub(crate) fn command(verb: Verb) {
+    ::metrics::counter!(COMMANDS_TOTAL, "verb" => verb.label()).increment(1);
+}
+
+/// Counts `reply` as a reject at `stage` when it is a 4xx or 5xx.
+pub(crate) fn reply(stage: Stage, reply: &Reply) {
+    if reply.is_transient() || reply.is_permanent() {
+        rejected(stage, reject_reason(reply));
+    }
+}
+
+/// Counts a reject whose reason the caller knows.
+pub(crate) fn rejected(stage: Stage, reason: &'static str) {
+    ::metrics::counter!(REJECTS_TOTAL, "stage" => stage.label(), "reason" => reason).increment(1);
+}
+
+/// A bounded reason for an error reply, from its code and enhanced status: each reply the
+/// session or the driver can give maps to one name, anything new to `other`.
+pub(crate) fn reject_reason(reply: &Reply) -> &'static str {
+    match (reply.code, reply.status.unwrap_or("")) {
+        (421, "4.7.0") => "too_many_errors",
+        (421, "4.3.2") => "shutting_down",
+        (421, "4.4.2") => "idle_timeout",
+        (451, "4.3.0") => "queue_unavailable",
+        (452, "4.5.3") => "too_many_recipients",
+        (454, _) => "auth_unavailable",
+        (500 | 501 | 504 | 555, _) => "syntax",
+        (502, _) => "not_implemented",
+        (503, _) => "bad_sequence",
+        (530, _) => "auth_required",
+        (535, _) => "auth_failed",
+        (538, _) => "tls_required",
+        (552, _) => "too_large",
+        (553, "5.7.1") => "sender_not_owned",
+        (553, "5.6.7") => "smtputf8_required",
+        (554, "5.7.1") => "relay_denied",
+        (554, "5.5.1") => "no_valid_recipients",
+        (554, "5.5.2") => "bare_line_ending",
+        (554, "5.6.0") => "line_too_long",
+        _ => "other",
+    }
+}
 
 /// Counts a failed STARTTLS or implicit-TLS handshake by listener and reason.
 pub(crate) fn handshake_failed(
@@ -28,4 +149,63 @@ pub(crate) fn handshake_failed(
 pub(crate) fn proxy_refused(kind: crate::config::ListenerKind, reason: &'static str) {
     ::metrics::counter!(PROXY_REFUSED_TOTAL, "listener" => kind.label(), "reason" => reason)
         .increment(1);
+    rejected(Stage::Connect, "proxy_refused");
+}
+
+/// Counts a connection refused over a connection limit (`reason` names the limit).
+pub(crate) fn connection_refused(reason: &'static str) {
+    ::metrics::counter!(CONNECTIONS_REFUSED_TOTAL, "reason" => reason).increment(1);
+    rejected(Stage::Connect, reason);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reply_the_session_and_driver_give_has_a_named_reason() {
+        let table = [
+            (Reply::relay_denied(), "relay_denied"),
+            (Reply::store_unavailable(), "queue_unavailable"),
+            (Reply::shutting_down(), "shutting_down"),
+            (Reply::idle_timeout(), "idle_timeout"),
+            (
+                Reply::new(452, "4.5.3", "Too many recipients"),
+                "too_many_recipients",
+            ),
+            (Reply::new(500, "5.5.2", "Command unrecognized"), "syntax"),
+            (
+                Reply::new(501, "5.1.7", "Bad sender address syntax"),
+                "syntax",
+            ),
+            (
+                Reply::new(503, "5.5.1", "Need MAIL command"),
+                "bad_sequence",
+            ),
+            (Reply::new(535, "5.7.8", "invalid"), "auth_failed"),
+            (Reply::new(552, "5.3.4", "too big"), "too_large"),
+            (Reply::new(553, "5.7.1", "not yours"), "sender_not_owned"),
+            (Reply::new(554, "5.5.2", "bare LF"), "bare_line_ending"),
+            (Reply::new(599, "5.9.9", "made up"), "other"),
+        ];
+        for (reply, reason) in table {
+            assert_eq!(reject_reason(&reply), reason, "{reply:?}");
+        }
+    }
+
+    #[test]
+    fn stages_follow_the_command_that_was_answered() {
+        assert_eq!(Stage::after(Verb::Ehlo), Stage::Helo);
+        assert_eq!(Stage::after(Verb::Bdat), Stage::Data);
+        assert_eq!(Stage::after(Verb::Unknown).label(), "other");
+    }
+
+    #[test]
+    fn names_follow_the_convention() {
+        for name in ALL {
+            assert!(name.starts_with("tern_ingress_"), "{name}");
+            let unit = ["_total", "_seconds", "_bytes", "_active"];
+            assert!(unit.iter().any(|u| name.ends_with(u)), "{name}");
+        }
+    }
 }

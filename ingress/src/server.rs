@@ -218,8 +218,7 @@ async fn admit<Q: QueueStore>(
     match limits.try_acquire(client.ip()) {
         Ok(_permit) => serve(shared, stream, client, kind, stop).await,
         Err(exceeded) => {
-            ::metrics::counter!(metrics::CONNECTIONS_REFUSED_TOTAL, "reason" => exceeded.label())
-                .increment(1);
+            metrics::connection_refused(exceeded.label());
             tracing::info!(client = %client.ip(), limit = exceeded.label(), "connection refused");
             refuse(stream).await;
         }

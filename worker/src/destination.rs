@@ -216,6 +216,7 @@ async fn send_one(
     let attempt = Attempt {
         host: conn.host_name().to_owned(),
         ip: conn.peer().ip(),
+        port: conn.peer().port(),
         tls: conn.tls_info().cloned(),
     };
     match conn.send(&envelope, &message.body).await {

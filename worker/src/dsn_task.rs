@@ -17,12 +17,15 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         loop {
             match shared.store.next_dsn_batch().await {
                 Ok(Some(batch)) => {
-                    let notifications = notifications(&shared, &batch);
-                    let count = notifications.len();
+                    let (kinds, notifications): (Vec<&str>, Vec<NewMessage>) =
+                        notifications(&shared, &batch).into_iter().unzip();
                     let queue_id = batch.message.id.simple();
                     match batch.commit(&notifications).await {
                         Ok(()) => {
-                            ::metrics::counter!(metrics::DSNS_QUEUED_TOTAL).increment(count as u64);
+                            for kind in kinds {
+                                ::metrics::counter!(metrics::DSNS_QUEUED_TOTAL, "kind" => kind)
+                                    .increment(1);
+                            }
                             for n in &notifications {
                                 tracing::info!(%queue_id, dsn_queue_id = %n.id.simple(), to = %n.recipients[0].address, "delivery status notification queued");
                             }
@@ -51,8 +54,9 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     }
 }
 
-/// One notification for the failures and one for the successes of a batch (each only if owed).
-fn notifications(shared: &Shared, batch: &DsnBatch) -> Vec<NewMessage> {
+/// One notification for the failures and one for the successes of a batch (each only if owed),
+/// with its kind as a metric label (`failure` is a bounce).
+fn notifications(shared: &Shared, batch: &DsnBatch) -> Vec<(&'static str, NewMessage)> {
     let message = &batch.message;
     if message.mail_from.is_empty() {
         return Vec::new();
@@ -61,10 +65,10 @@ fn notifications(shared: &Shared, batch: &DsnBatch) -> Vec<NewMessage> {
         .owed
         .iter()
         .partition(|owed| owed.kind == DsnOwed::Failed);
-    [failed, succeeded]
+    [("failure", failed), ("success", succeeded)]
         .into_iter()
-        .filter(|owed| !owed.is_empty())
-        .map(|owed| notification(shared, batch, &owed))
+        .filter(|(_, owed)| !owed.is_empty())
+        .map(|(kind, owed)| (kind, notification(shared, batch, &owed)))
         .collect()
 }
 

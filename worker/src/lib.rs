@@ -9,7 +9,9 @@
 //! - `destination`: one destination's share of a claim, from route to recorded outcomes.
 //! - `record`: verdicts to recorded outcomes: retry time, expiry, owed notifications.
 //! - `dsn_task`: queues the notifications finished jobs owe.
+//! - `gauges`: queue depth and the oldest due job, refreshed from PostgreSQL.
 //! - `pool`: idle connections kept for the next group to the same destination.
+//! - [`metrics`]: metric names and histogram buckets, defined once.
 //! - `notices`: JetStream notices that wake the claim loop.
 //! - [`delivery`]: one attempt: routing ([`delivery::route`], [`delivery::mx`]), the SMTP/LMTP
 //!   client ([`delivery::client`], [`delivery::tls`]), what a reply means
@@ -20,7 +22,8 @@ pub mod config;
 pub mod delivery;
 mod destination;
 mod dsn_task;
-mod metrics;
+mod gauges;
+pub mod metrics;
 mod notices;
 mod pool;
 mod record;

@@ -16,7 +16,15 @@ use crate::schedule::Next;
 pub(crate) struct Attempt {
     pub host: String,
     pub ip: IpAddr,
+    pub port: u16,
     pub tls: Option<TlsInfo>,
+}
+
+impl Attempt {
+    /// Postfix's `relay=` form: `host[ip]:port`.
+    fn relay(&self) -> String {
+        format!("{}[{}]:{}", self.host, self.ip, self.port)
+    }
 }
 
 /// What the next hop means for notifications.
@@ -56,6 +64,11 @@ pub(crate) async fn record(
     let now = OffsetDateTime::now_utc();
     let mut rng = fastrand::Rng::new();
     let queue_id = message.id.simple();
+    let message_id = tern_smtp::header::field(&message.body, "Message-ID");
+    let relay = hop
+        .attempt
+        .map_or_else(|| "none".to_owned(), Attempt::relay);
+    let delay = (now - message.received_at).as_seconds_f64().max(0.0);
     let rows: Vec<(JobState, String, String, Option<DsnOwed>)> = jobs
         .iter()
         .zip(verdicts)
@@ -64,8 +77,23 @@ pub(crate) async fn record(
             let dsn = dsn_owed(message, job, state, hop);
             let reply = verdict.to_string();
             let label = state_label(state);
-            ::metrics::counter!(metrics::RECIPIENTS_TOTAL, "outcome" => label).increment(1);
-            tracing::info!(%queue_id, rcpt = %job.recipient, outcome = label, %status, %reply, "delivery attempt");
+            ::metrics::counter!(metrics::ATTEMPTS_TOTAL, "outcome" => label).increment(1);
+            if !matches!(state, JobState::Deferred(_)) {
+                ::metrics::histogram!(metrics::DELIVERY_SECONDS, "outcome" => label).record(delay);
+            }
+            // One line per recipient and attempt, in the spirit of Postfix's
+            // `to=<…>, relay=…, delay=…, dsn=…, status=…`.
+            tracing::info!(
+                %queue_id,
+                message_id = message_id.as_deref(),
+                to = %job.recipient,
+                %relay,
+                delay = (delay * 100.0).round() / 100.0,
+                dsn = %status,
+                status = log_status(state),
+                %reply,
+                "delivery attempt"
+            );
             (state, status, reply, dsn)
         })
         .collect();
@@ -130,6 +158,16 @@ fn next_state(
                 Next::Expired => (JobState::Expired, "5.4.7".to_owned()),
             }
         }
+    }
+}
+
+/// Postfix's words for the `status` field of a delivery line.
+fn log_status(state: JobState) -> &'static str {
+    match state {
+        JobState::Delivered => "sent",
+        JobState::Deferred(_) => "deferred",
+        JobState::Bounced => "bounced",
+        JobState::Expired => "expired",
     }
 }
 

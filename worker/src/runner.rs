@@ -14,7 +14,7 @@ use crate::delivery::client::{ClientConfig, Timeouts};
 use crate::delivery::mx::MxResolver;
 use crate::delivery::tls;
 use crate::pool::ConnectionCache;
-use crate::{destination, dsn_task, metrics, notices};
+use crate::{destination, dsn_task, gauges, metrics, notices};
 
 /// How long a woken claim loop waits for more notices before claiming.
 const GATHER_NOTICES: std::time::Duration = std::time::Duration::from_millis(5);
@@ -103,6 +103,7 @@ pub async fn run(worker: Worker, bus: Option<Bus>, shutdown: CancellationToken) 
     }
     background.spawn(renew_leases(shared.clone(), stop_background.clone()));
     background.spawn(dsn_task::run(shared.clone(), stop_background.clone()));
+    background.spawn(gauges::run(shared.clone(), stop_background.clone()));
 
     let deliveries = TaskTracker::new();
     let abort = CancellationToken::new();
@@ -200,6 +201,11 @@ async fn claim_until_idle(
             return;
         }
         ::metrics::counter!(metrics::JOBS_CLAIMED_TOTAL).increment(claimed_count as u64);
+        let recovered = jobs.iter().filter(|job| job.lease_expired).count();
+        if recovered > 0 {
+            ::metrics::counter!(metrics::LEASE_EXPIRIES_TOTAL).increment(recovered as u64);
+            tracing::info!(recovered, "claimed jobs whose lease had expired");
+        }
         for group in destination::split(jobs) {
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 return;

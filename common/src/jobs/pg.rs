@@ -15,10 +15,11 @@ pub struct PgJobStore {
 }
 
 /// Due jobs, oldest first, leased in the statement that selects them. The predicate is the one
-/// the `jobs_claimable` partial index is built for.
+/// the `jobs_claimable` partial index is built for. A due job that is still `leased` is one whose
+/// lease ran out (its worker died or stalled): the row says so, read before the update.
 const CLAIM_SQL: &str = "
 WITH due AS (
-    SELECT id FROM jobs
+    SELECT id, status = 'leased' AS lease_expired FROM jobs
      WHERE status IN ('queued', 'deferred', 'leased') AND next_attempt_at <= now()
      ORDER BY next_attempt_at
      LIMIT $3
@@ -31,7 +32,8 @@ UPDATE jobs AS j
        updated_at = now()
   FROM due
  WHERE j.id = due.id
-RETURNING j.id, j.message_id, j.rcpt_index, j.recipient, j.domain, j.dsn_notify, j.dsn_orcpt, j.attempts";
+RETURNING j.id, j.message_id, j.rcpt_index, j.recipient, j.domain, j.dsn_notify, j.dsn_orcpt, j.attempts,
+          due.lease_expired";
 
 /// Each job changes state and its attempt is recorded together, and only while the caller still
 /// holds the lease: a worker that lost its lease must not overwrite the new owner's work. All
