@@ -7,7 +7,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use tern_common::store::{NewMessage, NewRecipient, PgQueueStore, QueueStore};
-use tern_e2e::{Tern, free_port, migrate};
+use tern_e2e::prometheus::Scrape;
+use tern_e2e::{Tern, free_port, http_get, migrate};
 use tern_testkit::TestDatabase;
 use tern_testkit::sink::{SinkConfig, SinkServer};
 use tern_testkit::wait::eventually;
@@ -149,6 +150,16 @@ async fn a_worker_killed_mid_delivery_loses_nothing_another_finishes_after_the_l
     all_delivered(&db, Duration::from_secs(120)).await;
     let counts = deliveries(&sink);
     assert_eq!(counts.len(), 80, "no recipient was lost");
+    // The rescue shows on /metrics as lease expiries: every job it recovered was one the killed
+    // worker still held (a few may have been finished between the kill and the count).
+    let (_, response) = http_get(rescuer.admin, "/metrics").await;
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let scrape = Scrape::parse(body).expect("Prometheus text format");
+    let recovered = scrape.sum("tern_worker_lease_expiries_total", &[]);
+    assert!(
+        recovered > 0.0 && recovered <= held as f64,
+        "recovered {recovered} of {held} held"
+    );
     drop(rescuer);
 }
 
