@@ -99,8 +99,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Ok(config) => config,
                 Err(code) => return Ok(code),
             };
-            tern_common::telemetry::init_logs(&args.log);
-            ingress::run(config).await?;
+            let telemetry = tern_common::telemetry::init(&args.log, &config.telemetry)?;
+            let result = ingress::run(config).await;
+            // Spans still batched leave before the process does.
+            telemetry.shutdown().await;
+            result?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Worker { args, check_config } => {
@@ -108,8 +111,10 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Ok(config) => config,
                 Err(code) => return Ok(code),
             };
-            tern_common::telemetry::init_logs(&args.log);
-            worker::run(config).await?;
+            let telemetry = tern_common::telemetry::init(&args.log, &config.telemetry)?;
+            let result = worker::run(config).await;
+            telemetry.shutdown().await;
+            result?;
             Ok(ExitCode::SUCCESS)
         }
         Command::User { database, command } => {

@@ -3,7 +3,8 @@
 //! PostgreSQL holds the queue; a notice only says "message X has due jobs". Workers also poll the
 //! database, so a lost notice delays nothing for long and a failed publish never fails an SMTP
 //! transaction. Notices carry the message id as `Nats-Msg-Id`, so JetStream drops a duplicate
-//! published within its deduplication window.
+//! published within its deduplication window, and the W3C trace context of the transaction
+//! that committed the message as `traceparent`/`tracestate` headers.
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use bytes::Bytes;
 use uuid::Uuid;
 
 use crate::config::NatsConfig;
+use crate::telemetry::{TraceContext, context};
 
 /// Failures talking to NATS. None of them is fatal to the ingress.
 #[derive(Debug, thiserror::Error)]
@@ -108,12 +110,23 @@ impl Bus {
         Ok(())
     }
 
-    /// Publishes "message `id` was committed" and waits for JetStream to store it.
-    pub async fn publish_new_message(&self, id: Uuid) -> Result<(), BusError> {
+    /// Publishes "message `id` was committed" and waits for JetStream to store it. `trace` (the
+    /// publishing span's context) goes in the W3C `traceparent`/`tracestate` headers.
+    pub async fn publish_new_message(
+        &self,
+        id: Uuid,
+        trace: Option<&TraceContext>,
+    ) -> Result<(), BusError> {
         let id = id.simple().to_string();
-        let notice = PublishMessage::build()
+        let mut notice = PublishMessage::build()
             .payload(Bytes::from(id.clone()))
             .message_id(id);
+        if let Some(trace) = trace {
+            notice = notice.header(context::TRACEPARENT, trace.traceparent.as_str());
+            if let Some(state) = &trace.tracestate {
+                notice = notice.header(context::TRACESTATE, state.as_str());
+            }
+        }
         let ack = self
             .jetstream
             .send_publish(self.names.new_message_subject.clone(), notice)

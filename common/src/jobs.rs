@@ -56,6 +56,20 @@ pub struct StoredMessage {
     pub dsn_ret: Option<String>,
     pub dsn_envid: Option<String>,
     pub body: Vec<u8>,
+    /// `messages.trace_context`: the trace each delivery attempt joins, as stored (see
+    /// [`StoredMessage::trace_context`]).
+    #[sqlx(rename = "trace_context")]
+    pub stored_trace_context: Option<String>,
+}
+
+impl StoredMessage {
+    /// The trace of the transaction that accepted this message; `None` when it was accepted
+    /// with tracing off (or the stored value is unreadable).
+    pub fn trace_context(&self) -> Option<crate::telemetry::TraceContext> {
+        self.stored_trace_context
+            .as_deref()
+            .and_then(crate::telemetry::TraceContext::from_stored)
+    }
 }
 
 /// How an attempt ended for one recipient.

@@ -11,6 +11,8 @@ use std::net::IpAddr;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::telemetry::TraceContext;
+
 pub(crate) use pg::commit_query;
 pub use pg::{PgQueueStore, connect_delivery_pool, connect_pool, migrate};
 
@@ -36,6 +38,9 @@ pub struct NewMessage {
     pub recipients: Vec<NewRecipient>,
     /// The `Received:` header followed by the message exactly as received.
     pub body: Vec<u8>,
+    /// The trace this message belongs to: its SMTP transaction's context, or for a notification
+    /// the context of the message it reports on. `None` when tracing is off.
+    pub trace_context: Option<TraceContext>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +78,7 @@ impl NewMessage {
             dsn_envid: None,
             recipients,
             body,
+            trace_context: None,
         }
     }
 }

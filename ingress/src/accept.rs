@@ -10,6 +10,7 @@ use std::time::Instant;
 use tern_common::store::{NewMessage, NewRecipient, QueueStore};
 use tern_smtp::{Body, Domain, ForwardPath, Notify, Reply, Ret, ReversePath, Transaction};
 use time::OffsetDateTime;
+use tracing::{Instrument, Span};
 use uuid::Uuid;
 
 use crate::metrics;
@@ -17,6 +18,7 @@ use crate::received::{ReceivedInfo, received_header};
 use crate::server::Shared;
 use crate::submission::missing_headers;
 use crate::tls::TlsInfo;
+use crate::trace;
 
 /// What is known about the client when a message arrives.
 #[derive(Debug, Clone)]
@@ -33,19 +35,29 @@ pub(crate) async fn accept<Q: QueueStore>(
     shared: &Shared<Q>,
     transaction: Transaction,
     client: &Client,
+    span: &Span,
 ) -> Result<String, Reply> {
     let client_ip = client.ip;
     let id = Uuid::now_v7();
     let queue_id = id.simple().to_string();
-    let message = build(
+    if shared.trace_join_traceparent {
+        trace::join_sender_trace(span, &transaction.body);
+    }
+    let mut message = build(
         shared.session.hostname.as_str(),
         transaction,
         client,
         id,
         &queue_id,
     );
+    message.trace_context = trace::message_ready(span, &message, &queue_id, client.login.is_some());
+    let commit_span = trace::commit_span(span, &queue_id);
     let started = Instant::now();
-    let committed = shared.store.commit(&message).await;
+    let committed = shared
+        .store
+        .commit(&message)
+        .instrument(commit_span.clone())
+        .await;
     ::metrics::histogram!(metrics::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
     match committed {
         Ok(()) => {
@@ -61,10 +73,11 @@ pub(crate) async fn accept<Q: QueueStore>(
                 client = %client_ip,
                 "message accepted"
             );
-            shared.notify(id);
+            shared.notify(id, span);
             Ok(queue_id)
         }
         Err(error) => {
+            trace::failed(&commit_span, error.metric_label());
             ::metrics::counter!(metrics::COMMIT_ERRORS_TOTAL, "reason" => error.metric_label())
                 .increment(1);
             tracing::warn!(queue_id = %queue_id, client = %client_ip, %error, "queue commit failed; answered 451");
@@ -136,6 +149,7 @@ fn build(
         dsn_envid: envelope.params.envid.clone(),
         recipients,
         body: stored,
+        trace_context: None,
     }
 }
 

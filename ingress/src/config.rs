@@ -11,6 +11,7 @@ use tern_common::config::{
     parse_duration,
 };
 use tern_common::policy::RelayPolicy;
+use tern_common::telemetry::{TelemetryArgs, TelemetryConfig};
 use tern_common::users::LockoutPolicy;
 use tern_smtp::SessionConfig;
 
@@ -31,6 +32,17 @@ pub struct IngressArgs {
     pub admin: AdminArgs,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+    /// Make a transaction whose message carries a valid `Traceparent:` header a child of the
+    /// sender's trace (off: a sender cannot place spans in our traces).
+    #[arg(
+        long,
+        env = "TERN_INGRESS_TRACE_JOIN_TRACEPARENT",
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    pub trace_join_traceparent: bool,
 
     /// Port 25 role: MX and relay for trusted networks.
     #[arg(
@@ -165,6 +177,10 @@ pub struct IngressConfig {
     pub database: DatabaseConfig,
     pub nats: NatsConfig,
     pub admin_listen: SocketAddr,
+    /// Trace export (`OTEL_*`); off without an endpoint.
+    pub telemetry: TelemetryConfig,
+    /// Whether a message's `Traceparent:` header may parent its transaction span.
+    pub trace_join_traceparent: bool,
     pub listeners: Vec<(SocketAddr, ListenerKind)>,
     pub session: Arc<SessionConfig>,
     pub relay: RelayPolicy,
@@ -285,6 +301,8 @@ impl IngressArgs {
             database: self.database.validate()?,
             nats: self.nats.validate()?,
             admin_listen: self.admin.admin_listen,
+            telemetry: self.telemetry.validate("tern-ingress")?,
+            trace_join_traceparent: self.trace_join_traceparent,
             listeners,
             session: Arc::new(session),
             relay: RelayPolicy::parse(&self.local_domains, &self.trusted_networks)?,

@@ -12,6 +12,7 @@
 //! - [`metrics`]: metric names and histogram buckets, defined once; reject stages and reasons.
 //! - [`tls`]: rustls server config, certificates chosen by SNI and reloaded from disk.
 //! - `stream`: plain TCP or TLS under one session.
+//! - `trace`: the session, transaction, commit and publish spans.
 
 pub mod config;
 pub mod metrics;
@@ -25,6 +26,7 @@ mod connection;
 mod limits;
 mod received;
 mod stream;
+mod trace;
 
 pub use config::{IngressArgs, IngressConfig, ListenerKind};
 pub use server::{Ingress, run};

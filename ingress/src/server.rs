@@ -11,12 +11,14 @@ use std::time::Duration;
 use tern_common::bus::Bus;
 use tern_common::policy::RelayPolicy;
 use tern_common::store::QueueStore;
+use tern_common::telemetry::TraceContext;
 use tern_common::users::UserStore;
 use tern_smtp::{Reply, SessionConfig};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::{Instrument, Span};
 use uuid::Uuid;
 
 use crate::config::{IngressConfig, ListenerKind};
@@ -26,6 +28,7 @@ use crate::metrics;
 use crate::proxy::{self, ProxyConfig, ProxyRefusal};
 use crate::stream::SmtpStream;
 use crate::tls::TlsServer;
+use crate::trace;
 
 /// Everything a session needs, shared by all sessions.
 pub(crate) struct Shared<Q> {
@@ -38,20 +41,33 @@ pub(crate) struct Shared<Q> {
     /// SMTP AUTH users; `None` means AUTH is not offered (and submission cannot be used).
     pub(crate) users: Option<UserStore>,
     pub(crate) idle_timeout: Duration,
+    /// A message's `Traceparent:` header may parent its transaction span.
+    pub(crate) trace_join_traceparent: bool,
     /// Notices still being published; awaited (briefly) on shutdown.
     notices: TaskTracker,
 }
 
 impl<Q> Shared<Q> {
     /// Publishes "message committed" on its own task: the SMTP reply does not wait for it.
-    pub(crate) fn notify(&self, id: Uuid) {
+    /// The notice's span is a child of `transaction`; its context travels in the notice headers.
+    pub(crate) fn notify(&self, id: Uuid, transaction: &Span) {
         let Some(bus) = self.bus.clone() else { return };
-        self.notices.spawn(async move {
-            if let Err(error) = bus.publish_new_message(id).await {
+        let span = if transaction.is_disabled() {
+            Span::none()
+        } else {
+            let queue_id = id.simple().to_string();
+            trace::publish_span(transaction, &bus.names().new_message_subject, &queue_id)
+        };
+        let context = TraceContext::of_span(&span);
+        let failed_span = span.clone();
+        let publish = async move {
+            if let Err(error) = bus.publish_new_message(id, context.as_ref()).await {
+                trace::failed(&failed_span, "publish");
                 ::metrics::counter!(metrics::NOTICE_FAILURES_TOTAL).increment(1);
                 tracing::warn!(queue_id = %id.simple(), %error, "JetStream notice not published; workers will find the jobs by polling");
             }
-        });
+        };
+        self.notices.spawn(publish.instrument(span));
     }
 }
 
@@ -80,6 +96,7 @@ impl<Q: QueueStore> Ingress<Q> {
             tls: config.tls.clone(),
             users,
             idle_timeout: config.idle_timeout,
+            trace_join_traceparent: config.trace_join_traceparent,
             notices: TaskTracker::new(),
         };
         Self {
@@ -216,7 +233,11 @@ async fn admit<Q: QueueStore>(
     stop: Stop,
 ) {
     match limits.try_acquire(client.ip()) {
-        Ok(_permit) => serve(shared, stream, client, kind, stop).await,
+        Ok(_permit) => {
+            serve(shared, stream, client, kind, stop)
+                .instrument(trace::session_span(client, kind))
+                .await
+        }
         Err(exceeded) => {
             metrics::connection_refused(exceeded.label());
             tracing::info!(client = %client.ip(), limit = exceeded.label(), "connection refused");
@@ -239,7 +260,10 @@ async fn serve<Q: QueueStore>(
     let (stream, tls) = match (kind, &shared.tls) {
         // Implicit TLS (RFC 8314): the handshake comes before the greeting.
         (ListenerKind::Submissions, Some(server)) => match server.accept(stream).await {
-            Ok((stream, info)) => (SmtpStream::Tls(Box::new(stream)), Some(info)),
+            Ok((stream, info)) => {
+                trace::tls_started(&Span::current(), &info);
+                (SmtpStream::Tls(Box::new(stream)), Some(info))
+            }
             Err(error) => {
                 metrics::handshake_failed(kind, &error);
                 tracing::info!(client = %client_ip, listener = kind.label(), %error, "TLS handshake failed");

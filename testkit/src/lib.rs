@@ -5,6 +5,7 @@
 //!   the command that fixes it; it never passes silently.
 //! - [`database`]: a fresh database per test, cloned from a migrated template.
 //! - [`dns`]: an in-process authoritative DNS server whose records a test edits while it runs.
+//! - [`otlp`]: an in-process OTLP/gRPC trace receiver that keeps every span for assertions.
 //! - [`pg_cluster`]: a private PostgreSQL cluster a test may stop and start (outage tests).
 //! - [`sink`]: a scriptable SMTP/LMTP server that records what it was sent (a test's MX).
 //! - [`smtp_client`]: a small SMTP client for transcripts, byte-exact and pipelining-capable.
@@ -13,6 +14,7 @@
 
 pub mod database;
 pub mod dns;
+pub mod otlp;
 pub mod pg_cluster;
 pub mod services;
 pub mod sink;

@@ -9,6 +9,8 @@ use tern_common::config::{
     parse_duration,
 };
 
+use tern_common::telemetry::{TelemetryArgs, TelemetryConfig};
+
 use crate::delivery::route::{RouteError, RouteTable};
 use crate::delivery::tls_policy::TlsPolicy;
 use crate::schedule::RetrySchedule;
@@ -23,6 +25,8 @@ pub struct WorkerArgs {
     pub admin: AdminArgs,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
 
     /// Name in EHLO, in `Reporting-MTA` of DSNs and in the DSN sender's domain.
     #[arg(long, env = "TERN_WORKER_HOSTNAME", default_value = "localhost")]
@@ -90,6 +94,8 @@ pub struct WorkerConfig {
     pub database: DatabaseConfig,
     pub nats: NatsConfig,
     pub admin_listen: SocketAddr,
+    /// Trace export (`OTEL_*`); off without an endpoint.
+    pub telemetry: TelemetryConfig,
     pub hostname: String,
     pub id: String,
     pub routes: RouteTable,
@@ -170,6 +176,7 @@ impl WorkerArgs {
             database: self.database.validate()?,
             nats: self.nats.validate()?,
             admin_listen: self.admin.admin_listen,
+            telemetry: self.telemetry.validate("tern-worker")?,
             hostname,
             id,
             routes,

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tern_common::jobs::{ClaimedJob, StoredMessage};
+use tracing::{Instrument, Span};
 use uuid::Uuid;
 
 use crate::delivery::DeliveryError;
@@ -17,6 +18,7 @@ use crate::delivery::route::Route;
 use crate::metrics;
 use crate::record::{Attempt, Hop, record, record_all};
 use crate::runner::Shared;
+use crate::trace;
 
 /// Messages one connection carries before the next group starts its own connection: enough to
 /// reuse connections, few enough that one busy domain still spreads over several.
@@ -71,16 +73,33 @@ pub(crate) async fn deliver(shared: &Arc<Shared>, group: Vec<ClaimedJob>) {
     } else {
         first.domain.clone()
     };
-    let plan = match plan(shared, &domain).await {
+    // Messages are loaded before routing so that each has its attempt span (in its own trace)
+    // from the start; the routing of the group is a child of the first message's attempt.
+    let messages: Vec<(StoredMessage, Vec<ClaimedJob>, Span)> = by_message(shared, group)
+        .await
+        .into_iter()
+        .map(|(message, jobs)| {
+            let span = trace::attempt_span(&shared.config.id, &message, &jobs, &domain);
+            (message, jobs, span)
+        })
+        .collect();
+    let lookup = messages
+        .first()
+        .map_or_else(Span::none, |(_, _, span)| trace::mx_span(span, &domain));
+    let plan = match plan(shared, &domain).instrument(lookup.clone()).await {
         Ok(plan) => plan,
         Err(error) => {
+            trace::failed(&lookup, "dns");
             let verdict = outcome::classify(&Err(error));
-            for (message, jobs) in by_message(shared, group).await {
-                record_all(shared, &message, &jobs, &verdict).await;
+            for (message, jobs, span) in messages {
+                record_all(shared, &message, &jobs, &verdict)
+                    .instrument(span)
+                    .await;
             }
             return;
         }
     };
+    drop(lookup);
     let limit = shared.destination_limit(&plan.key);
     let Ok(_permit) = limit.acquire_owned().await else {
         return;
@@ -90,35 +109,62 @@ pub(crate) async fn deliver(shared: &Arc<Shared>, group: Vec<ClaimedJob>) {
     // A failure to reach any host applies to every message of the group: trying again at once
     // for the next message would only repeat it.
     let mut unreachable: Option<Verdict> = None;
-    for (message, jobs) in by_message(shared, group).await {
-        if let Some(verdict) = &unreachable {
-            record_all(shared, &message, &jobs, verdict).await;
-            continue;
-        }
-        if connection.is_none() {
-            connection = shared.connections.take(&plan.key).await;
-        }
-        if connection.is_none() {
-            match connect(shared, &plan).await {
-                Ok(c) => connection = Some(c),
-                Err(verdict) => {
-                    record_all(shared, &message, &jobs, &verdict).await;
-                    unreachable = Some(verdict);
-                    continue;
-                }
-            }
-        }
-        let Some(conn) = connection.as_mut() else {
-            continue;
-        };
-        if !send_one(shared, conn, plan.protocol, &message, &jobs).await {
-            connection = None;
-        }
+    for (message, jobs, span) in messages {
+        attempt(
+            shared,
+            &plan,
+            &mut connection,
+            &mut unreachable,
+            &message,
+            &jobs,
+        )
+        .instrument(span)
+        .await;
     }
     if let Some(conn) = connection {
         shared.connections.put(&plan.key, conn);
     }
     ::metrics::gauge!(metrics::DELIVERIES_ACTIVE).decrement(1.0);
+}
+
+/// One message's attempt over the group's connection, opening one if there is none.
+async fn attempt(
+    shared: &Shared,
+    plan: &Plan,
+    connection: &mut Option<Connection>,
+    unreachable: &mut Option<Verdict>,
+    message: &StoredMessage,
+    jobs: &[ClaimedJob],
+) {
+    if let Some(verdict) = unreachable {
+        record_all(shared, message, jobs, verdict).await;
+        return;
+    }
+    if connection.is_none() {
+        *connection = shared.connections.take(&plan.key).await;
+    }
+    if connection.is_none() {
+        let span = trace::connect_span();
+        match connect(shared, plan).instrument(span.clone()).await {
+            Ok(c) => {
+                trace::connected(&[&span], &c, plan.protocol);
+                *connection = Some(c);
+            }
+            Err(verdict) => {
+                trace::failed(&span, "connect");
+                record_all(shared, message, jobs, &verdict).await;
+                *unreachable = Some(verdict);
+                return;
+            }
+        }
+    }
+    let Some(conn) = connection.as_mut() else {
+        return;
+    };
+    trace::connected(&[&Span::current()], conn, plan.protocol);
+    if !send_one(shared, conn, plan.protocol, message, jobs).await {
+        *connection = None;
+    }
 }
 
 async fn plan(shared: &Shared, domain: &str) -> Result<Plan, DeliveryError> {

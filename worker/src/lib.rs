@@ -16,6 +16,7 @@
 //! - [`delivery`]: one attempt: routing ([`delivery::route`], [`delivery::mx`]), the SMTP/LMTP
 //!   client ([`delivery::client`], [`delivery::tls`]), what a reply means
 //!   ([`delivery::outcome`]) and delivery status notifications ([`delivery::dsn`]).
+//! - `trace`: the delivery attempt span (child of the accepting transaction) and its children.
 //! - [`schedule`]: when a deferred recipient is tried again, and when it expires.
 
 pub mod config;
@@ -29,6 +30,7 @@ mod pool;
 mod record;
 pub mod runner;
 pub mod schedule;
+mod trace;
 
 pub use config::{WorkerArgs, WorkerConfig};
 pub use runner::{Worker, WorkerError, run};

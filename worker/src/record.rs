@@ -11,6 +11,7 @@ use crate::delivery::outcome::{Outcome, Verdict};
 use crate::metrics;
 use crate::runner::Shared;
 use crate::schedule::Next;
+use crate::trace;
 
 /// Who was talked to, for the attempt record.
 pub(crate) struct Attempt {
@@ -97,6 +98,7 @@ pub(crate) async fn record(
             (state, status, reply, dsn)
         })
         .collect();
+    trace::attempt_finished(verdicts, rows.iter().map(|row| state_label(row.0)));
     let attempt = hop.attempt;
     let outcomes: Vec<Finished<'_>> = jobs
         .iter()

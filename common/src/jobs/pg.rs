@@ -168,7 +168,8 @@ impl PgJobStore {
     /// The messages with these ids, in no particular order; missing ones are left out.
     pub async fn load_messages(&self, ids: &[Uuid]) -> Result<Vec<StoredMessage>, sqlx::Error> {
         sqlx::query_as(
-            "SELECT id, received_at, mail_from, body_type, smtputf8, dsn_ret, dsn_envid, body
+            "SELECT id, received_at, mail_from, body_type, smtputf8, dsn_ret, dsn_envid, body,
+                    trace_context
                FROM messages WHERE id = ANY($1)",
         )
         .bind(ids)
@@ -186,7 +187,7 @@ impl PgJobStore {
             .await?;
         let message: Option<StoredMessage> = sqlx::query_as(
             "SELECT m.id, m.received_at, m.mail_from, m.body_type, m.smtputf8, m.dsn_ret,
-                    m.dsn_envid, m.body
+                    m.dsn_envid, m.body, m.trace_context
                FROM messages m
               WHERE m.id IN (SELECT message_id FROM jobs WHERE dsn_pending IS NOT NULL)
                 AND NOT EXISTS (SELECT 1 FROM jobs l

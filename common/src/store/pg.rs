@@ -7,6 +7,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::{NewMessage, QueueStore, StoreError};
 use crate::config::DatabaseConfig;
+use crate::telemetry::TraceContext;
 
 /// The migrations in `migrations/`, embedded in the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -68,8 +69,8 @@ impl PgQueueStore {
 const COMMIT_SQL: &str = "
 WITH message AS (
     INSERT INTO messages (id, received_at, mail_from, helo, client_ip, protocol, body_type,
-                          smtputf8, dsn_ret, dsn_envid, size, body)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                          smtputf8, dsn_ret, dsn_envid, size, body, trace_context)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $17)
     RETURNING id, received_at
 )
 INSERT INTO jobs (message_id, rcpt_index, recipient, domain, dsn_notify, dsn_orcpt, next_attempt_at)
@@ -106,6 +107,7 @@ pub(crate) fn commit_query(
         .bind(domains)
         .bind(notify)
         .bind(orcpt)
+        .bind(message.trace_context.as_ref().map(TraceContext::to_stored))
 }
 
 impl QueueStore for PgQueueStore {

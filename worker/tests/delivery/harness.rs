@@ -85,6 +85,7 @@ impl TestWorld {
                 prefix: tern_testkit::services::unique_nats_prefix(),
             },
             admin_listen: "127.0.0.1:0".parse().expect("address"),
+            telemetry: tern_common::telemetry::TelemetryConfig::off("tern-worker"),
             hostname: "tern-worker.test".to_owned(),
             id: format!("test-{}", Uuid::new_v4().simple()),
             routes: RouteTable::default(),

@@ -261,7 +261,7 @@ async fn a_jetstream_notice_wakes_a_worker_that_would_not_poll_for_an_hour() {
         b"Subject: n\r\n\r\nx\r\n",
     );
     world.queue(&m).await;
-    bus.publish_new_message(m.id).await.expect("publish");
+    bus.publish_new_message(m.id, None).await.expect("publish");
     world.sink(sink).wait_for(1, Duration::from_secs(20)).await;
     assert_eq!(world.settled(m.id).await, vec!["delivered"]);
     worker.stop().await;
