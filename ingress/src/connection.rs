@@ -18,6 +18,7 @@ use tern_smtp::auth::Credentials;
 use tern_smtp::{AuthPolicy, Reply, ReversePath, Session, Step, Verdict};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::accept::{Client, accept};
 use crate::config::ListenerKind;
@@ -25,6 +26,7 @@ use crate::metrics;
 use crate::server::Shared;
 use crate::stream::SmtpStream;
 use crate::tls::TlsInfo;
+use crate::trace::{self, SessionTrace};
 
 /// Flush replies early once this many bytes are pending, so a client that pipelines without
 /// reading cannot make us buffer without bound.
@@ -52,6 +54,8 @@ pub(crate) struct Connection<Q> {
     output: Vec<u8>,
     /// The stage the next error reply is counted under.
     stage: metrics::Stage,
+    /// The session's span and its open transaction's.
+    trace: SessionTrace,
 }
 
 enum Next {
@@ -97,6 +101,7 @@ impl<Q: QueueStore> Connection<Q> {
             input: BytesMut::with_capacity(1024),
             output: Vec::with_capacity(512),
             stage: metrics::Stage::Connect,
+            trace: SessionTrace::current(),
         }
     }
 
@@ -141,6 +146,7 @@ impl<Q: QueueStore> Connection<Q> {
             self.input.advance(used);
             if let Some(verb) = self.session.take_command() {
                 metrics::command(verb);
+                self.trace.command(verb);
                 self.stage = metrics::Stage::after(verb);
             }
             match step {
@@ -186,7 +192,10 @@ impl<Q: QueueStore> Connection<Q> {
                 Step::Message(transaction) => {
                     // Replies owed for earlier pipelined commands go out before the commit wait.
                     self.flush().await?;
-                    let result = accept(&self.shared, *transaction, &self.client).await;
+                    let span = self.trace.transaction();
+                    let result = accept(&self.shared, *transaction, &self.client, &span)
+                        .instrument(span.clone())
+                        .await;
                     let reply = self.session.message_result(result);
                     self.reply(&reply);
                 }
@@ -200,6 +209,7 @@ impl<Q: QueueStore> Connection<Q> {
     /// Queues a reply to the client, counting it when it refuses something.
     fn reply(&mut self, reply: &Reply) {
         metrics::reply(self.stage, reply);
+        self.trace.reply(reply, self.session.in_transaction());
         reply.write_to(&mut self.output);
     }
 
@@ -275,6 +285,7 @@ impl<Q: QueueStore> Connection<Q> {
             Ok((stream, info)) => {
                 self.stream = SmtpStream::Tls(Box::new(stream));
                 self.client.tls = Some(info);
+                trace::tls_started(self.trace.session(), &info);
                 self.session.tls_started();
                 tracing::debug!(client = %self.client.ip, listener = self.kind.label(), version = info.version, cipher = info.cipher, "STARTTLS");
                 Ok(())
