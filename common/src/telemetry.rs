@@ -19,7 +19,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
-use tracing_subscriber::filter::{EnvFilter, FilterExt, filter_fn};
+use tracing_subscriber::filter::{EnvFilter, FilterExt, dynamic_filter_fn, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
@@ -91,7 +91,10 @@ pub fn init(args: &LogArgs, telemetry: &TelemetryConfig) -> Result<TelemetryGuar
     let traces = provider.as_ref().map(|provider| {
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer("tern"))
-            .with_filter(filter_fn(|meta| {
+            // A filter that sees the context is asked at every call site hit instead of once
+            // per call site; with two per-layer filters that both cache "always", a span can be
+            // built from another call site's stale per-layer decisions and reach neither layer.
+            .with_filter(dynamic_filter_fn(|meta, _| {
                 meta.target().starts_with("tern")
                     && (meta.is_span() || meta.target() == names::TRACE_EVENT_TARGET)
             }))
