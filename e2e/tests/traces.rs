@@ -271,3 +271,65 @@ async fn a_deferred_then_delivered_message_and_a_bounce_are_each_one_trace_from_
         }
     }
 }
+
+const SENDER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const SENDER_SPAN: &str = "00f067aa0ba902b7";
+
+/// Sends one message carrying the sender's `Traceparent:` header through an ingress started with
+/// `join` and returns the exported transaction span.
+async fn transaction_for_a_traceparent_header(join: bool) -> ReceivedSpan {
+    let receiver = OtlpReceiver::start().await.expect("OTLP receiver");
+    let db = TestDatabase::create().await;
+    migrate(&db.url).await;
+    let smtp = free_port();
+    let ingress = Tern::start(
+        "ingress",
+        &db.url,
+        &[
+            ("TERN_INGRESS_SMTP_LISTEN", format!("127.0.0.1:{smtp}")),
+            ("TERN_INGRESS_SUBMISSION_LISTEN", String::new()),
+            ("TERN_INGRESS_TRACE_JOIN_TRACEPARENT", join.to_string()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200".to_owned()),
+        ],
+    )
+    .await;
+    let output = Command::new("swaks")
+        .args([
+            "--server",
+            &format!("127.0.0.1:{smtp}"),
+            "--from",
+            "alice@example.org",
+            "--to",
+            "bob@tern.test",
+            "--header",
+            &format!("Traceparent: 00-{SENDER_TRACE}-{SENDER_SPAN}-01"),
+        ])
+        .stdout(Stdio::piped())
+        .output()
+        .await
+        .expect("swaks");
+    assert!(output.status.success());
+    ingress.signal("TERM").await;
+    let spans = receiver
+        .wait_for("the transaction span", Duration::from_secs(30), |spans| {
+            spans.iter().any(|s| s.name == "smtp.transaction")
+        })
+        .await;
+    spans
+        .into_iter()
+        .find(|s| s.name == "smtp.transaction")
+        .expect("transaction")
+}
+
+#[tokio::test]
+async fn a_traceparent_header_makes_the_transaction_a_child_of_the_senders_trace_only_when_enabled()
+{
+    let joined = transaction_for_a_traceparent_header(true).await;
+    assert_eq!(joined.trace_id, SENDER_TRACE);
+    assert_eq!(joined.parent_span_id, SENDER_SPAN);
+
+    let separate = transaction_for_a_traceparent_header(false).await;
+    assert_ne!(separate.trace_id, SENDER_TRACE);
+    assert_ne!(separate.parent_span_id, SENDER_SPAN);
+}

@@ -40,9 +40,6 @@ pub(crate) async fn accept<Q: QueueStore>(
     let client_ip = client.ip;
     let id = Uuid::now_v7();
     let queue_id = id.simple().to_string();
-    if shared.trace_join_traceparent {
-        trace::join_sender_trace(span, &transaction.body);
-    }
     let mut message = build(
         shared.session.hostname.as_str(),
         transaction,

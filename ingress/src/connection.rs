@@ -193,6 +193,10 @@ impl<Q: QueueStore> Connection<Q> {
                     // Replies owed for earlier pipelined commands go out before the commit wait.
                     self.flush().await?;
                     let span = self.trace.transaction();
+                    // Before the span is entered: a started span keeps its parent.
+                    if self.shared.trace_join_traceparent {
+                        trace::join_sender_trace(&span, &transaction.body);
+                    }
                     let result = accept(&self.shared, *transaction, &self.client, &span)
                         .instrument(span.clone())
                         .await;
