@@ -88,6 +88,14 @@ impl OtlpReceiver {
         format!("http://{}", self.addr)
     }
 
+    /// How many spans have arrived, without copying them.
+    pub fn span_count(&self) -> usize {
+        self.spans
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
+    }
+
     /// Every span received so far, in arrival order.
     pub fn spans(&self) -> Vec<ReceivedSpan> {
         self.spans

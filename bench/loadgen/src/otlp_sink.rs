@@ -16,7 +16,7 @@ async fn main() -> anyhow::Result<()> {
     let mut last = usize::MAX;
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let spans = receiver.spans().len();
+        let spans = receiver.span_count();
         if spans != last {
             println!("spans {spans}");
             last = spans;
