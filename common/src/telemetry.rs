@@ -91,6 +91,12 @@ pub fn init(args: &LogArgs, telemetry: &TelemetryConfig) -> Result<TelemetryGuar
     let traces = provider.as_ref().map(|provider| {
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer("tern"))
+            // Busy/idle timing takes a clock read and a lock on every poll of an instrumented
+            // future, and code locations and thread names add attributes to every span: none of
+            // them is worth that on the message path.
+            .with_tracked_inactivity(false)
+            .with_location(false)
+            .with_threads(false)
             // A filter that sees the context is asked at every call site hit instead of once
             // per call site; with two per-layer filters that both cache "always", a span can be
             // built from another call site's stale per-layer decisions and reach neither layer.
