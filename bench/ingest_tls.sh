@@ -45,28 +45,7 @@ postfix -c "$POSTFIX_CONF" reload >/dev/null 2>&1
 SINK_PID=$!
 trap 'kill "$SINK_PID" 2>/dev/null || true; bench_cleanup' EXIT
 
-TREE_CPU='
-import os, sys
-roots = {int(x) for x in sys.argv[1:]}; kids = {}; t = {}
-for d in os.listdir("/proc"):
-    if not d.isdigit():
-        continue
-    try:
-        s = open("/proc/%s/stat" % d).read()
-    except OSError:
-        continue
-    f = s[s.rindex(")") + 2:].split()
-    kids.setdefault(int(f[1]), []).append(int(d))
-    t[int(d)] = sum(int(x) for x in f[11:15])   # utime stime cutime cstime
-total, todo, seen = 0, list(roots), set()
-while todo:
-    p = todo.pop()
-    if p not in seen:
-        seen.add(p); total += t.get(p, 0); todo.extend(kids.get(p, []))
-print(total)
-'
 HZ=$(getconf CLK_TCK)
-tree_jiffies() { python3 -c "$TREE_CPU" "$@"; }
 TERN_ROOTS=("$(head -1 "$PG_PIDFILE")" "$(head -1 "$NATS_PIDFILE")" "${TERN_PIDS[@]}")
 POSTFIX_ROOTS=("$(head -1 /var/lib/mta-bench-postfix/spool/pid/master.pid | tr -dc 0-9)")
 EMPTY_TERN=("$PSQL" -X -q -d "$BENCH_URL" -c 'TRUNCATE attempts, jobs, messages')

@@ -42,29 +42,6 @@ SMTP_SINK_PID=$!
 trap 'kill "$SMTP_SINK_PID" "$SINK_PID" 2>/dev/null || true; bench_cleanup' EXIT
 
 HZ=$(getconf CLK_TCK)
-# CPU ticks (user+system, children included) of the process trees rooted at the given pids.
-tree_jiffies() {
-  python3 - "$@" <<'PY'
-import os, sys
-roots = {int(x) for x in sys.argv[1:]}; kids = {}; t = {}
-for d in os.listdir("/proc"):
-    if not d.isdigit():
-        continue
-    try:
-        s = open("/proc/%s/stat" % d).read()
-    except OSError:
-        continue
-    f = s[s.rindex(")") + 2:].split()
-    kids.setdefault(int(f[1]), []).append(int(d))
-    t[int(d)] = sum(int(x) for x in f[11:15])
-total, todo, seen = 0, list(roots), set()
-while todo:
-    p = todo.pop()
-    if p not in seen:
-        seen.add(p); total += t.get(p, 0); todo.extend(kids.get(p, []))
-print(total)
-PY
-}
 SERVICES=("$(head -1 "$PG_PIDFILE")" "$(head -1 "$NATS_PIDFILE")")
 POSTFIX_ROOT=$(head -1 /var/lib/mta-bench-postfix/spool/pid/master.pid | tr -dc 0-9)
 EMPTY_TERN=("$PSQL" -X -q -d "$BENCH_URL" -c 'TRUNCATE attempts, jobs, messages')

@@ -77,6 +77,31 @@ smtp_load() {
   bash "$PEER/smtp_load.sh" -S -N -o "$OUT/runs.csv" -m "$MSGS" -k 1 -c reuse -T 300 -W "$QUIET_PCT" "$@"
 }
 
+# tree_jiffies PID...: CPU ticks (user + system, exited children included) of the process trees
+# rooted at the given pids, read from /proc. Divide by `getconf CLK_TCK` for seconds.
+tree_jiffies() {
+  python3 - "$@" <<'PY'
+import os, sys
+roots = {int(x) for x in sys.argv[1:]}; kids = {}; t = {}
+for d in os.listdir("/proc"):
+    if not d.isdigit():
+        continue
+    try:
+        s = open("/proc/%s/stat" % d).read()
+    except OSError:
+        continue
+    f = s[s.rindex(")") + 2:].split()
+    kids.setdefault(int(f[1]), []).append(int(d))
+    t[int(d)] = sum(int(x) for x in f[11:15])   # utime stime cutime cstime
+total, todo, seen = 0, list(roots), set()
+while todo:
+    p = todo.pop()
+    if p not in seen:
+        seen.add(p); total += t.get(p, 0); todo.extend(kids.get(p, []))
+print(total)
+PY
+}
+
 report() {
   bash "$PEER/smtp_load.sh" -R "$OUT/runs.csv" -B postfix | tee "$OUT/summary.txt"
   log "raw results in $OUT"

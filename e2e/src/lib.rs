@@ -121,6 +121,21 @@ impl Tern {
     }
 }
 
+/// Sends one message with swaks to `127.0.0.1:port` (`args` are swaks options such as `--from`,
+/// `--to`, `--data`), asserts it was accepted and returns the transcript.
+pub async fn swaks(port: u16, args: &[&str]) -> String {
+    let output = Command::new("swaks")
+        .args(["--server", &format!("127.0.0.1:{port}")])
+        .args(args)
+        .stdout(Stdio::piped())
+        .output()
+        .await
+        .expect("run swaks (scripts/services.sh installs it)");
+    let transcript = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{transcript}");
+    transcript
+}
+
 /// A plain HTTP/1.1 GET on 127.0.0.1: status and the whole response.
 pub async fn http_get(port: u16, path: &str) -> (u16, String) {
     try_http_get(port, path).await.expect("admin HTTP server")

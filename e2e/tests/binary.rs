@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tern_e2e::{Tern, free_port, http_get, migrate, tern_binary};
+use tern_e2e::{Tern, free_port, http_get, migrate, swaks, tern_binary};
 use tern_testkit::wait::eventually;
 use tern_testkit::{SmtpClient, TestDatabase};
 use tokio::process::Command;
@@ -71,23 +71,11 @@ async fn binary_accepts_mail_serves_metrics_and_stops_on_sigterm() {
     .await;
     assert!(ready.contains("ready"));
 
-    let output = Command::new("swaks")
-        .args([
-            "--server",
-            &format!("127.0.0.1:{smtp}"),
-            "--to",
-            "someone@tern.test",
-            "--from",
-            "a@example.org",
-        ])
-        .output()
-        .await
-        .expect("swaks");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
+    swaks(
+        smtp,
+        &["--to", "someone@tern.test", "--from", "a@example.org"],
+    )
+    .await;
     let count: i64 =
         sqlx::query_scalar("SELECT count(*) FROM jobs WHERE recipient = 'someone@tern.test'")
             .fetch_one(&db.pool)

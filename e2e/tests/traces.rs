@@ -8,40 +8,24 @@
 //! environment as in production, the exporter is flushed by the shutdown path, and the two
 //! components share nothing but PostgreSQL and NATS, as two pods would.
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use tern_e2e::{Tern, free_port, migrate};
+use tern_e2e::{Tern, free_port, migrate, swaks};
 use tern_testkit::TestDatabase;
 use tern_testkit::otlp::{OtlpReceiver, ReceivedSpan};
 use tern_testkit::sink::{SinkConfig, SinkServer};
 use tern_testkit::wait::eventually;
-use tokio::process::Command;
 
 const BODY_MARKER: &str = "a-body-line-no-span-may-carry";
 
-async fn swaks(smtp: u16, to: &str) {
+/// A message whose body carries [`BODY_MARKER`], from alice@example.org to `to`.
+async fn send_marked(smtp: u16, to: &str) {
     let body = format!("Subject: traced\r\n\r\n{BODY_MARKER}\r\n");
-    let output = Command::new("swaks")
-        .args([
-            "--server",
-            &format!("127.0.0.1:{smtp}"),
-            "--from",
-            "alice@example.org",
-            "--to",
-            to,
-            "--data",
-            &body,
-        ])
-        .stdout(Stdio::piped())
-        .output()
-        .await
-        .expect("swaks");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
+    swaks(
+        smtp,
+        &["--from", "alice@example.org", "--to", to, "--data", &body],
+    )
+    .await;
 }
 
 async fn queue_id_of(db: &TestDatabase, recipient: &str) -> String {
@@ -108,8 +92,8 @@ async fn a_deferred_then_delivered_message_and_a_bounce_are_each_one_trace_from_
     let ingress = Tern::start("ingress", &db.url, &ingress_env).await;
     let worker = Tern::start("worker", &db.url, &worker_env).await;
 
-    swaks(smtp, "bob@tern.test").await;
-    swaks(smtp, "nobody@tern.test").await;
+    send_marked(smtp, "bob@tern.test").await;
+    send_marked(smtp, "nobody@tern.test").await;
     let deferred = queue_id_of(&db, "bob@tern.test").await;
     let bounced = queue_id_of(&db, "nobody@tern.test").await;
 
@@ -294,22 +278,19 @@ async fn transaction_for_a_traceparent_header(join: bool) -> ReceivedSpan {
         ],
     )
     .await;
-    let output = Command::new("swaks")
-        .args([
-            "--server",
-            &format!("127.0.0.1:{smtp}"),
+    let traceparent = format!("Traceparent: 00-{SENDER_TRACE}-{SENDER_SPAN}-01");
+    swaks(
+        smtp,
+        &[
             "--from",
             "alice@example.org",
             "--to",
             "bob@tern.test",
             "--header",
-            &format!("Traceparent: 00-{SENDER_TRACE}-{SENDER_SPAN}-01"),
-        ])
-        .stdout(Stdio::piped())
-        .output()
-        .await
-        .expect("swaks");
-    assert!(output.status.success());
+            &traceparent,
+        ],
+    )
+    .await;
     ingress.signal("TERM").await;
     let spans = receiver
         .wait_for("the transaction span", Duration::from_secs(30), |spans| {

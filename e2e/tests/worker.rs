@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tern_common::store::{NewMessage, NewRecipient, PgQueueStore, QueueStore};
 use tern_e2e::prometheus::Scrape;
-use tern_e2e::{Tern, free_port, http_get, migrate};
+use tern_e2e::{Tern, free_port, http_get, migrate, swaks};
 use tern_testkit::TestDatabase;
 use tern_testkit::sink::{SinkConfig, SinkServer};
 use tern_testkit::wait::eventually;
@@ -222,26 +222,18 @@ async fn swaks_to_ingress_to_worker_to_sink_keeps_the_message_intact() {
     let worker = Tern::start("worker", &db.url, &env).await;
 
     let body = "Subject: e2e\r\n\r\n.a line starting with a dot\r\n..two dots\r\nend\r\n";
-    let output = Command::new("swaks")
-        .args([
-            "--server",
-            &format!("127.0.0.1:{smtp}"),
+    swaks(
+        smtp,
+        &[
             "--from",
             "alice@example.org",
             "--to",
             "bob@tern.test",
             "--data",
             body,
-        ])
-        .stdout(Stdio::piped())
-        .output()
-        .await
-        .expect("swaks");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
+        ],
+    )
+    .await;
 
     let received = sink.wait_for(1, Duration::from_secs(60)).await;
     let message = &received[0];
