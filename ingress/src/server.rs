@@ -125,6 +125,11 @@ pub async fn run<Q: QueueStore>(
         tokio::spawn(tls.watch_certificates(stop.clone()));
         stop.drop_guard()
     });
+    let prune = ingress.shared.users.clone().map(|users| {
+        let stop = CancellationToken::new();
+        tokio::spawn(prune_auth_failures(users, stop.clone()));
+        stop.drop_guard()
+    });
     for (listener, kind) in listeners {
         let ingress = Ingress {
             shared: Arc::clone(&ingress.shared),
@@ -163,6 +168,7 @@ pub async fn run<Q: QueueStore>(
         );
     }
     drop(reload);
+    drop(prune);
     tracing::info!("ingress stopped");
 }
 
@@ -278,6 +284,23 @@ async fn serve<Q: QueueStore>(
         tracing::debug!(client = %client_ip, %error, "session ended with an I/O error");
     }
     active.decrement(1.0);
+}
+
+/// Deletes AUTH failure counters whose window has passed, once a window. Every pod does it; the
+/// statement is idempotent and touches only expired rows, so they never get in each other's way.
+async fn prune_auth_failures(users: UserStore, stop: CancellationToken) {
+    let every = users.lockout().window.max(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match users.prune_failures().await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::debug!(pruned, "expired AUTH failure counters deleted"),
+            Err(error) => tracing::warn!(%error, "AUTH failure counters not pruned"),
+        }
+    }
 }
 
 /// Over a limit: say why and close, without reading anything.
