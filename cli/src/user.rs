@@ -1,4 +1,5 @@
-//! `tern user add|passwd|del|list`: the users who may authenticate with SMTP AUTH.
+//! `tern user add|passwd|del|list|disable|enable|senders`: the users who may authenticate with
+//! SMTP AUTH.
 //!
 //! Passwords never come from the command line (it is visible in `ps` and shell history): they
 //! are read from standard input with `--password-stdin`, or prompted for without echo on a
@@ -36,6 +37,17 @@ pub enum UserCommand {
     },
     /// Delete a user and its senders.
     Del { login: String },
+    /// Keep a user but refuse its AUTH (535, like a wrong password) until `enable`.
+    Disable { login: String },
+    /// Let a disabled user authenticate again.
+    Enable { login: String },
+    /// Replace a user's extra senders (none given: only the login address remains).
+    Senders {
+        login: String,
+        /// `bob@example.org` or `@example.com`. Repeatable.
+        #[arg(long = "sender", value_name = "ADDRESS_OR_@DOMAIN")]
+        senders: Vec<String>,
+    },
     /// List users: login, whether disabled, and extra senders.
     List,
 }
@@ -78,6 +90,21 @@ pub async fn run(database: &DatabaseConfig, command: UserCommand) -> anyhow::Res
             .delete(&login)
             .await
             .map(|()| println!("deleted {}", login.to_lowercase())),
+        UserCommand::Disable { login } => users
+            .set_disabled(&login, true)
+            .await
+            .map(|()| println!("disabled {}", login.to_lowercase())),
+        UserCommand::Enable { login } => users
+            .set_disabled(&login, false)
+            .await
+            .map(|()| println!("enabled {}", login.to_lowercase())),
+        UserCommand::Senders { login, senders } => match checked(&login, &senders) {
+            Ok(senders) => users
+                .set_senders(&login, &senders)
+                .await
+                .map(|()| println!("senders set for {}", login.to_lowercase())),
+            Err(error) => return Ok(report(&error)),
+        },
         UserCommand::List => list(&users).await,
     };
     match result {

@@ -142,6 +142,57 @@ async fn add_list_passwd_and_del() {
 }
 
 #[tokio::test]
+async fn disable_enable_and_senders() {
+    let db = TestDatabase::create().await;
+    let url = db.url.as_str();
+    let run = tern_user(
+        url,
+        &["add", "carol@example.com", "--password-stdin"],
+        Some("carol passphrase\n"),
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+
+    let run = tern_user(url, &["disable", "Carol@example.com"], None).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(!authenticates(&db, "carol@example.com", "carol passphrase").await);
+    let run = tern_user(url, &["list"], None).await;
+    assert!(
+        run.stdout.contains("carol@example.com\tyes\t"),
+        "{}",
+        run.stdout
+    );
+    let run = tern_user(url, &["enable", "carol@example.com"], None).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(authenticates(&db, "carol@example.com", "carol passphrase").await);
+
+    let run = tern_user(
+        url,
+        &["senders", "carol@example.com", "--sender", "@carol.example"],
+        None,
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let run = tern_user(url, &["list"], None).await;
+    assert!(
+        run.stdout.contains("carol@example.com\tno\t@carol.example"),
+        "{}",
+        run.stdout
+    );
+    let run = tern_user(
+        url,
+        &["senders", "carol@example.com", "--sender", "not an address"],
+        None,
+    )
+    .await;
+    assert_eq!(run.code, Some(64), "{}", run.stderr);
+    for command in ["disable", "enable", "senders"] {
+        let run = tern_user(url, &[command, "nobody@example.com"], None).await;
+        assert_eq!(run.code, Some(1), "{command}: {}", run.stderr);
+    }
+}
+
+#[tokio::test]
 async fn usage_errors_exit_64_and_change_nothing() {
     let db = TestDatabase::create().await;
     let url = db.url.as_str();
