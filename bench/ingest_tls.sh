@@ -16,12 +16,16 @@
 # Tern runs ingest-only). CPU is read from /proc before the run and after it has settled
 # (Postfix: queue drained).
 #
-# Environment: MSGS (2000) SESSIONS ("10 50") SIZE (1024) RCPTS (1) MODES ("starttls none")
+# Modes: `starttls` (one handshake per session, then all its messages), `none` (the same without
+# TLS), `starttls-1` (QUIT and a new connection and handshake for every message, as an MX sees
+# most senders).
+#
+# Environment: MSGS (2000) SESSIONS ("10 50") SIZE (1024) RCPTS (1) MODES ("starttls none starttls-1")
 #              PEER_BENCH_DIR (../shared/bench)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 MSGS=${MSGS:-2000} SESSIONS=${SESSIONS:-"10 50"} SIZE=${SIZE:-1024} RCPTS=${RCPTS:-1}
-MODES=${MODES:-"starttls none"}
+MODES=${MODES:-"starttls none starttls-1"}
 LOADGEN=${LOADGEN:-$ROOT/target/release/tern-loadgen}
 POSTFIX_CONF=/var/lib/mta-bench-postfix/etc
 
@@ -56,8 +60,10 @@ run_cell() {
   local server=$1 port=$2 mode=$3 sessions=$4 roots before after line seconds rate i
   if [[ $server == tern ]]; then roots=("${TERN_ROOTS[@]}"); "${EMPTY_TERN[@]}"; else roots=("${POSTFIX_ROOTS[@]}"); fi
   before=$(tree_jiffies "${roots[@]}")
-  line=$("$LOADGEN" "127.0.0.1:$port" --tls "$mode" --sessions "$sessions" --messages "$MSGS" \
-    --size "$SIZE" --recipients "$RCPTS")
+  local per_connection=0
+  [[ $mode == *-1 ]] && per_connection=1
+  line=$("$LOADGEN" "127.0.0.1:$port" --tls "${mode%-1}" --sessions "$sessions" --messages "$MSGS" \
+    --size "$SIZE" --recipients "$RCPTS" --per-connection "$per_connection")
   if [[ $server == postfix ]]; then
     for ((i = 0; i < 600; i++)); do eval "$POSTFIX_DRAINED" && break; sleep 0.1; done
   fi
@@ -83,12 +89,12 @@ python3 - "$OUT/runs.csv" <<'PY' | tee "$OUT/summary.txt"
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 cell = {(r["server"], r["mode"], r["sessions"]): r for r in rows}
-print(f"{'mode':9} {'sessions':>8} {'Tern msg/s':>11} {'Postfix msg/s':>14} {'ratio':>6} {'Tern CPU ms/msg':>16} {'Postfix CPU ms/msg':>19}")
+print(f"{'mode':10} {'sessions':>8} {'Tern msg/s':>11} {'Postfix msg/s':>14} {'ratio':>6} {'Tern CPU ms/msg':>16} {'Postfix CPU ms/msg':>19}")
 for (server, mode, sessions), t in cell.items():
     if server != "tern" or ("postfix", mode, sessions) not in cell:
         continue
     p = cell[("postfix", mode, sessions)]
     ratio = float(t["per_second"]) / float(p["per_second"])
-    print(f"{mode:9} {sessions:>8} {float(t['per_second']):>11.0f} {float(p['per_second']):>14.0f} {ratio:>5.2f}x {t['cpu_ms_per_msg']:>16} {p['cpu_ms_per_msg']:>19}")
+    print(f"{mode:10} {sessions:>8} {float(t['per_second']):>11.0f} {float(p['per_second']):>14.0f} {ratio:>5.2f}x {t['cpu_ms_per_msg']:>16} {p['cpu_ms_per_msg']:>19}")
 PY
 log "raw results in $OUT"

@@ -45,6 +45,10 @@ struct Args {
     domain: String,
     #[arg(long, value_enum, default_value = "starttls")]
     tls: Tls,
+    /// Messages per connection before QUIT and a new connection (and handshake); 0: no limit.
+    /// 1 is what an MX sees: most senders bring one message per connection.
+    #[arg(long, default_value_t = 0)]
+    per_connection: u64,
 }
 
 #[tokio::main]
@@ -67,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
             server: args.server,
             tls: args.tls,
             total: args.messages,
+            per_connection: args.per_connection,
             config: Arc::clone(&config),
             body: Arc::clone(&body),
             recipients: Arc::clone(&recipients),
@@ -95,6 +100,7 @@ struct Session {
     server: SocketAddr,
     tls: Tls,
     total: u64,
+    per_connection: u64,
     config: Arc<ClientConfig>,
     body: Arc<[u8]>,
     recipients: Arc<[String]>,
@@ -126,15 +132,24 @@ impl Session {
                 .collect(),
         };
         let mut connection: Option<Connection> = None;
+        let mut carried = 0;
         while self.next.fetch_add(1, Ordering::Relaxed) < self.total {
+            if self.per_connection > 0
+                && carried == self.per_connection
+                && let Some(open) = connection.take()
+            {
+                open.quit().await;
+            }
             let mut open = match connection.take() {
                 Some(open) => open,
                 None => {
+                    carried = 0;
                     Connection::connect(self.server, "bench", Protocol::Smtp, mode, &self.config)
                         .await
                         .with_context(|| format!("connecting to {}", self.server))?
                 }
             };
+            carried += 1;
             match open.send(&envelope, &self.body).await {
                 Ok(replies) => {
                     if replies.iter().any(|reply| reply.code / 100 != 2) {
