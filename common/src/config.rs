@@ -210,6 +210,22 @@ pub fn split_list(text: &str) -> impl Iterator<Item = &str> {
         .filter(|item| !item.is_empty())
 }
 
+/// A list of CIDR networks or single addresses (`10.0.0.0/8, 192.0.2.7`), as the `setting` says.
+pub fn parse_networks(setting: &'static str, text: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    split_list(text)
+        .map(|net| {
+            net.parse::<ipnet::IpNet>()
+                .or_else(|_| net.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    ConfigError::new(
+                        setting,
+                        format!("'{net}' is not an address or CIDR network"),
+                    )
+                })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use tern_smtp::{Domain, ForwardPath};
 
-use crate::config::{ConfigError, split_list};
+use crate::config::{ConfigError, parse_networks, split_list};
 
 #[derive(Debug, Clone, Default)]
 pub struct RelayPolicy {
@@ -66,19 +66,7 @@ impl RelayPolicy {
             }
             domains.push(domain.to_owned());
         }
-        let mut networks = Vec::new();
-        for net in split_list(trusted_networks) {
-            let parsed = net
-                .parse::<IpNet>()
-                .or_else(|_| net.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| {
-                    ConfigError::new(
-                        "TERN_INGRESS_TRUSTED_NETWORKS",
-                        format!("'{net}' is not an address or CIDR network"),
-                    )
-                })?;
-            networks.push(parsed);
-        }
+        let networks = parse_networks("TERN_INGRESS_TRUSTED_NETWORKS", trusted_networks)?;
         Ok(Self::new(domains, networks))
     }
 

@@ -14,7 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use ipnet::IpNet;
-use tern_common::config::{ConfigError, split_list};
+use tern_common::config::{ConfigError, parse_networks, split_list};
 use tern_smtp::proxy::{self, Parse, ProxyError, V2_MAX_PAYLOAD};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::sync::CancellationToken;
@@ -60,19 +60,7 @@ impl ProxyConfig {
                 required.push(kind);
             }
         }
-        let mut networks = Vec::new();
-        for net in split_list(trusted_networks) {
-            let parsed = net
-                .parse::<IpNet>()
-                .or_else(|_| net.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| {
-                    ConfigError::new(
-                        NETWORKS,
-                        format!("'{net}' is not an address or CIDR network"),
-                    )
-                })?;
-            networks.push(parsed);
-        }
+        let networks = parse_networks(NETWORKS, trusted_networks)?;
         if !required.is_empty() && networks.is_empty() {
             return Err(ConfigError::new(
                 NETWORKS,
