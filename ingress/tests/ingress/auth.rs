@@ -10,7 +10,7 @@ use tokio::process::Command;
 
 use crate::harness::{TestIngress, queue_id, send_message};
 use crate::peers::{python, require};
-use crate::tls::{SERVER_NAME, start_tls_ingress, starttls_client, stored_body};
+use crate::tls::{SERVER_NAME, start_tls_ingress, starttls_client, stored_body, swaks_verified};
 
 pub const LOGIN: &str = "alice@example.org";
 pub const PASSWORD: &str = "correct horse battery";
@@ -216,24 +216,22 @@ async fn swaks_authenticates_on_587_and_465() {
         ),
     ];
     for (kind, mode, mechanism, recipient) in cases {
-        let server = ingress.addr_of(kind).to_string();
-        let output = Command::new("swaks")
-            .args([
-                "--server",
-                &server,
-                mode,
-                "--tls-verify",
-                "--tls-ca-path",
-                &ca,
-            ])
-            .args(["--tls-sni", SERVER_NAME, "--auth", mechanism])
-            .args(["--auth-user", LOGIN, "--auth-password", PASSWORD])
-            .args(["--from", LOGIN, "--to", recipient])
-            .output()
-            .await
-            .expect("run swaks");
-        let transcript = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "{mode}: {transcript}");
+        let auth = [
+            "--auth",
+            mechanism,
+            "--auth-user",
+            LOGIN,
+            "--auth-password",
+            PASSWORD,
+        ];
+        let envelope = ["--from", LOGIN, "--to", recipient];
+        let transcript = swaks_verified(
+            ingress.addr_of(kind),
+            mode,
+            &ca,
+            &[&auth[..], &envelope].concat(),
+        )
+        .await;
         assert!(
             transcript.contains("235 2.7.0 Authentication successful"),
             "{transcript}"

@@ -53,6 +53,35 @@ pub async fn starttls_client(
     (client, ehlo)
 }
 
+/// swaks over TLS (`mode` is `--tls` or `--tlsc`) to `server`, verifying the certificate against
+/// `ca` for [`SERVER_NAME`], with `extra` options; asserts success and returns the transcript.
+pub async fn swaks_verified(
+    server: std::net::SocketAddr,
+    mode: &str,
+    ca: &str,
+    extra: &[&str],
+) -> String {
+    crate::peers::require("swaks");
+    let server = server.to_string();
+    let output = tokio::process::Command::new("swaks")
+        .args([
+            "--server",
+            &server,
+            mode,
+            "--tls-verify",
+            "--tls-ca-path",
+            ca,
+        ])
+        .args(["--tls-sni", SERVER_NAME])
+        .args(extra)
+        .output()
+        .await
+        .expect("run swaks");
+    let transcript = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{mode}: {transcript}");
+    transcript
+}
+
 pub async fn stored_body(ingress: &TestIngress, queue_id: &str) -> String {
     let body: Vec<u8> =
         sqlx::query_scalar("SELECT body FROM messages WHERE replace(id::text, '-', '') = $1")

@@ -8,7 +8,7 @@ use tokio::process::Command;
 use crate::auth::{LOGIN, PASSWORD, add_alice};
 use crate::harness::TestIngress;
 use crate::peers::{python, require};
-use crate::tls::{SERVER_NAME, start_tls_ingress, stored_body};
+use crate::tls::{SERVER_NAME, start_tls_ingress, stored_body, swaks_verified};
 
 /// Runs `openssl s_client` against `kind`'s listener (STARTTLS unless it is the 465 role) with
 /// `extra` options, says QUIT and returns (success, everything it printed).
@@ -139,32 +139,21 @@ async fn swaks_sends_over_starttls_and_implicit_tls() {
         ),
     ];
     for (kind, mode, recipient, auth) in cases {
-        let server = ingress.addr_of(kind).to_string();
-        let output = Command::new("swaks")
-            .args([
-                "--server",
-                &server,
-                mode,
-                "--tls-verify",
-                "--tls-ca-path",
-                &ca,
-                "--tls-sni",
-                SERVER_NAME,
-            ])
-            .args([
-                "--to",
-                recipient,
-                "--from",
-                LOGIN,
-                "--helo",
-                "swaks.example",
-            ])
-            .args(auth)
-            .output()
-            .await
-            .expect("run swaks");
-        let transcript = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "{mode}: {transcript}");
+        let envelope = [
+            "--to",
+            recipient,
+            "--from",
+            LOGIN,
+            "--helo",
+            "swaks.example",
+        ];
+        let transcript = swaks_verified(
+            ingress.addr_of(kind),
+            mode,
+            &ca,
+            &[&envelope[..], auth].concat(),
+        )
+        .await;
         assert!(
             transcript.contains("TLS started with cipher TLSv1.3"),
             "{mode}: {transcript}"
