@@ -26,7 +26,7 @@ pub fn missing_headers(
 ) -> String {
     let mut has_message_id = false;
     let mut has_date = false;
-    for name in header_names(message) {
+    for name in tern_smtp::header::names(message) {
         has_message_id |= name.eq_ignore_ascii_case(b"message-id");
         has_date |= name.eq_ignore_ascii_case(b"date");
     }
@@ -47,25 +47,6 @@ pub fn missing_headers(
         let _ = write!(headers, "Date: {date}\r\n");
     }
     headers
-}
-
-/// The names of the fields in the header section, in order.
-fn header_names(message: &[u8]) -> impl Iterator<Item = &[u8]> {
-    message
-        .split(|&b| b == b'\n')
-        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-        // A folded continuation belongs to the field above it and names nothing.
-        .filter(|line| !line.starts_with(b" ") && !line.starts_with(b"\t"))
-        .map_while(field_name)
-}
-
-/// `name` of a `name: value` line (RFC 5322 2.2, with the obsolete spaces before the colon);
-/// `None` for the empty line that ends the header section or anything else that is no field.
-fn field_name(line: &[u8]) -> Option<&[u8]> {
-    let colon = line.iter().position(|&b| b == b':')?;
-    let name = line[..colon].trim_ascii_end();
-    let printable = |b: &u8| (33..=126).contains(b);
-    (!name.is_empty() && name.iter().all(printable)).then_some(name)
 }
 
 /// Keeps a value usable as either side of a `msg-id` (RFC 5322 3.6.4: dot-atom-text): anything

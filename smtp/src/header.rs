@@ -7,9 +7,8 @@
 /// or at the first line that is neither a field nor a continuation.
 pub fn field(message: &[u8], name: &str) -> Option<String> {
     let mut value: Option<Vec<u8>> = None;
-    for line in message.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.starts_with(b" ") || line.starts_with(b"\t") {
+    for line in lines(message) {
+        if is_continuation(line) {
             if let Some(value) = value.as_mut() {
                 value.push(b' ');
                 value.extend_from_slice(line.trim_ascii());
@@ -19,21 +18,45 @@ pub fn field(message: &[u8], name: &str) -> Option<String> {
         if value.is_some() {
             break;
         }
-        let colon = line.iter().position(|&b| b == b':')?;
-        let field_name = line[..colon].trim_ascii_end();
-        if field_name.is_empty() || !field_name.iter().all(|b| (33..=126).contains(b)) {
-            return None;
-        }
+        let (field_name, field_value) = split_field(line)?;
         if field_name.eq_ignore_ascii_case(name.as_bytes()) {
-            value = Some(line[colon + 1..].trim_ascii().to_vec());
+            value = Some(field_value.trim_ascii().to_vec());
         }
     }
     String::from_utf8(value?.trim_ascii().to_vec()).ok()
 }
 
+/// The name of every field of the header section, in order (same section rules as [`field`]).
+pub fn names(message: &[u8]) -> impl Iterator<Item = &[u8]> {
+    lines(message)
+        .filter(|line| !is_continuation(line))
+        .map_while(|line| split_field(line).map(|(name, _)| name))
+}
+
+fn lines(message: &[u8]) -> impl Iterator<Item = &[u8]> {
+    message
+        .split(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+}
+
+/// A folded continuation belongs to the field above it.
+fn is_continuation(line: &[u8]) -> bool {
+    line.starts_with(b" ") || line.starts_with(b"\t")
+}
+
+/// `name` and `value` of a `name: value` line (RFC 5322 2.2, with the obsolete spaces before the
+/// colon); `None` for the empty line that ends the header section or anything else that is no
+/// field.
+fn split_field(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let colon = line.iter().position(|&b| b == b':')?;
+    let name = line[..colon].trim_ascii_end();
+    let printable = |b: &u8| (33..=126).contains(b);
+    (!name.is_empty() && name.iter().all(printable)).then_some((name, &line[colon + 1..]))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::field;
+    use super::{field, names};
 
     #[test]
     fn finds_folded_fields_in_the_header_section_only() {
@@ -47,5 +70,7 @@ mod tests {
         assert_eq!(field(b"not a header\r\nDate: x\r\n", "Date"), None);
         assert_eq!(field(b"", "Date"), None);
         assert_eq!(field(b"Date: \xff\r\n", "Date"), None);
+        let listed: Vec<&[u8]> = names(message).collect();
+        assert_eq!(listed, [&b"Subject"[..], b"message-id", b"X"]);
     }
 }
