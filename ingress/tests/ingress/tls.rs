@@ -35,8 +35,16 @@ pub async fn starttls_client(
     addr: std::net::SocketAddr,
     trusted: &TestCertificate,
 ) -> (SmtpClient, tern_testkit::TestReply) {
-    let (mut client, greeting) = SmtpClient::connect(addr).await;
+    let (client, greeting) = SmtpClient::connect(addr).await;
     assert_eq!(greeting.code, 220, "{greeting:?}");
+    starttls(client, trusted).await
+}
+
+/// On a greeted plain-text session: EHLO, STARTTLS, handshake and EHLO again.
+pub async fn starttls(
+    mut client: SmtpClient,
+    trusted: &TestCertificate,
+) -> (SmtpClient, tern_testkit::TestReply) {
     let ehlo = client.command("EHLO client.example").await;
     assert!(ehlo.lines.iter().any(|l| l == "STARTTLS"), "{ehlo:?}");
     let reply = client.command("STARTTLS").await;
