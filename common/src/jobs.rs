@@ -8,8 +8,9 @@
 //!   claimable again when the lease runs out: there is no moment when a job is neither leased nor
 //!   claimable. `FOR UPDATE SKIP LOCKED` keeps concurrent claimers from waiting on each other or
 //!   taking the same job.
-//! - [`PgJobStore::renew_leases`] pushes every lease of an owner forward; a live worker calls it
-//!   well within the lease time, so its jobs are never claimed twice in normal operation.
+//! - [`PgJobStore::renew_leases`] pushes forward the leases of the jobs a worker is still working
+//!   on; a live worker calls it well within the lease time, so those are never claimed twice in
+//!   normal operation, and a job it gave up on becomes due when its lease runs out.
 //! - [`PgJobStore::finish`] records the outcome and the attempt in one statement, and only if the
 //!   caller still holds the lease (`Ok(false)` otherwise: another worker has the job now).
 //! - [`PgJobStore::release`] hands unfinished jobs back (shutdown), due at once.

@@ -166,33 +166,72 @@ async fn an_expired_lease_makes_the_job_claimable_again_and_fences_the_old_owner
 }
 
 #[tokio::test]
-async fn renewed_leases_keep_jobs_from_other_workers() {
+async fn renewed_leases_keep_jobs_from_other_workers_and_only_those_named_are_renewed() {
     let db = TestDatabase::create().await;
-    queue(&db, &[message("a@example.org", &["b@one.test"])]).await;
+    queue(
+        &db,
+        &[message("a@example.org", &["b@one.test", "c@two.test"])],
+    )
+    .await;
     let store = PgJobStore::new(db.pool.clone());
-    store
+    let claimed = store
         .claim("owner", Duration::from_secs(2), 10)
         .await
         .expect("claim");
+    assert_eq!(claimed.len(), 2);
+    let (working, given_up) = (claimed[0].id, claimed[1].id);
     let held = store
-        .renew_leases("owner", Duration::from_secs(600))
+        .renew_leases("owner", &[working], Duration::from_secs(600))
         .await
         .expect("renew");
     assert_eq!(held, 1);
-    let lease_left: f64 =
-        sqlx::query_scalar("SELECT extract(epoch FROM lease_expires_at - now())::float8 FROM jobs")
-            .fetch_one(&db.pool)
+    let lease_left = |id: i64| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, f64>(
+                "SELECT extract(epoch FROM lease_expires_at - now())::float8 FROM jobs WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_one(&pool)
             .await
-            .expect("lease");
+            .expect("lease")
+        }
+    };
+    let renewed = lease_left(working).await;
     assert!(
-        lease_left > 60.0,
-        "lease was not pushed forward: {lease_left}s left"
+        renewed > 60.0,
+        "lease was not pushed forward: {renewed}s left"
     );
-    let other = store
-        .claim("other", Duration::from_secs(60), 10)
-        .await
-        .expect("claim");
-    assert!(other.is_empty());
+    let untouched = lease_left(given_up).await;
+    assert!(
+        untouched <= 2.0,
+        "a job not named was renewed: {untouched}s left"
+    );
+    assert_eq!(
+        store
+            .renew_leases("someone else", &[working], Duration::from_secs(600))
+            .await
+            .expect("renew"),
+        0,
+        "a lease is renewed only by its owner"
+    );
+
+    let other = eventually(
+        "the unrenewed lease to run out",
+        Duration::from_secs(10),
+        || {
+            let store = store.clone();
+            async move {
+                let jobs = store
+                    .claim("other", Duration::from_secs(60), 10)
+                    .await
+                    .expect("claim");
+                (!jobs.is_empty()).then_some(jobs)
+            }
+        },
+    )
+    .await;
+    assert_eq!(other.iter().map(|j| j.id).collect::<Vec<_>>(), [given_up]);
 }
 
 #[tokio::test]

@@ -46,13 +46,24 @@ impl PgCluster {
         format!("postgres://tern@127.0.0.1:{}/postgres", self.port)
     }
 
-    /// Stops the server the hard way, as a crash or a lost node would.
+    /// Stops the server the hard way, as a crash or a lost node would: what was committed
+    /// without waiting for the log flush (the workers' `synchronous_commit = off`) may be lost.
     pub fn stop(&self) {
+        self.pg_ctl_stop("immediate");
+    }
+
+    /// Stops the server as an operator would (a restart, a failover): clients are disconnected
+    /// and everything committed survives.
+    pub fn shut_down(&self) {
+        self.pg_ctl_stop("fast");
+    }
+
+    fn pg_ctl_stop(&self, mode: &str) {
         run(
             as_postgres(&self.bin.join("pg_ctl"))
                 .arg("-D")
                 .arg(self.dir.join("data"))
-                .args(["-m", "immediate", "-w", "stop"]),
+                .args(["-m", mode, "-w", "stop"]),
             "pg_ctl stop",
         );
     }

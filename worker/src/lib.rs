@@ -10,6 +10,7 @@
 //! - `record`: verdicts to recorded outcomes: retry time, expiry, owed notifications.
 //! - `dsn_task`: queues the notifications finished jobs owe.
 //! - `gauges`: queue depth and the oldest due job, refreshed from PostgreSQL.
+//! - `in_flight`: the claimed jobs still being worked on, whose leases are renewed.
 //! - `pool`: idle connections kept for the next group to the same destination.
 //! - [`metrics`]: metric names and histogram buckets, defined once.
 //! - `notices`: JetStream notices that wake the claim loop.
@@ -24,6 +25,7 @@ pub mod delivery;
 mod destination;
 mod dsn_task;
 mod gauges;
+mod in_flight;
 pub mod metrics;
 mod notices;
 mod pool;

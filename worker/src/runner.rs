@@ -13,6 +13,7 @@ use crate::config::WorkerConfig;
 use crate::delivery::client::{ClientConfig, Timeouts};
 use crate::delivery::mx::MxResolver;
 use crate::delivery::tls;
+use crate::in_flight::InFlight;
 use crate::pool::ConnectionCache;
 use crate::{destination, dsn_task, gauges, metrics, notices};
 
@@ -29,6 +30,8 @@ pub(crate) struct Shared {
     destinations: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Wakes the DSN task when a finished job owes a notification.
     pub dsn_wake: Notify,
+    /// The claimed jobs still being worked on: the only leases renewed.
+    in_flight: Arc<InFlight>,
     pub connections: ConnectionCache,
 }
 
@@ -79,6 +82,7 @@ impl Worker {
                 client,
                 destinations: Mutex::new(HashMap::new()),
                 dsn_wake: Notify::new(),
+                in_flight: Arc::default(),
             }),
         })
     }
@@ -207,6 +211,10 @@ async fn claim_until_idle(
             tracing::info!(recovered, "claimed jobs whose lease had expired");
         }
         for group in destination::split(jobs) {
+            // Held from the claim on: a group waiting for a slot is still work in hand.
+            let held = shared
+                .in_flight
+                .hold(group.iter().map(|job| job.id).collect());
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 return;
             };
@@ -217,6 +225,7 @@ async fn claim_until_idle(
                     () = abort.cancelled() => {}
                     () = destination::deliver(&shared, group) => {}
                 }
+                drop(held);
                 drop(permit);
             });
         }
@@ -233,9 +242,10 @@ async fn renew_leases(shared: Arc<Shared>, stop: CancellationToken) {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
+        let jobs = shared.in_flight.jobs();
         if let Err(error) = shared
             .store
-            .renew_leases(&shared.config.id, shared.config.lease)
+            .renew_leases(&shared.config.id, &jobs, shared.config.lease)
             .await
         {
             ::metrics::counter!(metrics::STORE_ERRORS_TOTAL, "op" => "renew").increment(1);

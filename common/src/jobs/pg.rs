@@ -91,16 +91,28 @@ impl PgJobStore {
         Ok(jobs)
     }
 
-    /// Pushes every lease `owner` holds to `lease` from now. Returns how many it holds.
-    pub async fn renew_leases(&self, owner: &str, lease: Duration) -> Result<u64, sqlx::Error> {
+    /// Pushes the leases of `jobs` that `owner` still holds to `lease` from now, and no others:
+    /// a job its worker gave up on (its outcome could not be recorded, its message could not be
+    /// loaded) must become due when its lease ends, however long the worker lives. Returns how
+    /// many leases were pushed.
+    pub async fn renew_leases(
+        &self,
+        owner: &str,
+        jobs: &[i64],
+        lease: Duration,
+    ) -> Result<u64, sqlx::Error> {
+        if jobs.is_empty() {
+            return Ok(0);
+        }
         let done = sqlx::query(
             "UPDATE jobs
                 SET lease_expires_at = now() + make_interval(secs => $2),
                     next_attempt_at = now() + make_interval(secs => $2)
-              WHERE lease_owner = $1 AND status = 'leased'",
+              WHERE id = ANY($3) AND lease_owner = $1 AND status = 'leased'",
         )
         .bind(owner)
         .bind(lease.as_secs_f64())
+        .bind(jobs)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())

@@ -30,7 +30,11 @@ pub struct TestWorld {
 impl TestWorld {
     /// A world whose first sink (at 127.0.0.2) is configured by `first`.
     pub async fn start(first: SinkConfig) -> (Self, usize) {
-        let db = TestDatabase::create().await;
+        Self::start_on(TestDatabase::create().await, first).await
+    }
+
+    /// The same world on a database the test made itself (on a cluster it may stop, say).
+    pub async fn start_on(db: TestDatabase, first: SinkConfig) -> (Self, usize) {
         let dns = TestDns::start().await;
         let sink = SinkServer::start(SinkConfig {
             ip: ip(2),
@@ -153,7 +157,21 @@ impl RunningWorker {
         config: WorkerConfig,
         bus: Option<tern_common::bus::Bus>,
     ) -> Self {
-        let worker = Worker::new(config, PgJobStore::new(world.db.pool.clone())).expect("worker");
+        Self::start_with_store(config, PgJobStore::new(world.db.pool.clone()), bus).await
+    }
+
+    /// A worker on the pool `tern worker` builds from its config (its own acquire timeout).
+    pub async fn start_as_deployed(config: WorkerConfig) -> Self {
+        let pool = tern_common::store::connect_delivery_pool(&config.database).expect("pool");
+        Self::start_with_store(config, PgJobStore::new(pool), None).await
+    }
+
+    async fn start_with_store(
+        config: WorkerConfig,
+        store: PgJobStore,
+        bus: Option<tern_common::bus::Bus>,
+    ) -> Self {
+        let worker = Worker::new(config, store).expect("worker");
         let stop = CancellationToken::new();
         let task = tokio::spawn(tern_worker::run(worker, bus, stop.clone()));
         Self {
