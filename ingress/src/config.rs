@@ -115,6 +115,9 @@ pub struct IngressArgs {
     /// Longest message text line, CRLF included (RFC 5321 4.5.3.1.6).
     #[arg(long, env = "TERN_INGRESS_MAX_TEXT_LINE", default_value_t = 1000)]
     pub max_text_line: usize,
+    /// Most `Received:` fields a message may carry, ours included; more get 554 5.4.6 (a loop).
+    #[arg(long, env = "TERN_INGRESS_MAX_RECEIVED_HEADERS", default_value_t = 50)]
+    pub max_received_headers: usize,
     /// A session idle this long gets 421 4.4.2 and is closed.
     #[arg(long, env = "TERN_INGRESS_IDLE_TIMEOUT", default_value = "300s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
@@ -283,6 +286,13 @@ impl IngressArgs {
                 "must be at least 1000 (RFC 5321 4.5.3.1.6)",
             ));
         }
+        // Ours and at least one more: a limit of 1 would refuse every relayed message.
+        if self.max_received_headers < 2 {
+            return Err(ConfigError::new(
+                "TERN_INGRESS_MAX_RECEIVED_HEADERS",
+                "must be at least 2",
+            ));
+        }
         if self.idle_timeout.is_zero() {
             return Err(ConfigError::new(
                 "TERN_INGRESS_IDLE_TIMEOUT",
@@ -296,6 +306,7 @@ impl IngressArgs {
             max_errors: self.max_errors,
             max_command_line: self.max_command_line,
             max_text_line: self.max_text_line,
+            max_received_headers: self.max_received_headers,
         };
         Ok(IngressConfig {
             database: self.database.validate()?,

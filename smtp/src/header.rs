@@ -26,6 +26,13 @@ pub fn field(message: &[u8], name: &str) -> Option<String> {
     String::from_utf8(value?.trim_ascii().to_vec()).ok()
 }
 
+/// How many fields of the header section are called `name` (case-insensitive).
+pub fn count(message: &[u8], name: &str) -> usize {
+    names(message)
+        .filter(|field| field.eq_ignore_ascii_case(name.as_bytes()))
+        .count()
+}
+
 /// The name of every field of the header section, in order (same section rules as [`field`]).
 pub fn names(message: &[u8]) -> impl Iterator<Item = &[u8]> {
     lines(message)
@@ -56,7 +63,16 @@ fn split_field(line: &[u8]) -> Option<(&[u8], &[u8])> {
 
 #[cfg(test)]
 mod tests {
-    use super::{field, names};
+    use super::{count, field, names};
+
+    #[test]
+    fn counts_fields_of_one_name_in_the_header_section() {
+        let message =
+            b"Received: a\r\nreceived: b\r\n c\r\nX-Received: d\r\n\r\nReceived: body\r\n";
+        assert_eq!(count(message, "Received"), 2);
+        assert_eq!(count(message, "Subject"), 0);
+        assert_eq!(count(b"", "Received"), 0);
+    }
 
     #[test]
     fn finds_folded_fields_in_the_header_section_only() {

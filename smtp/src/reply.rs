@@ -106,6 +106,15 @@ impl Reply {
         )
     }
 
+    /// A message that has passed through more hosts than the hop limit: a mail loop.
+    pub fn too_many_hops(hops: usize) -> Self {
+        Self::new(
+            554,
+            "5.4.6",
+            format!("Too many hops ({hops} Received: fields): mail loop suspected"),
+        )
+    }
+
     pub fn queued(queue_id: &str) -> Self {
         Self::new(250, "2.0.0", format!("Ok: queued as {queue_id}"))
     }

@@ -33,6 +33,9 @@ pub struct SessionConfig {
     pub max_command_line: usize,
     /// Longest DATA text line, CRLF included (RFC 5321 4.5.3.1.6).
     pub max_text_line: usize,
+    /// Most `Received:` fields a message may carry once ours is added (Postfix's
+    /// `hopcount_limit`); more means it is going round in a loop (RFC 5321 6.3).
+    pub max_received_headers: usize,
 }
 
 impl Default for SessionConfig {
@@ -44,6 +47,7 @@ impl Default for SessionConfig {
             max_errors: 20,
             max_command_line: 2048,
             max_text_line: 1000,
+            max_received_headers: 50,
         }
     }
 }
@@ -304,6 +308,12 @@ impl Session {
         let (Some(txn), Some(helo)) = (self.txn.as_ref(), self.helo.as_ref()) else {
             return self.answer(Reply::need_mail());
         };
+        // The `Received:` field the driver adds is one more hop.
+        let hops = crate::header::count(&body, "Received") + 1;
+        if hops > self.config.max_received_headers {
+            self.txn = None;
+            return self.answer(Reply::too_many_hops(hops));
+        }
         let envelope = Envelope {
             helo: helo.clone(),
             esmtp: self.esmtp,

@@ -160,6 +160,7 @@ pub(crate) fn small_config() -> SessionConfig {
         max_errors: 5,
         max_command_line: 512,
         max_text_line: 100,
+        max_received_headers: 5,
     }
 }
 

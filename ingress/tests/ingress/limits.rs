@@ -1,8 +1,8 @@
-//! Connection limits, idle timeout, the error limit and graceful shutdown.
+//! Connection limits, idle timeout, the error limit, the hop limit and graceful shutdown.
 
 use tern_testkit::SmtpClient;
 
-use crate::harness::{TestIngress, queue_id};
+use crate::harness::{TestIngress, queue_id, send_message};
 
 #[tokio::test]
 async fn connections_over_the_per_ip_limit_get_421_4_7_0() {
@@ -80,4 +80,35 @@ async fn shutdown_lets_a_transaction_finish_and_tells_idle_sessions_421() {
         "the listener is closed"
     );
     ingress.stop().await;
+}
+
+#[tokio::test]
+async fn a_message_that_has_looped_is_refused_554_5_4_6_and_not_queued() {
+    let ingress = TestIngress::start_with(&["--max-received-headers", "10"]).await;
+    let (mut client, _) = ingress.client().await;
+    let hops = |n: usize| {
+        let mut body =
+            "Received: from relay.example by mx.example; Fri, 4 Dec 2026 04:00:00 +0000\r\n"
+                .repeat(n);
+        body.push_str("Subject: round and round\r\n\r\nhello\r\n");
+        body
+    };
+    let refused = send_message(
+        &mut client,
+        "a@example.org",
+        &["b@tern.test"],
+        hops(10).as_bytes(),
+    )
+    .await;
+    assert_eq!(refused.code, 554, "{refused:?}");
+    assert!(refused.text().starts_with("5.4.6"), "{refused:?}");
+    let accepted = send_message(
+        &mut client,
+        "a@example.org",
+        &["b@tern.test"],
+        hops(9).as_bytes(),
+    )
+    .await;
+    queue_id(&accepted);
+    assert_eq!(ingress.count("SELECT count(*) FROM messages").await, 1);
 }

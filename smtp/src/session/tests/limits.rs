@@ -126,3 +126,39 @@ fn command_line_length_includes_the_crlf() {
         assert_eq!(driver.last(), reply, "{} octets", line.len());
     }
 }
+
+#[test]
+fn a_message_over_the_hop_limit_gets_554_5_4_6_and_the_next_transaction_starts_clean() {
+    // small_config allows five Received: fields, ours included.
+    let message = |received: usize| {
+        let mut text = "Received: from a by b; Thu, 1 Jan 2026 00:00:00 +0000\r\n".repeat(received);
+        text.push_str("Subject: loop\r\n\r\nReceived: in the body does not count\r\n.\r\n");
+        text
+    };
+    for (received, expected) in [
+        (4, "250 2.0.0 Ok: queued as Q1"),
+        (
+            5,
+            "554 5.4.6 Too many hops (6 Received: fields): mail loop suspected",
+        ),
+    ] {
+        let mut driver = Driver::new(small_config());
+        driver.feed(MAIL);
+        driver.feed(b"RCPT TO:<r@d.example>\r\nDATA\r\n");
+        driver.feed(message(received).as_bytes());
+        assert_eq!(driver.last(), expected, "{received} Received: fields");
+        driver.feed(b"RCPT TO:<r@d.example>\r\n");
+        assert_eq!(
+            driver.last(),
+            "503 5.5.1 Need MAIL command",
+            "the transaction is over either way"
+        );
+    }
+    // Folded, lower-case fields are fields too.
+    let mut driver = Driver::new(small_config());
+    driver.feed(MAIL);
+    driver.feed(b"RCPT TO:<r@d.example>\r\nDATA\r\n");
+    driver.feed("received: from x\r\n by y\r\n".repeat(5).as_bytes());
+    driver.feed(b"\r\nbody\r\n.\r\n");
+    assert!(driver.last().starts_with("554 5.4.6"), "{}", driver.last());
+}
