@@ -6,11 +6,12 @@ use std::time::Duration;
 use clap::Args;
 use tern_common::config::{
     AdminArgs, ConfigError, DatabaseArgs, DatabaseConfig, LogArgs, NatsArgs, NatsConfig, host_name,
-    parse_duration,
+    parse_duration, parse_networks,
 };
 
 use tern_common::telemetry::{TelemetryArgs, TelemetryConfig};
 
+use crate::delivery::myself::Myself;
 use crate::delivery::route::{RouteError, RouteTable};
 use crate::delivery::tls_policy::TlsPolicy;
 use crate::schedule::RetrySchedule;
@@ -46,6 +47,12 @@ pub struct WorkerArgs {
     /// others get opportunistic TLS, like Postfix's `may`.
     #[arg(long, env = "TERN_WORKER_TLS_VERIFY", default_value = "")]
     pub tls_verify: String,
+    /// Addresses where Tern's ingress takes mail (pod, Service and load balancer IPs, comma
+    /// separated; Postfix's `inet_interfaces` plus `proxy_interfaces`). An MX host with one of
+    /// these addresses, or named `TERN_WORKER_HOSTNAME`, is Tern itself: hosts ranked no better
+    /// are skipped, and a domain whose best MX is Tern bounces 5.4.6 (a mail loop).
+    #[arg(long, env = "TERN_WORKER_OWN_ADDRESSES", default_value = "")]
+    pub own_addresses: String,
     /// DNS server for MX lookups (`ip:port`); default: the system resolver configuration.
     #[arg(long, env = "TERN_WORKER_NAMESERVER")]
     pub nameserver: Option<SocketAddr>,
@@ -100,6 +107,8 @@ pub struct WorkerConfig {
     pub id: String,
     pub routes: RouteTable,
     pub tls_policy: TlsPolicy,
+    /// Tern's own names and addresses, never delivered to.
+    pub myself: Myself,
     pub nameserver: Option<SocketAddr>,
     pub smtp_port: u16,
     pub concurrency: usize,
@@ -166,6 +175,11 @@ impl WorkerArgs {
                 "must not be shorter than TERN_WORKER_RETRY_FIRST",
             ));
         }
+        let own_addresses = parse_networks("TERN_WORKER_OWN_ADDRESSES", &self.own_addresses)?
+            .into_iter()
+            .map(|net| net.addr())
+            .collect();
+        let myself = Myself::new([hostname.clone()], own_addresses);
         let retry = RetrySchedule {
             first: self.retry_first,
             max: self.retry_max,
@@ -182,6 +196,7 @@ impl WorkerArgs {
             routes,
             tls_policy: TlsPolicy::parse(&self.tls_verify)
                 .map_err(|reason| ConfigError::new("TERN_WORKER_TLS_VERIFY", reason))?,
+            myself,
             nameserver: self.nameserver,
             smtp_port: self.smtp_port,
             concurrency: self.concurrency,

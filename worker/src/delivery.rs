@@ -3,6 +3,7 @@
 pub mod client;
 pub mod dsn;
 pub mod mx;
+pub mod myself;
 pub mod outcome;
 pub mod route;
 pub mod tls;
@@ -36,6 +37,9 @@ pub enum DeliveryError {
     /// The TLS handshake failed, or a route that requires verified TLS could not have it.
     #[error("TLS with {host} failed: {reason}")]
     Tls { host: String, reason: String },
+    /// The best mail exchanger of the domain is Tern itself: permanent (RFC 5321 5.1).
+    #[error("mail for {0} loops back to myself")]
+    MailLoop(String),
     /// The server sent something that is not SMTP.
     #[error("{host} broke the SMTP protocol: {reason}")]
     Protocol { host: String, reason: String },

@@ -170,12 +170,15 @@ async fn attempt(
 async fn plan(shared: &Shared, domain: &str) -> Result<Plan, DeliveryError> {
     let resolver = &shared.resolver;
     match shared.config.routes.lookup(domain) {
-        Route::Mx { domain } => Ok(Plan {
-            key: domain.clone(),
-            protocol: Protocol::Smtp,
-            tls: shared.config.tls_policy.mode(&domain),
-            hosts: resolver.resolve(&domain, shared.config.smtp_port).await?,
-        }),
+        Route::Mx { domain } => {
+            let hosts = resolver.resolve(&domain, shared.config.smtp_port).await?;
+            Ok(Plan {
+                hosts: shared.config.myself.drop_from(&domain, hosts)?,
+                key: domain.clone(),
+                protocol: Protocol::Smtp,
+                tls: shared.config.tls_policy.mode(&domain),
+            })
+        }
         Route::Relay {
             protocol,
             host,
@@ -183,7 +186,8 @@ async fn plan(shared: &Shared, domain: &str) -> Result<Plan, DeliveryError> {
             mx_lookup,
         } => {
             let hosts = if mx_lookup {
-                resolver.resolve(&host, port).await?
+                let hosts = resolver.resolve(&host, port).await?;
+                shared.config.myself.drop_from(&host, hosts)?
             } else {
                 resolver.resolve_host(&host, port).await?
             };

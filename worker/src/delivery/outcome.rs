@@ -102,6 +102,7 @@ fn from_error(error: &DeliveryError) -> Verdict {
         DeliveryError::ConnectionLost { .. } => (Outcome::Deferred, "4.4.2"),
         DeliveryError::Tls { .. } => (Outcome::Deferred, "4.7.5"),
         DeliveryError::Protocol { .. } => (Outcome::Deferred, "4.5.0"),
+        DeliveryError::MailLoop(_) => (Outcome::Bounced, "5.4.6"),
     };
     Verdict {
         outcome,

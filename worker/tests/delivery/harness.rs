@@ -11,6 +11,7 @@ use tern_testkit::TestDatabase;
 use tern_testkit::dns::TestDns;
 use tern_testkit::sink::{SinkConfig, SinkServer};
 use tern_testkit::wait::eventually;
+use tern_worker::delivery::myself::Myself;
 use tern_worker::delivery::route::RouteTable;
 use tern_worker::delivery::tls_policy::TlsPolicy;
 use tern_worker::schedule::RetrySchedule;
@@ -94,6 +95,7 @@ impl TestWorld {
             id: format!("test-{}", Uuid::new_v4().simple()),
             routes: RouteTable::default(),
             tls_policy: TlsPolicy::default(),
+            myself: Myself::default(),
             nameserver: Some(self.dns.addr()),
             smtp_port: self.port,
             concurrency: 10,

@@ -334,3 +334,56 @@ async fn a_domain_that_requires_verified_tls_is_deferred_when_the_certificate_do
     );
     worker.stop().await;
 }
+
+#[tokio::test]
+async fn tern_as_best_mx_bounces_5_4_6_and_as_backup_mx_forwards_only_to_better_hosts() {
+    let (mut world, primary) = TestWorld::start(SinkConfig::default()).await;
+    let worse = world.add_sink(3, SinkConfig::default()).await;
+    // loop.test: Tern (127.0.0.5) is the best MX. backup.test: Tern is the backup.
+    world.dns.add_mx("loop.test", 10, "mx.tern.test");
+    world.dns.add_mx("loop.test", 20, "other.loop.test");
+    world
+        .dns
+        .add_a("other.loop.test", std::net::Ipv4Addr::new(127, 0, 0, 2));
+    world.dns.add_mx("backup.test", 10, "primary.backup.test");
+    world.dns.add_mx("backup.test", 20, "tern-worker.test");
+    world.dns.add_mx("backup.test", 30, "worse.backup.test");
+    world
+        .dns
+        .add_a("mx.tern.test", std::net::Ipv4Addr::new(127, 0, 0, 5));
+    world
+        .dns
+        .add_a("tern-worker.test", std::net::Ipv4Addr::new(127, 0, 0, 6));
+    world
+        .dns
+        .add_a("primary.backup.test", std::net::Ipv4Addr::new(127, 0, 0, 2));
+    world
+        .dns
+        .add_a("worse.backup.test", std::net::Ipv4Addr::new(127, 0, 0, 3));
+    let looped = message("", &["x@loop.test"], b"Subject: loop\r\n\r\nx\r\n");
+    let backed_up = message("", &["y@backup.test"], b"Subject: backup\r\n\r\ny\r\n");
+    world.queue(&looped).await;
+    world.queue(&backed_up).await;
+    let mut config = world.config();
+    // Tern is known by its address (mx.tern.test) and by its hostname (tern-worker.test).
+    config.myself =
+        tern_worker::delivery::myself::Myself::new([config.hostname.clone()], vec![harness::ip(5)]);
+    let worker = RunningWorker::start(&world, config, None).await;
+
+    assert_eq!(world.settled(looped.id).await, ["bounced"]);
+    let (status, reply): (String, String) =
+        sqlx::query_as("SELECT last_status, last_reply FROM jobs WHERE message_id = $1")
+            .bind(looped.id)
+            .fetch_one(&world.db.pool)
+            .await
+            .expect("job");
+    assert_eq!(status, "5.4.6");
+    assert!(reply.contains("loops back to myself"), "{reply}");
+
+    assert_eq!(world.settled(backed_up.id).await, ["delivered"]);
+    let received = world.sink(primary).received();
+    assert_eq!(received.len(), 1, "only the better host got mail");
+    assert_eq!(received[0].rcpt_to, ["y@backup.test"]);
+    assert!(world.sink(worse).received().is_empty());
+    worker.stop().await;
+}
