@@ -6,6 +6,7 @@ use tern_common::bus::Bus;
 use tern_common::store::{self, PgQueueStore};
 use tern_common::users::UserStore;
 use tern_ingress::{Ingress, IngressConfig};
+use tokio_util::sync::CancellationToken;
 
 use crate::serve::{self, AdminServer};
 
@@ -33,13 +34,22 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
 
     let store = PgQueueStore::new(pool.clone(), config.database.commit_timeout);
     let users = UserStore::new(pool.clone(), config.lockout);
+    let control_stop = CancellationToken::new();
+    let control = serve::control_plane(
+        pool.clone(),
+        bus.clone(),
+        Some(config.relay.config_rows()),
+        config.control_poll,
+        control_stop.clone(),
+    );
     tern_ingress::run(
-        Ingress::new(&config, store, Some(bus.clone()), Some(users)),
+        Ingress::new(&config, store, Some(bus.clone()), Some(users), control),
         listeners,
         shutdown,
     )
     .await;
 
+    control_stop.cancel();
     let _ = bus.client().flush().await;
     admin.stop().await;
     pool.close().await;

@@ -1,5 +1,6 @@
 //! What every long-running `tern` command does around its component: the admin HTTP server with
-//! a readiness check on PostgreSQL and NATS, and the JetStream stream set up in the background.
+//! a readiness check on PostgreSQL and NATS, the JetStream stream set up in the background, and
+//! the control-plane snapshot kept current.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use anyhow::Context as _;
 use sqlx::PgPool;
 use tern_common::admin;
 use tern_common::bus::Bus;
+use tern_common::control::{ConfigRows, ControlWatch, PgControlStore};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -86,4 +88,40 @@ pub fn ensure_stream_in_background(bus: Bus) {
             }
         }
     });
+}
+
+/// Mirrors this pod's settings into the control plane as `config` rows (in the background,
+/// retried: PostgreSQL may be down at start) and keeps a snapshot of it current until `stop`.
+pub fn control_plane(
+    pool: PgPool,
+    bus: Bus,
+    rows: Option<ConfigRows>,
+    poll: Duration,
+    stop: CancellationToken,
+) -> ControlWatch {
+    let store = PgControlStore::new(pool, Some(bus.clone()));
+    if let Some(rows) = rows {
+        let store = store.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut delay = Duration::from_millis(200);
+            loop {
+                match store.sync_config(&rows).await {
+                    Ok(changed) => {
+                        tracing::info!(changed, "settings mirrored into the control plane");
+                        return;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "settings not mirrored into the control plane yet")
+                    }
+                }
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        });
+    }
+    ControlWatch::spawn(store, Some(bus), poll, stop)
 }

@@ -6,6 +6,7 @@ use tern_common::bus::Bus;
 use tern_common::jobs::PgJobStore;
 use tern_common::store;
 use tern_worker::{Worker, WorkerConfig};
+use tokio_util::sync::CancellationToken;
 
 use crate::serve::{self, AdminServer};
 
@@ -25,9 +26,18 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
         shutdown.clone(),
     );
 
-    let worker =
-        Worker::new(config, PgJobStore::new(pool.clone())).context("starting the worker")?;
+    let control_stop = CancellationToken::new();
+    let control = serve::control_plane(
+        pool.clone(),
+        bus.clone(),
+        None,
+        config.control_poll,
+        control_stop.clone(),
+    );
+    let worker = Worker::new(config, PgJobStore::new(pool.clone()), control)
+        .context("starting the worker")?;
     tern_worker::run(worker, Some(bus.clone()), shutdown).await;
+    control_stop.cancel();
 
     admin.stop().await;
     pool.close().await;

@@ -26,6 +26,8 @@ pub enum BusError {
     Publish(#[from] jetstream::context::PublishError),
     #[error("cannot subscribe to notices: {0}")]
     Subscribe(String),
+    #[error("cannot publish a control-plane notice: {0}")]
+    Control(String),
 }
 
 /// Names derived from the configured prefix, so installations and tests can share one NATS.
@@ -35,6 +37,9 @@ pub struct QueueNames {
     pub stream: String,
     /// Subject of "new message committed" notices, e.g. `tern.queue.new`.
     pub new_message_subject: String,
+    /// Subject of "the control plane changed" notices, e.g. `tern.control.changed`: plain NATS,
+    /// not JetStream, since every pod wants every one and a missed one costs only a poll.
+    pub control_subject: String,
 }
 
 impl QueueNames {
@@ -42,6 +47,7 @@ impl QueueNames {
         Self {
             stream: format!("{prefix}_queue"),
             new_message_subject: format!("{prefix}.queue.new"),
+            control_subject: format!("{prefix}.control.changed"),
         }
     }
 
@@ -133,6 +139,29 @@ impl Bus {
             .await?;
         ack.await?;
         Ok(())
+    }
+
+    /// Says that the control plane is now at `revision` (best effort: pods also poll).
+    pub async fn publish_control_change(&self, revision: i64) -> Result<(), BusError> {
+        self.client
+            .publish(
+                self.names.control_subject.clone(),
+                Bytes::from(revision.to_string()),
+            )
+            .await
+            .map_err(|e| BusError::Control(e.to_string()))?;
+        self.client
+            .flush()
+            .await
+            .map_err(|e| BusError::Control(e.to_string()))
+    }
+
+    /// Every control-plane notice from now on (each subscriber gets each one).
+    pub async fn control_changes(&self) -> Result<async_nats::Subscriber, BusError> {
+        self.client
+            .subscribe(self.names.control_subject.clone())
+            .await
+            .map_err(|e| BusError::Subscribe(e.to_string()))
     }
 
     /// Notices for the delivery workers: every worker pulls from one durable consumer, so each

@@ -145,6 +145,26 @@ pub struct AdminArgs {
     pub admin_listen: SocketAddr,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct ControlArgs {
+    /// How often the control plane is re-read when no change notice arrives (a lost notice, NATS
+    /// down): the longest a change can take to reach this pod.
+    #[arg(long = "control-poll-interval", env = "TERN_CONTROL_POLL_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub control_poll_interval: Duration,
+}
+
+impl ControlArgs {
+    pub fn validate(&self) -> Result<Duration, ConfigError> {
+        if self.control_poll_interval.is_zero() {
+            return Err(ConfigError::new(
+                "TERN_CONTROL_POLL_INTERVAL",
+                "must be greater than zero",
+            ));
+        }
+        Ok(self.control_poll_interval)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     /// Human-readable lines, for `make dev`.

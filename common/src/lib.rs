@@ -2,6 +2,8 @@
 //!
 //! - [`config`]: the configuration groups every component flattens into its own (database, NATS,
 //!   admin HTTP, logging), their validation, and the exit code for invalid configuration.
+//! - [`control`]: the live control plane (domains, networks, blocklist, certificates,
+//!   suspensions) in PostgreSQL, and the snapshot every pod keeps current.
 //! - [`store`]: the durable queue in PostgreSQL ([`store::QueueStore`], [`store::PgQueueStore`]).
 //! - [`jobs`]: the delivery side of the queue: leased recipient jobs, attempts, owed DSNs.
 //! - [`bus`]: the NATS JetStream work-queue notices that wake delivery workers.
@@ -14,6 +16,7 @@
 pub mod admin;
 pub mod bus;
 pub mod config;
+pub mod control;
 pub mod jobs;
 pub mod policy;
 pub mod shutdown;

@@ -13,6 +13,7 @@ use ipnet::IpNet;
 use tern_smtp::{Domain, ForwardPath};
 
 use crate::config::{ConfigError, parse_networks, split_list};
+use crate::control::{ConfigRows, ControlPlane};
 
 #[derive(Debug, Clone, Default)]
 pub struct RelayPolicy {
@@ -70,6 +71,16 @@ impl RelayPolicy {
         Ok(Self::new(domains, networks))
     }
 
+    /// These settings as the control plane's `config` rows.
+    pub fn config_rows(&self) -> ConfigRows {
+        let mut local_domains: Vec<String> = self.local_domains.iter().cloned().collect();
+        local_domains.sort();
+        ConfigRows {
+            local_domains,
+            trusted_networks: self.trusted_networks.clone(),
+        }
+    }
+
     pub fn is_local_domain(&self, domain: &str) -> bool {
         self.local_domains
             .contains(&domain.trim_end_matches('.').to_ascii_lowercase())
@@ -83,18 +94,37 @@ impl RelayPolicy {
     }
 
     pub fn decide(&self, recipient: &ForwardPath, client: IpAddr) -> RelayDecision {
+        self.decide_with(&ControlPlane::default(), recipient, client)
+    }
+
+    /// The decision with the control plane's domains (local or relay: both accepted from anyone)
+    /// and trusted networks added to these settings.
+    pub fn decide_with(
+        &self,
+        plane: &ControlPlane,
+        recipient: &ForwardPath,
+        client: IpAddr,
+    ) -> RelayDecision {
         let local = match recipient {
             ForwardPath::Postmaster => true,
             ForwardPath::Mailbox(mailbox) => match &mailbox.domain {
                 Domain::Name(name) => {
-                    !mailbox.local_has_routing_chars() && self.is_local_domain(name)
+                    !mailbox.local_has_routing_chars()
+                        && (self.is_local_domain(name) || {
+                            let name = name.trim_end_matches('.').to_ascii_lowercase();
+                            plane.domain(&name).is_some()
+                        })
                 }
                 Domain::Literal(_) => false,
             },
         };
+        let trusted = || {
+            let ip = canonical(client);
+            self.is_trusted(client) || plane.trusted_networks().iter().any(|net| net.contains(&ip))
+        };
         if local {
             RelayDecision::Local
-        } else if self.is_trusted(client) {
+        } else if trusted() {
             RelayDecision::Relay
         } else {
             RelayDecision::Denied

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use clap::Args;
 use tern_common::config::{
-    AdminArgs, ConfigError, DatabaseArgs, DatabaseConfig, LogArgs, NatsArgs, NatsConfig, host_name,
-    parse_duration,
+    AdminArgs, ConfigError, ControlArgs, DatabaseArgs, DatabaseConfig, LogArgs, NatsArgs,
+    NatsConfig, host_name, parse_duration,
 };
 use tern_common::policy::RelayPolicy;
 use tern_common::telemetry::{TelemetryArgs, TelemetryConfig};
@@ -34,6 +34,8 @@ pub struct IngressArgs {
     pub log: LogArgs,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+    #[command(flatten)]
+    pub control: ControlArgs,
     /// Make a transaction whose message carries a valid `Traceparent:` header a child of the
     /// sender's trace (off: a sender cannot place spans in our traces).
     #[arg(
@@ -182,6 +184,8 @@ pub struct IngressConfig {
     pub admin_listen: SocketAddr,
     /// Trace export (`OTEL_*`); off without an endpoint.
     pub telemetry: TelemetryConfig,
+    /// How often the control plane is re-read without a change notice.
+    pub control_poll: Duration,
     /// Whether a message's `Traceparent:` header may parent its transaction span.
     pub trace_join_traceparent: bool,
     pub listeners: Vec<(SocketAddr, ListenerKind)>,
@@ -313,6 +317,7 @@ impl IngressArgs {
             nats: self.nats.validate()?,
             admin_listen: self.admin.admin_listen,
             telemetry: self.telemetry.validate("tern-ingress")?,
+            control_poll: self.control.validate()?,
             trace_join_traceparent: self.trace_join_traceparent,
             listeners,
             session: Arc::new(session),

@@ -16,11 +16,13 @@ use tern_common::users::{AuthOutcome, User};
 use tern_smtp::TlsState;
 use tern_smtp::auth::Credentials;
 use tern_smtp::{AuthPolicy, Reply, ReversePath, Session, Step, Verdict};
+use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::accept::{Client, accept};
+use crate::blocklist::{self, Gate};
 use crate::config::ListenerKind;
 use crate::metrics;
 use crate::server::Shared;
@@ -56,6 +58,8 @@ pub(crate) struct Connection<Q> {
     stage: metrics::Stage,
     /// The session's span and its open transaction's.
     trace: SessionTrace,
+    /// An allow entry of the blocklist matched: the blocklist is not asked again.
+    allowlisted: bool,
 }
 
 enum Next {
@@ -102,6 +106,7 @@ impl<Q: QueueStore> Connection<Q> {
             output: Vec::with_capacity(512),
             stage: metrics::Stage::Connect,
             trace: SessionTrace::current(),
+            allowlisted: false,
         }
     }
 
@@ -109,6 +114,16 @@ impl<Q: QueueStore> Connection<Q> {
         if self.stop.drain.is_cancelled() {
             metrics::rejected(metrics::Stage::Connect, "shutting_down");
             return self.close_with(Reply::shutting_down()).await;
+        }
+        let plane = self.shared.control.current();
+        match blocklist::at_connect(&plane, self.client.ip, OffsetDateTime::now_utc()) {
+            Gate::Pass => {}
+            Gate::Allowlisted => self.allowlisted = true,
+            Gate::Refuse(reply) => {
+                metrics::rejected(metrics::Stage::Connect, "blocklisted");
+                tracing::info!(client = %self.client.ip, reply = %reply, "client refused by the blocklist");
+                return self.close_with(reply).await;
+            }
         }
         self.session.greeting().write_to(&mut self.output);
         self.flush().await?;
@@ -162,10 +177,29 @@ impl<Q: QueueStore> Connection<Q> {
                     self.start_tls().await?;
                 }
                 Step::CheckRecipient(recipient) => {
+                    let plane = self.shared.control.current();
+                    let gate = match self.allowlisted {
+                        true => Gate::Allowlisted,
+                        false => blocklist::at_rcpt(
+                            &plane,
+                            &recipient.path.to_string(),
+                            OffsetDateTime::now_utc(),
+                        ),
+                    };
+                    if let Gate::Refuse(reply) = gate {
+                        tracing::info!(client = %self.client.ip, rcpt = %recipient.path, reply = %reply, "recipient refused by the blocklist");
+                        let reply = self.session.recipient_verdict(Verdict::Reject(reply));
+                        self.reply(&reply);
+                        continue;
+                    }
                     let decision = match self.user {
                         // Authenticated users may relay anywhere (RFC 6409 submission).
                         Some(_) => RelayDecision::Relay,
-                        None => self.shared.relay.decide(&recipient.path, self.client.ip),
+                        None => {
+                            self.shared
+                                .relay
+                                .decide_with(&plane, &recipient.path, self.client.ip)
+                        }
                     };
                     let verdict = match decision {
                         RelayDecision::Local | RelayDecision::Relay => Verdict::Accept,
@@ -249,16 +283,39 @@ impl<Q: QueueStore> Connection<Q> {
         verdict
     }
 
-    /// An authenticated user may only use its own addresses as the envelope sender.
-    fn check_sender(&self, from: &ReversePath) -> Verdict {
-        match &self.user {
-            Some(user) if user.may_send_as(from) => Verdict::Accept,
-            user => {
-                let login = user.as_ref().map_or("", |user| user.login.as_str());
-                tracing::info!(client = %self.client.ip, login, from = %from, "sender not owned by the authenticated user");
-                ::metrics::counter!(metrics::SENDERS_REJECTED_TOTAL, "reason" => "not_owned")
-                    .increment(1);
-                Verdict::Reject(Reply::sender_not_owned(&from.to_string()))
+    /// An authenticated user may only use its own addresses as the envelope sender; then the
+    /// blocklist judges the HELO name and the sender.
+    fn check_sender(&mut self, from: &ReversePath) -> Verdict {
+        if let Some(user) = &self.user
+            && !user.may_send_as(from)
+        {
+            tracing::info!(client = %self.client.ip, login = %user.login, from = %from, "sender not owned by the authenticated user");
+            ::metrics::counter!(metrics::SENDERS_REJECTED_TOTAL, "reason" => "not_owned")
+                .increment(1);
+            return Verdict::Reject(Reply::sender_not_owned(&from.to_string()));
+        }
+        if self.allowlisted {
+            return Verdict::Accept;
+        }
+        let sender = match from {
+            ReversePath::Null => String::new(),
+            ReversePath::Mailbox(mailbox) => mailbox.to_string(),
+        };
+        let plane = self.shared.control.current();
+        match blocklist::at_mail(
+            &plane,
+            self.session.helo(),
+            &sender,
+            OffsetDateTime::now_utc(),
+        ) {
+            Gate::Pass => Verdict::Accept,
+            Gate::Allowlisted => {
+                self.allowlisted = true;
+                Verdict::Accept
+            }
+            Gate::Refuse(reply) => {
+                tracing::info!(client = %self.client.ip, from = %from, reply = %reply, "sender refused by the blocklist");
+                Verdict::Reject(reply)
             }
         }
     }

@@ -4,6 +4,7 @@
 //! - [`config`]: `tern ingress` settings and their validation.
 //! - [`server`]: accept loops over injected listeners, connection limits, graceful shutdown.
 //! - `connection`: drives one [`tern_smtp::Session`] over a byte stream (PIPELINING-aware).
+//! - `blocklist`: the control plane's blocklist at connect, MAIL and RCPT, and its replies.
 //! - `accept`: turns a finished transaction into a committed queue entry.
 //! - [`proxy`]: PROXY protocol settings and reading the header before the session.
 //! - `received`: the RFC 5321 4.4 `Received:` header.
@@ -22,6 +23,7 @@ pub mod submission;
 pub mod tls;
 
 mod accept;
+mod blocklist;
 mod connection;
 mod limits;
 mod received;

@@ -132,6 +132,8 @@ pub(crate) fn reject_reason(reply: &Reply) -> &'static str {
         (554, "5.5.1") => "no_valid_recipients",
         (554, "5.5.2") => "bare_line_ending",
         (554, "5.6.0") => "line_too_long",
+        (554, "5.4.6") => "too_many_hops",
+        (550, "5.7.1") | (450, "4.7.1") => "blocklisted",
         _ => "other",
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tern_common::bus::Bus;
+use tern_common::control::ControlWatch;
 use tern_common::policy::RelayPolicy;
 use tern_common::store::QueueStore;
 use tern_common::telemetry::TraceContext;
@@ -35,6 +36,8 @@ pub(crate) struct Shared<Q> {
     pub(crate) store: Q,
     pub(crate) bus: Option<Bus>,
     pub(crate) relay: RelayPolicy,
+    /// The live control plane: domains, networks and the blocklist on top of `relay`.
+    pub(crate) control: ControlWatch,
     pub(crate) session: Arc<SessionConfig>,
     /// Certificates and handshakes; `None` without TLS.
     pub(crate) tls: Option<Arc<TlsServer>>,
@@ -87,11 +90,13 @@ impl<Q: QueueStore> Ingress<Q> {
         store: Q,
         bus: Option<Bus>,
         users: Option<UserStore>,
+        control: ControlWatch,
     ) -> Self {
         let shared = Shared {
             store,
             bus,
             relay: config.relay.clone(),
+            control,
             session: Arc::clone(&config.session),
             tls: config.tls.clone(),
             users,

@@ -76,9 +76,9 @@ pub enum Step {
     /// Check these credentials and call [`Session::auth_verdict`] before
     /// processing more input.
     Authenticate(Credentials),
-    /// The session is authenticated: check that the user may use this
-    /// envelope sender and call [`Session::sender_verdict`] before
-    /// processing more input.
+    /// Judge this envelope sender (the blocklist; for an authenticated
+    /// session, whether the user may use it) and call
+    /// [`Session::sender_verdict`] before processing more input.
     CheckSender(ReversePath),
 }
 

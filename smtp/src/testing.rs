@@ -23,6 +23,8 @@ pub(crate) struct Driver {
     pub(crate) closed: bool,
     /// Answer every message with a transient failure instead of queueing.
     pub(crate) store_fails: bool,
+    /// AUTH succeeded: senders are then checked for ownership, as the ingress does.
+    pub(crate) authenticated: bool,
 }
 
 impl Driver {
@@ -36,6 +38,7 @@ impl Driver {
             messages: Vec::new(),
             closed: false,
             store_fails: false,
+            authenticated: false,
         }
     }
 
@@ -120,14 +123,20 @@ impl Driver {
                     "locked" => Verdict::Reject(Reply::auth_temporary_failure()),
                     _ => Verdict::Reject(Reply::auth_failed()),
                 };
+                self.authenticated |= verdict == Verdict::Accept;
                 let reply = self.session.auth_verdict(verdict);
                 self.transcript.push(reply.to_string());
             }
             Step::CheckSender(from) => {
                 self.transcript.push(format!("SENDER {from}"));
                 let verdict = match &from {
-                    ReversePath::Mailbox(m) if m.local.starts_with("other") => {
+                    ReversePath::Mailbox(m)
+                        if m.local.starts_with("other") && self.authenticated =>
+                    {
                         Verdict::Reject(Reply::sender_not_owned(&from.to_string()))
+                    }
+                    ReversePath::Mailbox(m) if m.local.starts_with("blocked") => {
+                        Verdict::Reject(Reply::new(550, "5.7.1", "Sender address rejected"))
                     }
                     _ => Verdict::Accept,
                 };

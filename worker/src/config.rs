@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use clap::Args;
 use tern_common::config::{
-    AdminArgs, ConfigError, DatabaseArgs, DatabaseConfig, LogArgs, NatsArgs, NatsConfig, host_name,
-    parse_duration, parse_networks,
+    AdminArgs, ConfigError, ControlArgs, DatabaseArgs, DatabaseConfig, LogArgs, NatsArgs,
+    NatsConfig, host_name, parse_duration, parse_networks,
 };
 
 use tern_common::telemetry::{TelemetryArgs, TelemetryConfig};
@@ -28,6 +28,8 @@ pub struct WorkerArgs {
     pub log: LogArgs,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+    #[command(flatten)]
+    pub control: ControlArgs,
 
     /// Name in EHLO, in `Reporting-MTA` of DSNs and in the DSN sender's domain.
     #[arg(long, env = "TERN_WORKER_HOSTNAME", default_value = "localhost")]
@@ -103,6 +105,8 @@ pub struct WorkerConfig {
     pub admin_listen: SocketAddr,
     /// Trace export (`OTEL_*`); off without an endpoint.
     pub telemetry: TelemetryConfig,
+    /// How often the control plane is re-read without a change notice.
+    pub control_poll: Duration,
     pub hostname: String,
     pub id: String,
     pub routes: RouteTable,
@@ -191,6 +195,7 @@ impl WorkerArgs {
             nats: self.nats.validate()?,
             admin_listen: self.admin.admin_listen,
             telemetry: self.telemetry.validate("tern-worker")?,
+            control_poll: self.control.validate()?,
             hostname,
             id,
             routes,

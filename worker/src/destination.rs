@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use tern_common::control::Suspension;
 use tern_common::jobs::{ClaimedJob, StoredMessage};
 use tracing::{Instrument, Span};
 use uuid::Uuid;
@@ -73,6 +74,11 @@ pub(crate) async fn deliver(shared: &Arc<Shared>, group: Vec<ClaimedJob>) {
     } else {
         first.domain.clone()
     };
+    let plane = shared.control.current();
+    if let Some(suspension) = plane.suspension(&domain, time::OffsetDateTime::now_utc()) {
+        postpone(shared, &group, &domain, suspension).await;
+        return;
+    }
     // Messages are loaded before routing so that each has its attempt span (in its own trace)
     // from the start; the routing of the group is a child of the first message's attempt.
     let messages: Vec<(StoredMessage, Vec<ClaimedJob>, Span)> = by_message(shared, group)
@@ -167,9 +173,41 @@ async fn attempt(
     }
 }
 
+/// Holds a suspended destination's jobs until the suspension ends, without an attempt.
+async fn postpone(shared: &Shared, group: &[ClaimedJob], domain: &str, suspension: &Suspension) {
+    let ids: Vec<i64> = group.iter().map(|job| job.id).collect();
+    match shared
+        .store
+        .postpone(&shared.config.id, &ids, suspension.until)
+        .await
+    {
+        Ok(held) => {
+            tracing::info!(domain, held, until = %suspension.until, reason = %suspension.reason, "delivery suspended")
+        }
+        Err(error) => {
+            ::metrics::counter!(metrics::STORE_ERRORS_TOTAL, "op" => "postpone").increment(1);
+            tracing::warn!(%error, domain, "could not hold a suspended destination's jobs; their leases will expire");
+        }
+    }
+}
+
+/// A domain's route: its control-plane row's, else the static routes and smarthost, else MX.
+fn route(shared: &Shared, domain: &str) -> Route {
+    let plane = shared.control.current();
+    let from_row = plane
+        .domain(domain)
+        .and_then(|row| row.route.as_deref())
+        .and_then(|spec| {
+            Route::for_domain(domain, spec)
+                .inspect_err(|error| tracing::warn!(domain, spec, %error, "unusable route in the control plane; using the configured one"))
+                .ok()
+        });
+    from_row.unwrap_or_else(|| shared.config.routes.lookup(domain))
+}
+
 async fn plan(shared: &Shared, domain: &str) -> Result<Plan, DeliveryError> {
     let resolver = &shared.resolver;
-    match shared.config.routes.lookup(domain) {
+    match route(shared, domain) {
         Route::Mx { domain } => {
             let hosts = resolver.resolve(&domain, shared.config.smtp_port).await?;
             Ok(Plan {

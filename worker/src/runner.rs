@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tern_common::bus::Bus;
+use tern_common::control::ControlWatch;
 use tern_common::jobs::PgJobStore;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
@@ -24,6 +25,8 @@ const GATHER_NOTICES: std::time::Duration = std::time::Duration::from_millis(5);
 pub(crate) struct Shared {
     pub store: PgJobStore,
     pub config: WorkerConfig,
+    /// The live control plane: domain routes and suspensions.
+    pub control: ControlWatch,
     pub resolver: MxResolver,
     pub client: ClientConfig,
     /// One semaphore per destination: at most `destination_concurrency` connections to it.
@@ -58,7 +61,11 @@ pub enum WorkerError {
 }
 
 impl Worker {
-    pub fn new(config: WorkerConfig, store: PgJobStore) -> Result<Self, WorkerError> {
+    pub fn new(
+        config: WorkerConfig,
+        store: PgJobStore,
+        control: ControlWatch,
+    ) -> Result<Self, WorkerError> {
         let resolver = match config.nameserver {
             Some(address) => MxResolver::with_nameserver(address),
             None => MxResolver::system(),
@@ -78,6 +85,7 @@ impl Worker {
                 connections: ConnectionCache::new(config.destination_concurrency),
                 store,
                 config,
+                control,
                 resolver,
                 client,
                 destinations: Mutex::new(HashMap::new()),

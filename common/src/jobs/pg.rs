@@ -162,6 +162,29 @@ impl PgJobStore {
         Ok(done.rows_affected())
     }
 
+    /// Hands `jobs` back without an attempt, due at `until` (a suspended destination). Returns
+    /// how many it held: a lease already lost is left to its new owner.
+    pub async fn postpone(
+        &self,
+        owner: &str,
+        jobs: &[i64],
+        until: OffsetDateTime,
+    ) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE jobs
+                SET status = CASE WHEN attempts = 0 THEN 'queued' ELSE 'deferred' END,
+                    lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = $3,
+                    updated_at = now()
+              WHERE id = ANY($2) AND lease_owner = $1 AND status = 'leased'",
+        )
+        .bind(owner)
+        .bind(jobs)
+        .bind(until)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Hands back every job `owner` still leases, due now (shutdown).
     pub async fn release(&self, owner: &str) -> Result<u64, sqlx::Error> {
         let done = sqlx::query(

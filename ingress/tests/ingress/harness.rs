@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 use futures::StreamExt;
 use tern_common::bus::Bus;
+use tern_common::control::{ControlWatch, PgControlStore};
 use tern_common::store::PgQueueStore;
 use tern_common::users::UserStore;
 use tern_ingress::{Ingress, IngressArgs, ListenerKind};
@@ -84,7 +85,13 @@ impl TestIngress {
         }
         let shutdown = CancellationToken::new();
         let users = UserStore::new(db.pool.clone(), config.lockout);
-        let ingress = Ingress::new(&config, store, Some(bus.clone()), Some(users));
+        let control = ControlWatch::spawn(
+            PgControlStore::new(db.pool.clone(), None),
+            Some(bus.clone()),
+            config.control_poll,
+            shutdown.clone(),
+        );
+        let ingress = Ingress::new(&config, store, Some(bus.clone()), Some(users), control);
         let task = tokio::spawn(tern_ingress::run(ingress, bound, shutdown.clone()));
         Self {
             addr: listeners[0].0,

@@ -6,6 +6,7 @@ mod harness;
 mod auth;
 mod auth_lockout;
 mod commit;
+mod control;
 mod limits;
 mod outage;
 mod peers;

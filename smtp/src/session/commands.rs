@@ -113,8 +113,7 @@ impl Session {
             return self.answer(Reply::auth_required());
         }
         match command::parse_mail(args, self.esmtp, self.config.max_message_size) {
-            Ok((from, params)) if self.login.is_some() => self.check_sender(from, params),
-            Ok((from, params)) => Step::Reply(self.open_transaction(from, params)),
+            Ok((from, params)) => self.check_sender(from, params),
             Err(error) => self.answer(error.reply()),
         }
     }

@@ -19,6 +19,26 @@ fn mailbox(local: &str, domain: &str) -> Mailbox {
 }
 
 #[test]
+fn every_sender_is_put_to_the_driver_and_a_refused_one_opens_no_transaction() {
+    let mut driver = Driver::new(small_config());
+    driver.feed(b"EHLO client.example\r\nMAIL FROM:<blocked@example.org>\r\n");
+    assert_eq!(
+        driver.transcript[1..],
+        [
+            "SENDER blocked@example.org",
+            "550 5.7.1 Sender address rejected"
+        ]
+    );
+    driver.feed(b"RCPT TO:<bob@example.net>\r\n");
+    assert_eq!(driver.last(), "503 5.5.1 Need MAIL command");
+    driver.feed(b"MAIL FROM:<>\r\n");
+    assert_eq!(
+        driver.transcript[driver.transcript.len() - 2..],
+        ["SENDER <>", "250 2.1.0 Ok"]
+    );
+}
+
+#[test]
 fn greeting_names_the_host_without_an_enhanced_code() {
     let session = Session::new(Arc::new(small_config()));
     assert_eq!(session.greeting().to_string(), "220 mx.test ESMTP Tern");
@@ -38,6 +58,7 @@ fn full_session_queues_one_message_and_says_bye() {
     assert_eq!(
         transcript,
         [
+            "SENDER Alice@example.org",
             "250 2.1.0 Ok",
             "CHECK bob@example.net",
             "250 2.1.5 Ok",
@@ -79,6 +100,7 @@ fn pipelined_commands_in_one_buffer_are_answered_in_order() {
     assert_eq!(
         driver.transcript[1..],
         [
+            "SENDER <>",
             "250 2.1.0 Ok",
             "CHECK one@x.example",
             "250 2.1.5 Ok",
@@ -89,6 +111,7 @@ fn pipelined_commands_in_one_buffer_are_answered_in_order() {
             "354 End data with <CR><LF>.<CR><LF>",
             "MESSAGE",
             "250 2.0.0 Ok: queued as Q1",
+            "SENDER a@b.example",
             "250 2.1.0 Ok",
             "250 2.0.0 Ok",
             "CLOSE 221 2.0.0 mx.test Bye",
@@ -172,6 +195,9 @@ fn in_transaction_runs_from_mail_to_the_end_of_data() {
         input = &input[used..];
         seen.push(session.in_transaction());
         match step {
+            Step::CheckSender(_) => {
+                session.sender_verdict(Verdict::Accept);
+            }
             Step::CheckRecipient(_) => {
                 session.recipient_verdict(Verdict::Accept);
             }
@@ -183,8 +209,9 @@ fn in_transaction_runs_from_mail_to_the_end_of_data() {
             _ => {}
         }
     }
-    // EHLO, MAIL, RCPT, DATA, end of data (+ before and after the result).
-    assert_eq!(seen, [false, true, true, true, true, true, false]);
+    // EHLO, MAIL (its sender still to be judged), RCPT, DATA, end of data (+ before and after
+    // the result).
+    assert_eq!(seen, [false, false, true, true, true, true, false]);
 }
 
 #[test]
@@ -192,7 +219,10 @@ fn nothing_is_processed_while_the_driver_owes_an_answer() {
     let mut session = Session::new(Arc::new(small_config()));
     let input = b"EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nNOOP\r\n";
     let (a, _) = session.process(input);
-    let (b, _) = session.process(&input[a..]);
+    let (b, step) = session.process(&input[a..]);
+    assert!(matches!(step, Step::CheckSender(_)));
+    assert_eq!(session.process(&input[a + b..]), (0, Step::NeedMore));
+    session.sender_verdict(Verdict::Accept);
     let (c, step) = session.process(&input[a + b..]);
     assert!(matches!(step, Step::CheckRecipient(_)));
     let rest = &input[a + b + c..];
@@ -228,8 +258,10 @@ fn each_command_line_is_reported_once_by_verb_and_message_data_is_not() {
         input = &input[used..];
         verbs.extend(session.take_command().map(Verb::label));
         assert_eq!(session.take_command(), None, "taken once");
-        if let Step::CheckRecipient(_) = step {
-            let _ = session.recipient_verdict(Verdict::Accept);
+        match step {
+            Step::CheckSender(_) => drop(session.sender_verdict(Verdict::Accept)),
+            Step::CheckRecipient(_) => drop(session.recipient_verdict(Verdict::Accept)),
+            _ => {}
         }
     }
     let mut input: &[u8] = b"DATA\r\nQUIT\r\n.\r\n";

@@ -59,6 +59,19 @@ pub enum Route {
     },
 }
 
+impl Route {
+    /// The route a control-plane domain row gives `domain` (`smtp:[host]:port`, `lmtp:…`, or a
+    /// bare `smtp:` for its MX).
+    pub fn for_domain(domain: &str, spec: &str) -> Result<Self, SpecError> {
+        match parse_spec(spec.trim(), false)? {
+            NextHop::RecipientMx => Ok(Route::Mx {
+                domain: domain.to_owned(),
+            }),
+            NextHop::Fixed(route) => Ok(route),
+        }
+    }
+}
+
 impl fmt::Display for Route {
     /// The route in transport(5) syntax, as it would be configured.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use tern_common::config::{DatabaseConfig, NatsConfig};
+use tern_common::control::{ControlWatch, PgControlStore};
 use tern_common::jobs::PgJobStore;
 use tern_common::store::{NewMessage, NewRecipient, PgQueueStore, QueueStore};
 use tern_testkit::TestDatabase;
@@ -91,6 +92,7 @@ impl TestWorld {
             },
             admin_listen: "127.0.0.1:0".parse().expect("address"),
             telemetry: tern_common::telemetry::TelemetryConfig::off("tern-worker"),
+            control_poll: Duration::from_millis(200),
             hostname: "tern-worker.test".to_owned(),
             id: format!("test-{}", Uuid::new_v4().simple()),
             routes: RouteTable::default(),
@@ -173,7 +175,13 @@ impl RunningWorker {
         store: PgJobStore,
         bus: Option<tern_common::bus::Bus>,
     ) -> Self {
-        let worker = Worker::new(config, store).expect("worker");
+        let control = ControlWatch::spawn(
+            PgControlStore::new(store.pool().clone(), None),
+            None,
+            config.control_poll,
+            CancellationToken::new(),
+        );
+        let worker = Worker::new(config, store, control).expect("worker");
         let stop = CancellationToken::new();
         let task = tokio::spawn(tern_worker::run(worker, bus, stop.clone()));
         Self {

@@ -221,7 +221,7 @@ fn submission_needs_auth_before_mail_and_checks_the_sender() {
 }
 
 #[test]
-fn unauthenticated_mail_on_a_listener_that_only_offers_auth_is_not_checked() {
+fn unauthenticated_mail_on_a_listener_that_only_offers_auth_is_not_checked_for_ownership() {
     let mut driver = session(TlsState::Active, OFFERED);
     driver.feed(b"MAIL FROM:<other@example.org>\r\n");
     assert_eq!(

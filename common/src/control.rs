@@ -1,0 +1,26 @@
+//! The control plane: domains, trusted networks, blocklist entries, certificates and destination
+//! suspensions that operators change while Tern runs.
+//!
+//! PostgreSQL holds it. Every write commits, bumps one revision in the same transaction and then
+//! publishes a change notice on NATS. Every pod holds an immutable [`ControlPlane`] snapshot and
+//! swaps it whole ([`watch`]) when a notice arrives or a poll finds a newer revision, so a lost
+//! notice costs at most one poll and NATS being down costs only latency. Nothing on the SMTP path
+//! reads the database for it.
+//!
+//! - `model`: the rows, typed ([`Domain`], [`BlockEntry`], …) and who owns them ([`Owner`]).
+//! - `snapshot`: [`ControlPlane`], one revision of all of it, and the questions pods ask of it.
+//! - `store`: [`PgControlStore`], reads and owner-checked writes, for the API and the operator.
+//! - [`watch`]: keeps a pod's snapshot current.
+
+mod model;
+mod snapshot;
+mod store;
+pub mod watch;
+
+pub use model::{
+    BlockAction, BlockEntry, BlockKind, Certificate, Domain, DomainKind, NewBlockEntry, Owner,
+    ParseError, Suspension, TrustedNetwork,
+};
+pub use snapshot::{Blocked, ControlPlane};
+pub use store::{ConfigRows, ControlError, PgControlStore};
+pub use watch::ControlWatch;
