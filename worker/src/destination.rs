@@ -75,8 +75,9 @@ pub(crate) async fn deliver(shared: &Arc<Shared>, group: Vec<ClaimedJob>) {
         first.domain.clone()
     };
     let plane = shared.control.current();
-    if let Some(suspension) = plane.suspension(&domain, time::OffsetDateTime::now_utc()) {
-        postpone(shared, &group, &domain, suspension).await;
+    if let Some(suspension) = plane.suspension(&domain, time::OffsetDateTime::now_utc())
+        && hold(shared, &group, &domain, suspension).await
+    {
         return;
     }
     // Messages are loaded before routing so that each has its attempt span (in its own trace)
@@ -173,20 +174,29 @@ async fn attempt(
     }
 }
 
-/// Holds a suspended destination's jobs until the suspension ends, without an attempt.
-async fn postpone(shared: &Shared, group: &[ClaimedJob], domain: &str, suspension: &Suspension) {
+/// Holds a suspended destination's jobs until the suspension ends, without an attempt. `false`:
+/// the suspension was lifted after this worker's snapshot was taken, so deliver them now.
+async fn hold(
+    shared: &Shared,
+    group: &[ClaimedJob],
+    domain: &str,
+    suspension: &Suspension,
+) -> bool {
     let ids: Vec<i64> = group.iter().map(|job| job.id).collect();
     match shared
         .store
-        .postpone(&shared.config.id, &ids, suspension.until)
+        .hold_for_suspension(&shared.config.id, &ids, domain)
         .await
     {
-        Ok(held) => {
-            tracing::info!(domain, held, until = %suspension.until, reason = %suspension.reason, "delivery suspended")
+        Ok(Some(held)) => {
+            tracing::info!(domain, held, until = %suspension.until, reason = %suspension.reason, "delivery suspended");
+            true
         }
+        Ok(None) => false,
         Err(error) => {
-            ::metrics::counter!(metrics::STORE_ERRORS_TOTAL, "op" => "postpone").increment(1);
+            ::metrics::counter!(metrics::STORE_ERRORS_TOTAL, "op" => "hold").increment(1);
             tracing::warn!(%error, domain, "could not hold a suspended destination's jobs; their leases will expire");
+            true
         }
     }
 }

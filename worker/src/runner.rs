@@ -21,6 +21,9 @@ use crate::{destination, dsn_task, gauges, metrics, notices};
 /// How long a woken claim loop waits for more notices before claiming.
 const GATHER_NOTICES: std::time::Duration = std::time::Duration::from_millis(5);
 
+/// How long a starting worker waits for the control plane before claiming.
+const FIRST_CONTROL_READ: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What every delivery task of one worker shares.
 pub(crate) struct Shared {
     pub store: PgJobStore,
@@ -117,6 +120,11 @@ pub async fn run(worker: Worker, bus: Option<Bus>, shutdown: CancellationToken) 
     background.spawn(dsn_task::run(shared.clone(), stop_background.clone()));
     background.spawn(gauges::run(shared.clone(), stop_background.clone()));
 
+    // Suspensions and routes must be known before the first claim; a database that is down
+    // delays the start a little, then the claim fails anyway until it is back.
+    if !shared.control.first_read(FIRST_CONTROL_READ).await {
+        tracing::warn!("control plane not read yet; claiming with the configured routes only");
+    }
     let deliveries = TaskTracker::new();
     let abort = CancellationToken::new();
     let slots = Arc::new(Semaphore::new(config.concurrency));

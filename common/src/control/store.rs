@@ -243,22 +243,29 @@ impl PgControlStore {
         self.commit(tx).await
     }
 
+    /// Lifts a suspension: the jobs workers held for it (due exactly at its end) are due now.
     pub async fn delete_suspension(&self, owner: Owner, domain: &str) -> Result<(), ControlError> {
         let domain = Domain::normalise(domain)?;
         let mut tx = self.pool.begin().await?;
-        let existing: Option<String> =
-            sqlx::query_scalar("SELECT owner FROM suspensions WHERE domain = $1 FOR UPDATE")
+        let existing: Option<(String, OffsetDateTime)> =
+            sqlx::query_as("SELECT owner, until FROM suspensions WHERE domain = $1 FOR UPDATE")
                 .bind(&domain)
                 .fetch_optional(&mut *tx)
                 .await?;
-        owned_by(
-            Some(existing.as_deref().ok_or(ControlError::NotFound)?),
-            owner,
-        )?;
+        let (existing, until) = existing.ok_or(ControlError::NotFound)?;
+        owned_by(Some(&existing), owner)?;
         sqlx::query("DELETE FROM suspensions WHERE domain = $1")
             .bind(&domain)
             .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "UPDATE jobs SET next_attempt_at = now(), updated_at = now()
+              WHERE domain = $1 AND status IN ('queued', 'deferred') AND next_attempt_at = $2",
+        )
+        .bind(&domain)
+        .bind(until)
+        .execute(&mut *tx)
+        .await?;
         self.commit(tx).await
     }
 

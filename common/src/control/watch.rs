@@ -49,6 +49,14 @@ impl ControlWatch {
         self.current.borrow().clone()
     }
 
+    /// Waits (up to `limit`) for the first snapshot read from PostgreSQL; whether it came.
+    pub async fn first_read(&self, limit: Duration) -> bool {
+        let mut current = self.current.clone();
+        tokio::time::timeout(limit, current.wait_for(|plane| plane.revision > 0))
+            .await
+            .is_ok_and(|seen| seen.is_ok())
+    }
+
     /// Waits until a snapshot of at least `revision` is in force.
     pub async fn reached(&mut self, revision: i64) {
         let _ = self

@@ -162,14 +162,27 @@ impl PgJobStore {
         Ok(done.rows_affected())
     }
 
-    /// Hands `jobs` back without an attempt, due at `until` (a suspended destination). Returns
-    /// how many it held: a lease already lost is left to its new owner.
-    pub async fn postpone(
+    /// Hands `jobs` back without an attempt, due when the suspension of `domain` ends. The
+    /// suspension is read (and locked against being lifted) in the same transaction: when it was
+    /// lifted meanwhile, nothing changes and `None` says to deliver after all; when it is lifted
+    /// later, lifting makes exactly these jobs due (they wait for its end to the microsecond).
+    /// `Some(n)`: how many were held (a lease already lost is left to its new owner).
+    pub async fn hold_for_suspension(
         &self,
         owner: &str,
         jobs: &[i64],
-        until: OffsetDateTime,
-    ) -> Result<u64, sqlx::Error> {
+        domain: &str,
+    ) -> Result<Option<u64>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let until: Option<OffsetDateTime> = sqlx::query_scalar(
+            "SELECT until FROM suspensions WHERE domain = $1 AND until > now() FOR SHARE",
+        )
+        .bind(domain)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(until) = until else {
+            return Ok(None);
+        };
         let done = sqlx::query(
             "UPDATE jobs
                 SET status = CASE WHEN attempts = 0 THEN 'queued' ELSE 'deferred' END,
@@ -180,9 +193,10 @@ impl PgJobStore {
         .bind(owner)
         .bind(jobs)
         .bind(until)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected())
+        tx.commit().await?;
+        Ok(Some(done.rows_affected()))
     }
 
     /// Hands back every job `owner` still leases, due now (shutdown).

@@ -387,3 +387,97 @@ async fn tern_as_best_mx_bounces_5_4_6_and_as_backup_mx_forwards_only_to_better_
     assert!(world.sink(worse).received().is_empty());
     worker.stop().await;
 }
+
+#[tokio::test]
+async fn a_suspended_destination_is_held_without_an_attempt_until_the_suspension_is_lifted() {
+    use tern_common::control::{Owner, PgControlStore, Suspension};
+    let (world, sink) = TestWorld::start(SinkConfig::default()).await;
+    world.mx("dest.test", 2);
+    let control = PgControlStore::new(world.db.pool.clone(), None);
+    let until = OffsetDateTime::now_utc() + time::Duration::hours(1);
+    control
+        .put_suspension(
+            Owner::Api,
+            &Suspension {
+                domain: "dest.test".into(),
+                until,
+                reason: "their maintenance".into(),
+                owner: Owner::Api,
+            },
+        )
+        .await
+        .expect("suspend");
+    let m = message(
+        "a@origin.test",
+        &["b@dest.test"],
+        b"Subject: held\r\n\r\nx\r\n",
+    );
+    world.queue(&m).await;
+    let worker = RunningWorker::start(&world, world.config(), None).await;
+
+    let held_until =
+        tern_testkit::wait::eventually("the job to be held", Duration::from_secs(10), || async {
+            let (status, attempts, next): (String, i32, OffsetDateTime) = sqlx::query_as(
+                "SELECT status, attempts, next_attempt_at FROM jobs WHERE message_id = $1",
+            )
+            .bind(m.id)
+            .fetch_one(&world.db.pool)
+            .await
+            .expect("job");
+            (status == "queued" && next > OffsetDateTime::now_utc()).then_some((attempts, next))
+        })
+        .await;
+    assert_eq!(held_until.0, 0, "holding is not an attempt");
+    assert_eq!(held_until.1.unix_timestamp(), until.unix_timestamp());
+    assert!(world.sink(sink).received().is_empty());
+
+    control
+        .delete_suspension(Owner::Api, "dest.test")
+        .await
+        .expect("lift");
+    world.sink(sink).wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(world.settled(m.id).await, ["delivered"]);
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn a_domain_route_in_the_control_plane_overrides_mx() {
+    use tern_common::control::{Domain, DomainKind, Owner, PgControlStore};
+    let (mut world, _mx_sink) = TestWorld::start(SinkConfig::default()).await;
+    let routed = world
+        .add_sink(
+            4,
+            SinkConfig {
+                lmtp: true,
+                ..SinkConfig::default()
+            },
+        )
+        .await;
+    world.mx("dest.test", 2);
+    let port = world.port;
+    PgControlStore::new(world.db.pool.clone(), None)
+        .put_domain(
+            Owner::Api,
+            &Domain {
+                name: "dest.test".into(),
+                kind: DomainKind::Local,
+                route: Some(format!("lmtp:[127.0.0.4]:{port}")),
+                owner: Owner::Api,
+            },
+        )
+        .await
+        .expect("route");
+    let m = message(
+        "a@origin.test",
+        &["b@dest.test"],
+        b"Subject: routed\r\n\r\nx\r\n",
+    );
+    world.queue(&m).await;
+    let worker = RunningWorker::start(&world, world.config(), None).await;
+    world
+        .sink(routed)
+        .wait_for(1, Duration::from_secs(20))
+        .await;
+    assert_eq!(world.settled(m.id).await, ["delivered"]);
+    worker.stop().await;
+}
