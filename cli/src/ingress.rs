@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use tern_common::admin;
 use tern_common::bus::Bus;
-use tern_common::store::{self, PgQueueStore};
+use tern_common::queue::{self, PgQueueStore};
 use tern_common::users::UserStore;
 use tern_ingress::{Ingress, IngressConfig};
 use tokio_util::sync::CancellationToken;
@@ -15,7 +15,7 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
         .context("installing the metrics recorder")?;
     let shutdown = tern_common::shutdown::on_signal();
 
-    let pool = store::connect_pool(&config.database).context("database URL")?;
+    let pool = queue::connect_pool(&config.database).context("database URL")?;
     let bus = Bus::connect(&config.nats).await.context("NATS")?;
     serve::ensure_stream_in_background(bus.clone());
 

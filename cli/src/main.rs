@@ -10,7 +10,7 @@ mod worker;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tern_common::config::{ConfigError, DatabaseArgs, EXIT_CONFIG, LogArgs};
-use tern_common::store;
+use tern_common::queue;
 use tern_ingress::IngressArgs;
 use tern_worker::WorkerArgs;
 
@@ -136,8 +136,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 }
             };
             tern_common::telemetry::init_logs(&log);
-            let pool = store::connect_pool(&config).context("database URL")?;
-            store::migrate(&pool).await.context("applying migrations")?;
+            let pool = queue::connect_pool(&config).context("database URL")?;
+            queue::migrate(&pool).await.context("applying migrations")?;
             tracing::info!("migrations applied");
             Ok(ExitCode::SUCCESS)
         }

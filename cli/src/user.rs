@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use tern_common::config::{DatabaseConfig, EXIT_CONFIG};
-use tern_common::store;
+use tern_common::queue;
 use tern_common::users::{LockoutPolicy, SenderRule, UserStore, UsersError};
 use zeroize::Zeroizing;
 
@@ -54,7 +54,7 @@ pub enum UserCommand {
 
 /// Runs one user command; `Err` only when the database cannot be used.
 pub async fn run(database: &DatabaseConfig, command: UserCommand) -> anyhow::Result<ExitCode> {
-    let pool = store::connect_pool(database)?;
+    let pool = queue::connect_pool(database)?;
     // The lockout policy only matters to `authenticate`, which these commands never call.
     let users = UserStore::new(pool, LockoutPolicy::default());
     let result = match command {

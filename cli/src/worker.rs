@@ -3,8 +3,8 @@
 use anyhow::Context as _;
 use tern_common::admin;
 use tern_common::bus::Bus;
-use tern_common::jobs::PgJobStore;
-use tern_common::store;
+use tern_common::queue;
+use tern_common::queue::PgJobStore;
 use tern_worker::{Worker, WorkerConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -15,7 +15,7 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
         .context("installing the metrics recorder")?;
     let shutdown = tern_common::shutdown::on_signal();
 
-    let pool = store::connect_delivery_pool(&config.database).context("database URL")?;
+    let pool = queue::connect_delivery_pool(&config.database).context("database URL")?;
     let bus = Bus::connect(&config.nats).await.context("NATS")?;
     let admin_listener = serve::bind(config.admin_listen, "admin").await?;
     let admin = AdminServer::start(

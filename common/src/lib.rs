@@ -4,8 +4,7 @@
 //!   admin HTTP, logging), their validation, and the exit code for invalid configuration.
 //! - [`control`]: the live control plane (domains, networks, blocklist, certificates,
 //!   suspensions) in PostgreSQL, and the snapshot every pod keeps current.
-//! - [`store`]: the durable queue in PostgreSQL ([`store::QueueStore`], [`store::PgQueueStore`]).
-//! - [`jobs`]: the delivery side of the queue: leased recipient jobs, attempts, owed DSNs.
+//! - [`queue`]: the durable queue in PostgreSQL: commit, claim and finish, depth.
 //! - [`bus`]: the NATS JetStream work-queue notices that wake delivery workers.
 //! - [`policy`]: pure relay policy (local domains, trusted networks).
 //! - [`admin`]: the small admin HTTP server (`/metrics`, `/healthz`, `/readyz`).
@@ -17,9 +16,8 @@ pub mod admin;
 pub mod bus;
 pub mod config;
 pub mod control;
-pub mod jobs;
 pub mod policy;
+pub mod queue;
 pub mod shutdown;
-pub mod store;
 pub mod telemetry;
 pub mod users;

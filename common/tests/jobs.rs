@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use tern_common::jobs::{DsnOwed, Finished, JobState, PgJobStore};
-use tern_common::store::{NewMessage, NewRecipient, PgQueueStore, QueueStore};
+use tern_common::queue::{DsnOwed, Finished, JobState, PgJobStore};
+use tern_common::queue::{NewMessage, NewRecipient, PgQueueStore, QueueStore};
 use tern_testkit::TestDatabase;
 use tern_testkit::wait::eventually;
 use time::OffsetDateTime;

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use tern_common::jobs::{JobState, PgJobStore, QueueDepth};
-use tern_common::store::{NewMessage, NewRecipient, PgQueueStore, QueueStore};
+use tern_common::queue::{JobState, PgJobStore, QueueDepth};
+use tern_common::queue::{NewMessage, NewRecipient, PgQueueStore, QueueStore};
 use tern_testkit::TestDatabase;
 use tern_testkit::wait::eventually;
 use time::OffsetDateTime;
@@ -46,7 +46,7 @@ async fn depth_counts_unfinished_jobs_by_status_and_ages_the_oldest_due_one() {
         .expect("claim");
     assert_eq!(claimed.len(), 4);
     let later = OffsetDateTime::now_utc() + time::Duration::hours(1);
-    let finish = |job: usize, state| tern_common::jobs::Finished {
+    let finish = |job: usize, state| tern_common::queue::Finished {
         job_id: claimed[job].id,
         state,
         status: "4.0.0",

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tern_common::store::{NewMessage, NewRecipient, PgQueueStore, QueueStore};
+use tern_common::queue::{NewMessage, NewRecipient, PgQueueStore, QueueStore};
 use tern_e2e::prometheus::Scrape;
 use tern_e2e::{Tern, free_port, http_get, migrate, swaks};
 use tern_testkit::TestDatabase;

@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
-use tern_common::store::{NewMessage, NewRecipient, QueueStore};
+use tern_common::queue::{NewMessage, NewRecipient, QueueStore};
 use tern_smtp::{Body, Domain, ForwardPath, Notify, Reply, Ret, ReversePath, Transaction};
 use time::OffsetDateTime;
 use tracing::{Instrument, Span};

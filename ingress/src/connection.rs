@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use tern_common::policy::RelayDecision;
-use tern_common::store::QueueStore;
+use tern_common::queue::QueueStore;
 use tern_common::users::{AuthOutcome, User};
 use tern_smtp::TlsState;
 use tern_smtp::auth::Credentials;

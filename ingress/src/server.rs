@@ -11,7 +11,7 @@ use std::time::Duration;
 use tern_common::bus::Bus;
 use tern_common::control::ControlWatch;
 use tern_common::policy::RelayPolicy;
-use tern_common::store::QueueStore;
+use tern_common::queue::QueueStore;
 use tern_common::telemetry::TraceContext;
 use tern_common::users::UserStore;
 use tern_smtp::{Reply, SessionConfig};

@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 
-use tern_common::store::NewMessage;
+use tern_common::queue::NewMessage;
 use tern_common::telemetry::context::record_trace_id;
 use tern_common::telemetry::{TraceContext, names};
 use tern_smtp::{Reply, Verb};

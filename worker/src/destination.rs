@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tern_common::control::Suspension;
-use tern_common::jobs::{ClaimedJob, StoredMessage};
+use tern_common::queue::{ClaimedJob, StoredMessage};
 use tracing::{Instrument, Span};
 use uuid::Uuid;
 

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use tern_common::jobs::{DsnBatch, DsnOwed, OwedDsn};
-use tern_common::store::{NewMessage, NewRecipient};
+use tern_common::queue::{DsnBatch, DsnOwed, OwedDsn};
+use tern_common::queue::{NewMessage, NewRecipient};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use tern_common::jobs::{ClaimedJob, DsnOwed, Finished, JobState, StoredMessage};
+use tern_common::queue::{ClaimedJob, DsnOwed, Finished, JobState, StoredMessage};
 use time::OffsetDateTime;
 
 use crate::delivery::client::TlsInfo;

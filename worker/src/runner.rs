@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tern_common::bus::Bus;
 use tern_common::control::ControlWatch;
-use tern_common::jobs::PgJobStore;
+use tern_common::queue::PgJobStore;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;

@@ -5,7 +5,7 @@
 //!
 //! With tracing off every span here is disabled at its call site and nothing is formatted.
 
-use tern_common::jobs::{ClaimedJob, StoredMessage};
+use tern_common::queue::{ClaimedJob, StoredMessage};
 use tern_common::telemetry::context::record_trace_id;
 use tern_common::telemetry::names;
 use tracing::field::Empty;

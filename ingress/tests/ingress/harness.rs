@@ -7,7 +7,7 @@ use clap::Parser;
 use futures::StreamExt;
 use tern_common::bus::Bus;
 use tern_common::control::{ControlWatch, PgControlStore};
-use tern_common::store::PgQueueStore;
+use tern_common::queue::PgQueueStore;
 use tern_common::users::UserStore;
 use tern_ingress::{Ingress, IngressArgs, ListenerKind};
 use tern_testkit::{SmtpClient, TestDatabase, TestReply, services};
@@ -74,7 +74,7 @@ impl TestIngress {
         bus.ensure_stream()
             .await
             .expect("create the work-queue stream");
-        let pool = tern_common::store::connect_pool(&config.database).expect("pool");
+        let pool = tern_common::queue::connect_pool(&config.database).expect("pool");
         let store = PgQueueStore::new(pool, config.database.commit_timeout);
         let mut bound = Vec::new();
         let mut listeners = Vec::new();

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tern_common::config::{DatabaseConfig, NatsConfig};
 use tern_common::control::{ControlWatch, PgControlStore};
-use tern_common::jobs::PgJobStore;
-use tern_common::store::{NewMessage, NewRecipient, PgQueueStore, QueueStore};
+use tern_common::queue::PgJobStore;
+use tern_common::queue::{NewMessage, NewRecipient, PgQueueStore, QueueStore};
 use tern_testkit::TestDatabase;
 use tern_testkit::dns::TestDns;
 use tern_testkit::sink::{SinkConfig, SinkServer};
@@ -166,7 +166,7 @@ impl RunningWorker {
 
     /// A worker on the pool `tern worker` builds from its config (its own acquire timeout).
     pub async fn start_as_deployed(config: WorkerConfig) -> Self {
-        let pool = tern_common::store::connect_delivery_pool(&config.database).expect("pool");
+        let pool = tern_common::queue::connect_delivery_pool(&config.database).expect("pool");
         Self::start_with_store(config, PgJobStore::new(pool), None).await
     }
 

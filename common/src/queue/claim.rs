@@ -19,13 +19,11 @@
 //!   [`DsnBatch::commit`] queues the notification message and clears what it covers in one
 //!   transaction, so each notification is queued exactly once.
 
-mod depth;
 mod pg;
 
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub use depth::QueueDepth;
 pub use pg::{DsnBatch, PgJobStore};
 
 /// A recipient job as a worker holds it after claiming.

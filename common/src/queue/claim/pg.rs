@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{ClaimedJob, DsnOwed, Finished, JobState, OwedDsn, StoredMessage};
-use crate::store::{NewMessage, commit_query};
+use crate::queue::commit::{NewMessage, commit_query};
 
 #[derive(Clone)]
 pub struct PgJobStore {

@@ -1,0 +1,22 @@
+//! The durable queue, by concept.
+//!
+//! PostgreSQL is the source of truth: a message exists once its row and one job row per recipient
+//! are committed, and only then may the ingress answer `250`.
+//!
+//! - `commit`: accepted messages in, atomically ([`QueueStore`], [`PgQueueStore`]).
+//! - `claim`: the delivery side: recipient jobs claimed under a lease, finished with an attempt
+//!   record, and the notifications they owe ([`PgJobStore`]).
+//! - `depth`: how much is queued and how old the oldest due job is, for the gauges.
+
+mod claim;
+mod commit;
+mod depth;
+
+pub use claim::{
+    ClaimedJob, DsnBatch, DsnOwed, Finished, JobState, OwedDsn, PgJobStore, StoredMessage,
+};
+pub use commit::{
+    NewMessage, NewRecipient, PgQueueStore, QueueStore, StoreError, connect_delivery_pool,
+    connect_pool, migrate,
+};
+pub use depth::QueueDepth;
