@@ -7,7 +7,7 @@ SERVICES := scripts/services.sh
 # Loads TERN_DATABASE_URL, TERN_NATS_URL and TERN_TEST_* for the local services.
 WITH_ENV := eval "$$(bash $(SERVICES) env)";
 
-.PHONY: help dev test test-only lint fmt bench-ingest bench-ingest-tls bench-ingest-tracing bench-delivery services-up services-down services-status clean-dev
+.PHONY: help dev test test-only lint fmt generate bench-ingest bench-ingest-tls bench-ingest-tracing bench-delivery services-up services-down services-status clean-dev
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ fuzz: ## run every fuzz target for FUZZ_SECONDS each (default 60); installs carg
 		$(FUZZ_ENV) cargo fuzz run "$$target" "corpus/$$target" "seeds/$$target" -- \
 			-max_total_time=$(FUZZ_SECONDS) -max_len=4096; \
 	done
+
+generate: ## regenerate the committed artefacts (docs/openapi.json); a test fails when they are stale
+	cargo run -q --bin tern -- openapi > docs/openapi.json
 
 lint: ## rustfmt check and clippy with warnings as errors
 	cargo fmt --all -- --check

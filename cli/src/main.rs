@@ -2,13 +2,16 @@
 
 use std::process::ExitCode;
 
+mod api;
 mod ingress;
 mod serve;
+mod token;
 mod user;
 mod worker;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use tern_api::config::ApiArgs;
 use tern_common::config::{ConfigError, DatabaseArgs, EXIT_CONFIG, LogArgs};
 use tern_common::queue;
 use tern_ingress::IngressArgs;
@@ -43,6 +46,21 @@ enum Command {
         #[arg(long)]
         check_config: bool,
     },
+    /// Serve the admin REST API: the control plane and the queue.
+    Api {
+        #[command(flatten)]
+        args: Box<ApiArgs>,
+        /// Validate the configuration and exit (0 when valid, 64 when not).
+        #[arg(long)]
+        check_config: bool,
+    },
+    /// Manage admin API tokens.
+    Token {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(subcommand)]
+        command: token::TokenCommand,
+    },
     /// Manage the users who may authenticate with SMTP AUTH.
     User {
         #[command(flatten)]
@@ -50,6 +68,8 @@ enum Command {
         #[command(subcommand)]
         command: user::UserCommand,
     },
+    /// Print the admin API's OpenAPI document (committed as docs/openapi.json).
+    Openapi,
     /// Apply pending database migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -116,6 +136,29 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             telemetry.shutdown().await;
             result?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Api { args, check_config } => {
+            let config = match validated("api", args.validate(), check_config) {
+                Ok(config) => config,
+                Err(code) => return Ok(code),
+            };
+            tern_common::telemetry::init_logs(&args.log);
+            api::run(config).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Openapi => {
+            println!("{}", tern_api::openapi());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token { database, command } => {
+            let config = match database.validate() {
+                Ok(config) => config,
+                Err(error) => {
+                    eprintln!("tern token: {error}");
+                    return Ok(ExitCode::from(EXIT_CONFIG as u8));
+                }
+            };
+            token::run(&config, command).await
         }
         Command::User { database, command } => {
             let config = match database.validate() {

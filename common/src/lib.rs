@@ -4,6 +4,7 @@
 //!   admin HTTP, logging), their validation, and the exit code for invalid configuration.
 //! - [`control`]: the live control plane (domains, networks, blocklist, certificates,
 //!   suspensions) in PostgreSQL, and the snapshot every pod keeps current.
+//! - [`route`]: next hops in Postfix's transport syntax (static routes, smarthost, domain rows).
 //! - [`queue`]: the durable queue in PostgreSQL: commit, claim and finish, depth.
 //! - [`bus`]: the NATS JetStream work-queue notices that wake delivery workers.
 //! - [`policy`]: pure relay policy (local domains, trusted networks).
@@ -18,6 +19,7 @@ pub mod config;
 pub mod control;
 pub mod policy;
 pub mod queue;
+pub mod route;
 pub mod shutdown;
 pub mod telemetry;
 pub mod users;

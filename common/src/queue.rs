@@ -6,12 +6,19 @@
 //! - `commit`: accepted messages in, atomically ([`QueueStore`], [`PgQueueStore`]).
 //! - `claim`: the delivery side: recipient jobs claimed under a lease, finished with an attempt
 //!   record, and the notifications they owe ([`PgJobStore`]).
+//! - `inspect`: the summary, listings and one message's story, for the admin API.
+//! - `act`: retry, hold, release, bounce and delete, safe against a worker's lease.
+//! - `status`: [`JobStatus`], the job status column typed.
 //! - `depth`: how much is queued and how old the oldest due job is, for the gauges.
 
+mod act;
 mod claim;
 mod commit;
 mod depth;
+mod inspect;
+mod status;
 
+pub use act::{QueueAction, QueueActions};
 pub use claim::{
     ClaimedJob, DsnBatch, DsnOwed, Finished, JobState, OwedDsn, PgJobStore, StoredMessage,
 };
@@ -20,3 +27,8 @@ pub use commit::{
     connect_pool, migrate,
 };
 pub use depth::QueueDepth;
+pub use inspect::{
+    AttemptRow, DestinationSummary, JobFilter, JobRow, JobStatusColumn, MessageDetail,
+    MessageFilter, MessageRow, QueueInspector, QueueSummary,
+};
+pub use status::JobStatus;

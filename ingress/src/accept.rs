@@ -147,6 +147,7 @@ fn build(
         recipients,
         body: stored,
         trace_context: None,
+        reports_on: None,
     }
 }
 

@@ -26,6 +26,29 @@ pub fn field(message: &[u8], name: &str) -> Option<String> {
     String::from_utf8(value?.trim_ascii().to_vec()).ok()
 }
 
+/// Every field of the header section as `(name, unfolded value)`, in order; values that are not
+/// UTF-8 are shown with replacement characters.
+pub fn fields(message: &[u8]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in lines(message) {
+        if is_continuation(line) {
+            if let Some((_, value)) = out.last_mut() {
+                value.push(' ');
+                value.push_str(String::from_utf8_lossy(line.trim_ascii()).as_ref());
+            }
+            continue;
+        }
+        let Some((name, value)) = split_field(line) else {
+            break;
+        };
+        out.push((
+            String::from_utf8_lossy(name).into_owned(),
+            String::from_utf8_lossy(value.trim_ascii()).into_owned(),
+        ));
+    }
+    out
+}
+
 /// How many fields of the header section are called `name` (case-insensitive).
 pub fn count(message: &[u8], name: &str) -> usize {
     names(message)
@@ -63,7 +86,19 @@ fn split_field(line: &[u8]) -> Option<(&[u8], &[u8])> {
 
 #[cfg(test)]
 mod tests {
-    use super::{count, field, names};
+    use super::{count, field, fields, names};
+
+    #[test]
+    fn lists_every_field_unfolded_until_the_body() {
+        let message = b"Received: a\r\n  b\r\nSubject: hi\r\n\r\nX: body\r\n";
+        assert_eq!(
+            fields(message),
+            [
+                ("Received".to_owned(), "a b".to_owned()),
+                ("Subject".to_owned(), "hi".to_owned())
+            ]
+        );
+    }
 
     #[test]
     fn counts_fields_of_one_name_in_the_header_section() {

@@ -5,7 +5,7 @@ pub mod dsn;
 pub mod mx;
 pub mod myself;
 pub mod outcome;
-pub mod route;
+pub use tern_common::route;
 pub mod tls;
 pub mod tls_policy;
 

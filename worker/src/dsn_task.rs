@@ -121,5 +121,6 @@ fn notification(shared: &Shared, batch: &DsnBatch, owed: &[&OwedDsn]) -> NewMess
     notification.smtputf8 |= smtputf8;
     // The report's deliveries join the trace of the message it reports on.
     notification.trace_context = message.trace_context();
+    notification.reports_on = Some(message.id);
     notification
 }

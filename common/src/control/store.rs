@@ -93,6 +93,23 @@ impl PgControlStore {
         list_domains(&mut tx).await
     }
 
+    pub async fn networks(&self) -> Result<Vec<TrustedNetwork>, ControlError> {
+        let mut tx = self.pool.begin().await?;
+        list_networks(&mut tx).await
+    }
+
+    /// The entries in force (expired ones are left out).
+    pub async fn blocklist(&self) -> Result<Vec<BlockEntry>, ControlError> {
+        let mut tx = self.pool.begin().await?;
+        list_blocklist(&mut tx).await
+    }
+
+    /// The suspensions in force.
+    pub async fn suspensions(&self) -> Result<Vec<Suspension>, ControlError> {
+        let mut tx = self.pool.begin().await?;
+        list_suspensions(&mut tx).await
+    }
+
     /// Creates `domain`, or changes it when `owner` owns it.
     pub async fn put_domain(&self, owner: Owner, domain: &Domain) -> Result<(), ControlError> {
         let name = Domain::normalise(&domain.name)?;

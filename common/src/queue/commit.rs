@@ -41,6 +41,8 @@ pub struct NewMessage {
     /// The trace this message belongs to: its SMTP transaction's context, or for a notification
     /// the context of the message it reports on. `None` when tracing is off.
     pub trace_context: Option<TraceContext>,
+    /// For a delivery status notification: the message it reports on.
+    pub reports_on: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +81,7 @@ impl NewMessage {
             recipients,
             body,
             trace_context: None,
+            reports_on: None,
         }
     }
 }

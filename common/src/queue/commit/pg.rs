@@ -69,8 +69,9 @@ impl PgQueueStore {
 const COMMIT_SQL: &str = "
 WITH message AS (
     INSERT INTO messages (id, received_at, mail_from, helo, client_ip, protocol, body_type,
-                          smtputf8, dsn_ret, dsn_envid, size, body, trace_context)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $17)
+                          smtputf8, dsn_ret, dsn_envid, size, body, trace_context,
+                          header_message_id, reports_on)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $17, $18, $19)
     RETURNING id, received_at
 )
 INSERT INTO jobs (message_id, rcpt_index, recipient, domain, dsn_notify, dsn_orcpt, next_attempt_at)
@@ -108,6 +109,8 @@ pub(crate) fn commit_query(
         .bind(notify)
         .bind(orcpt)
         .bind(message.trace_context.as_ref().map(TraceContext::to_stored))
+        .bind(tern_smtp::header::field(&message.body, "Message-ID"))
+        .bind(message.reports_on)
 }
 
 impl QueueStore for PgQueueStore {

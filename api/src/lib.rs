@@ -1,0 +1,55 @@
+//! Tern's admin REST API (`tern api`): the live control plane and the queue over HTTP, JSON in
+//! and out, errors as RFC 9457 problem documents, bearer tokens with scopes.
+//!
+//! - `routes`: every `/v1` resource and the OpenAPI document ([`openapi`]).
+//! - [`config`]: `tern api` settings ([`config::ApiArgs`] → [`config::ApiConfig`]).
+//! - `auth`: tokens, scopes and the [`auth::Caller`] extractor.
+//! - `error`: [`ApiError`] and its one mapping to a problem response.
+//! - `extract`: JSON, query and path extractors whose rejections are problems too.
+//! - `page`: opaque cursors over keyset pages.
+//! - `state`: [`ApiState`], the handles the handlers share.
+
+pub mod auth;
+pub mod config;
+mod error;
+mod extract;
+mod page;
+mod routes;
+mod state;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
+
+pub use error::{ApiError, Problem};
+pub use routes::{ApiDoc, MAX_BODY};
+pub use state::ApiState;
+
+/// The API's router, without `/healthz`, `/readyz` and `/metrics` (the binary adds them).
+pub fn app(state: ApiState) -> Router {
+    routes::v1()
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .with_state(state)
+}
+
+/// The OpenAPI document, as served at `/openapi.json` and committed as `docs/openapi.json`.
+pub fn openapi() -> String {
+    use utoipa::OpenApi as _;
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"))
+}
+
+/// Serves `router` on an already bound listener until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}

@@ -1,0 +1,96 @@
+//! The router: every `/v1` resource, the OpenAPI document, and the fallback problem.
+
+mod control;
+mod queue;
+mod tokens;
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+use utoipa::OpenApi;
+
+use crate::error::ApiError;
+use crate::state::ApiState;
+
+/// The largest request body accepted; larger ones get 413.
+pub const MAX_BODY: usize = 256 * 1024;
+
+pub fn v1() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/queue/summary", get(queue::summary))
+        .route("/v1/queue", get(queue::list))
+        .route("/v1/queue/{action}", post(queue::bulk))
+        .route("/v1/messages", get(queue::search))
+        .route(
+            "/v1/messages/{queue_id}",
+            get(queue::detail).delete(queue::delete_message),
+        )
+        .route("/v1/messages/{queue_id}/raw", get(queue::raw))
+        .route(
+            "/v1/messages/{queue_id}/{action}",
+            post(queue::message_action),
+        )
+        .route(
+            "/v1/domains",
+            get(control::list_domains).post(control::create_domain),
+        )
+        .route(
+            "/v1/domains/{name}",
+            get(control::get_domain)
+                .put(control::put_domain)
+                .delete(control::delete_domain),
+        )
+        .route(
+            "/v1/networks",
+            get(control::list_networks).post(control::create_network),
+        )
+        .route("/v1/networks/{id}", delete(control::delete_network))
+        .route(
+            "/v1/blocklist",
+            get(control::list_blocklist).post(control::create_block),
+        )
+        .route("/v1/blocklist/{id}", delete(control::delete_block))
+        .route("/v1/suspensions", get(control::list_suspensions))
+        .route(
+            "/v1/suspensions/{domain}",
+            axum::routing::put(control::put_suspension).delete(control::delete_suspension),
+        )
+        .route("/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/v1/tokens/{name}", delete(tokens::revoke))
+        .route("/openapi.json", get(openapi_json))
+        .fallback(|| async { ApiError::NotFound("resource") })
+}
+
+async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(ApiDoc::openapi())
+}
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tern admin API", description = "The live control plane and the queue of a Tern cluster. Errors are RFC 9457 problem documents."),
+    modifiers(&BearerAuth),
+    paths(
+        queue::summary, queue::list, queue::bulk, queue::search, queue::detail, queue::raw,
+        queue::message_action, queue::delete_message,
+        control::list_domains, control::get_domain, control::create_domain, control::put_domain,
+        control::delete_domain, control::list_networks, control::create_network,
+        control::delete_network, control::list_blocklist, control::create_block,
+        control::delete_block, control::list_suspensions, control::put_suspension,
+        control::delete_suspension,
+        tokens::list, tokens::create, tokens::revoke,
+    ),
+    components(schemas(crate::error::Problem))
+)]
+pub struct ApiDoc;

@@ -1,0 +1,16 @@
+//! What the handlers share: each is a small handle on one concern.
+
+use tern_common::control::PgControlStore;
+use tern_common::queue::{QueueActions, QueueInspector};
+
+use crate::auth::TokenStore;
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub tokens: TokenStore,
+    pub control: PgControlStore,
+    pub inspector: QueueInspector,
+    pub actions: QueueActions,
+    /// `TERN_API_TRACE_URL`: a trace's URL with `{trace_id}` in it, e.g. Jaeger's.
+    pub trace_url: Option<String>,
+}
