@@ -77,12 +77,25 @@ pids+=($!)
 TERN_ADMIN_LISTEN=${TERN_WORKER_ADMIN_LISTEN:-127.0.0.1:9091} "$TERN" worker &
 pids+=($!)
 
+# The admin API, with a development admin token made once and kept in .dev/api-token (given to
+# the API as its bootstrap token, so it needs no row and survives a database reset).
+TOKEN_FILE=$ROOT/.dev/api-token
+if [[ ! -s $TOKEN_FILE ]]; then
+  (umask 077 && echo "tern_dev_$(openssl rand -hex 24)" >"$TOKEN_FILE")
+fi
+export TERN_API_BOOTSTRAP_TOKEN_FILE=${TERN_API_BOOTSTRAP_TOKEN_FILE:-$TOKEN_FILE}
+export TERN_API_LISTEN=${TERN_API_LISTEN:-127.0.0.1:2580}
+"$TERN" api &
+pids+=($!)
+
 echo "dev: Tern ingress on ${TERN_INGRESS_SMTP_LISTEN:-127.0.0.1:2525} (SMTP)," \
   "${TERN_INGRESS_SUBMISSION_LISTEN:-127.0.0.1:2587} (submission, STARTTLS)," \
   "${TERN_INGRESS_SUBMISSIONS_LISTEN:-127.0.0.1:2465} (submission, implicit TLS), metrics and health on" \
   "${TERN_ADMIN_LISTEN:-127.0.0.1:9090} (ingress) and 127.0.0.1:9091 (worker)." >&2
 echo "dev: delivered mail lands in $MAIL_DIR (worker next hop: $TERN_WORKER_SMARTHOST). Ctrl-C stops." >&2
 echo "dev: try: swaks --server 127.0.0.1:2525 --to someone@tern.test --tls --tls-ca-path .dev/tls/cert.pem" >&2
+echo "dev: admin API on http://$TERN_API_LISTEN (token in $TERN_API_BOOTSTRAP_TOKEN_FILE):" >&2
+echo "dev:   curl -H \"Authorization: Bearer \$(cat $TERN_API_BOOTSTRAP_TOKEN_FILE)\" http://$TERN_API_LISTEN/v1/queue/summary" >&2
 # Ctrl-C reaches every process of the terminal's group; stop the rest when any one of them ends.
 set +e
 wait -n "${pids[@]}"

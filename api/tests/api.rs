@@ -273,7 +273,13 @@ async fn every_route_needs_a_token_with_its_scope() {
 }
 
 /// A request, the status it must get, and the field its problem must name.
-type BadInput = (Method, &'static str, Option<Value>, StatusCode, Option<&'static str>);
+type BadInput = (
+    Method,
+    &'static str,
+    Option<Value>,
+    StatusCode,
+    Option<&'static str>,
+);
 
 #[tokio::test]
 async fn bad_input_gets_a_4xx_problem_naming_what_is_wrong() {

@@ -141,19 +141,28 @@ impl Bus {
         Ok(())
     }
 
-    /// Says that the control plane is now at `revision` (best effort: pods also poll).
+    /// Says that the control plane is now at `revision` (best effort: pods also poll). Gives up
+    /// after a moment: while NATS is away the client would wait for it, and so would the write.
     pub async fn publish_control_change(&self, revision: i64) -> Result<(), BusError> {
-        self.client
-            .publish(
-                self.names.control_subject.clone(),
-                Bytes::from(revision.to_string()),
-            )
-            .await
-            .map_err(|e| BusError::Control(e.to_string()))?;
-        self.client
-            .flush()
-            .await
-            .map_err(|e| BusError::Control(e.to_string()))
+        let publish = async {
+            self.client
+                .publish(
+                    self.names.control_subject.clone(),
+                    Bytes::from(revision.to_string()),
+                )
+                .await
+                .map_err(|e| BusError::Control(e.to_string()))?;
+            self.client
+                .flush()
+                .await
+                .map_err(|e| BusError::Control(e.to_string()))
+        };
+        match tokio::time::timeout(Duration::from_secs(1), publish).await {
+            Ok(result) => result,
+            Err(_) => Err(BusError::Control(
+                "NATS did not take the notice in 1s".to_owned(),
+            )),
+        }
     }
 
     /// Every control-plane notice from now on (each subscriber gets each one).

@@ -136,6 +136,41 @@ pub async fn swaks(port: u16, args: &[&str]) -> String {
     transcript
 }
 
+/// An HTTP/1.1 request on 127.0.0.1 with a bearer token and an optional JSON body: the status
+/// and the response body.
+pub async fn http_call(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: &str,
+    json: Option<&str>,
+) -> (u16, String) {
+    let body = json.unwrap_or("");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if json.is_some() {
+        request.push_str("Content-Type: application/json\r\n");
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect to the API");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    let status = response
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or_else(String::new, |(_, b)| b.to_owned());
+    (status, body)
+}
+
 /// A plain HTTP/1.1 GET on 127.0.0.1: status and the whole response.
 pub async fn http_get(port: u16, path: &str) -> (u16, String) {
     try_http_get(port, path).await.expect("admin HTTP server")

@@ -1,0 +1,344 @@
+//! The control plane across processes: `tern api` changes what a running `tern ingress` accepts
+//! and what a running `tern worker` delivers, without a restart; with NATS, at once; with NATS
+//! stopped, after the poll.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tern_e2e::{Tern, free_port, http_call};
+use tern_testkit::TestDatabase;
+use tern_testkit::sink::{SinkConfig, SinkServer};
+use tern_testkit::wait::eventually;
+use tokio::process::Command;
+
+const TOKEN: &str = "tern_e2e_bootstrap_token_0123456789";
+
+/// swaks up to RCPT: the reply to RCPT, or to MAIL when MAIL was refused.
+async fn rcpt_reply(port: u16, from: &str, to: &str) -> String {
+    let output = Command::new("swaks")
+        .args(["--server", &format!("127.0.0.1:{port}")])
+        .args(["--from", from, "--to", to, "--quit-after", "RCPT"])
+        .stdout(Stdio::piped())
+        .output()
+        .await
+        .expect("run swaks (scripts/services.sh installs it)");
+    let transcript = String::from_utf8_lossy(&output.stdout).into_owned();
+    let mut lines = transcript.lines();
+    let mut reply = String::new();
+    while let Some(line) = lines.next() {
+        if line.contains("-> MAIL FROM") || line.contains("-> RCPT TO") {
+            reply = lines.next().unwrap_or("").to_owned();
+            if !reply.contains(" 250 ") {
+                break;
+            }
+        }
+    }
+    reply
+}
+
+async fn reply_becomes(port: u16, from: &str, to: &str, code: &str) {
+    eventually(
+        &format!("{from} -> {to} to get {code}"),
+        Duration::from_secs(10),
+        || async {
+            let reply = rcpt_reply(port, from, to).await;
+            reply.contains(&format!(" {code} ")).then_some(())
+        },
+    )
+    .await;
+}
+
+struct Nats {
+    child: tokio::process::Child,
+    url: String,
+    store: std::path::PathBuf,
+}
+
+impl Nats {
+    fn start() -> Self {
+        let port = free_port();
+        let store = std::env::temp_dir().join(format!("tern-e2e-nats-{port}"));
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string()])
+            .arg("-sd")
+            .arg(&store)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("nats-server (scripts/services.sh installs it)");
+        Self {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+            store,
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = std::fs::remove_dir_all(&self.store);
+    }
+}
+
+async fn api(db: &TestDatabase, nats: &str, token_file: &std::path::Path) -> (Tern, u16) {
+    let port = free_port();
+    let tern = Tern::start(
+        "api",
+        &db.url,
+        &[
+            ("TERN_API_LISTEN", format!("127.0.0.1:{port}")),
+            ("TERN_ADMIN_LISTEN", format!("127.0.0.1:{port}")),
+            ("TERN_NATS_URL", nats.to_owned()),
+            (
+                "TERN_API_BOOTSTRAP_TOKEN_FILE",
+                token_file.display().to_string(),
+            ),
+        ],
+    )
+    .await;
+    (tern, port)
+}
+
+fn token_file() -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("tern-e2e-token-{}", free_port()));
+    std::fs::write(&path, TOKEN).expect("write the token file");
+    path
+}
+
+#[tokio::test]
+async fn domains_and_blocklist_entries_reach_a_running_ingress_with_nats_and_without() {
+    let db = TestDatabase::create().await;
+    tern_e2e::migrate(&db.url).await;
+    let nats = Nats::start();
+    let smtp = free_port();
+    let ingress = Tern::start(
+        "ingress",
+        &db.url,
+        &[
+            ("TERN_NATS_URL", nats.url.clone()),
+            ("TERN_INGRESS_SMTP_LISTEN", format!("127.0.0.1:{smtp}")),
+            ("TERN_INGRESS_SUBMISSION_LISTEN", String::new()),
+            ("TERN_INGRESS_LOCAL_DOMAINS", "env.test".to_owned()),
+            // A change notice must do it: the poll is too slow to pass this test before NATS stops.
+            ("TERN_CONTROL_POLL_INTERVAL", "2s".to_owned()),
+        ],
+    )
+    .await;
+    let tokens = token_file();
+    let (_api, port) = api(&db, &nats.url, &tokens).await;
+
+    assert!(
+        rcpt_reply(smtp, "a@example.org", "x@new.test")
+            .await
+            .contains(" 554 ")
+    );
+    let (status, body) = http_call(
+        port,
+        "POST",
+        "/v1/domains",
+        TOKEN,
+        Some(r#"{"name": "new.test", "kind": "relay"}"#),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    reply_becomes(smtp, "a@example.org", "x@new.test", "250").await;
+
+    // The environment's domain is in the API, owned by config and read-only there.
+    let (status, body) = http_call(port, "DELETE", "/v1/domains/env.test", TOKEN, None).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains(r#""owner":"config""#), "{body}");
+
+    let (status, body) = http_call(
+        port,
+        "POST",
+        "/v1/blocklist",
+        TOKEN,
+        Some(r#"{"kind": "sender", "value": "spam@example.org", "action": "reject", "reason": "known spammer"}"#),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    eventually(
+        "the sender to be refused",
+        Duration::from_secs(10),
+        || async {
+            let reply = rcpt_reply(smtp, "spam@example.org", "x@new.test").await;
+            reply.contains(" 550 5.7.1 ").then_some(())
+        },
+    )
+    .await;
+
+    // Without NATS the change arrives by the poll.
+    drop(nats);
+    let (status, body) = http_call(
+        port,
+        "POST",
+        "/v1/domains",
+        TOKEN,
+        Some(r#"{"name": "later.test", "kind": "local"}"#),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    reply_becomes(smtp, "a@example.org", "x@later.test", "250").await;
+    drop(ingress);
+    let _ = std::fs::remove_file(tokens);
+}
+
+#[tokio::test]
+async fn hold_suspension_release_and_bounce_through_the_api_steer_a_running_worker() {
+    let db = TestDatabase::create().await;
+    tern_e2e::migrate(&db.url).await;
+    let sink = SinkServer::start(SinkConfig::default()).await;
+    let nats = Nats::start();
+    let smtp = free_port();
+    let common = [
+        ("TERN_NATS_URL", nats.url.clone()),
+        ("TERN_CONTROL_POLL_INTERVAL", "1s".to_owned()),
+    ];
+    let mut ingress_env = common.to_vec();
+    ingress_env.extend([
+        ("TERN_INGRESS_SMTP_LISTEN", format!("127.0.0.1:{smtp}")),
+        ("TERN_INGRESS_SUBMISSION_LISTEN", String::new()),
+        (
+            "TERN_INGRESS_LOCAL_DOMAINS",
+            "dest.test,origin.test".to_owned(),
+        ),
+    ]);
+    let _ingress = Tern::start("ingress", &db.url, &ingress_env).await;
+    let mut worker_env = common.to_vec();
+    worker_env.extend([
+        (
+            "TERN_WORKER_SMARTHOST",
+            format!("smtp:[127.0.0.1]:{}", sink.addr().port()),
+        ),
+        ("TERN_WORKER_POLL_INTERVAL", "200ms".to_owned()),
+        ("TERN_WORKER_HOSTNAME", "worker.test".to_owned()),
+    ]);
+    let _worker = Tern::start("worker", &db.url, &worker_env).await;
+    let tokens = token_file();
+    let (_api, port) = api(&db, &nats.url, &tokens).await;
+
+    let (status, body) = http_call(
+        port,
+        "PUT",
+        "/v1/suspensions/dest.test",
+        TOKEN,
+        Some(r#"{"until": "2999-01-01T00:00:00Z", "reason": "their maintenance"}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // The worker has the suspension once the revision it reports has moved past it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let transcript =
+        tern_e2e::swaks(smtp, &["--from", "a@origin.test", "--to", "b@dest.test"]).await;
+    let queue_id = transcript
+        .lines()
+        .find_map(|l| l.split("queued as ").nth(1))
+        .expect("queue id")
+        .trim()
+        .to_owned();
+
+    let status_of = || async {
+        let (_, body) = http_call(
+            port,
+            "GET",
+            &format!("/v1/messages/{queue_id}"),
+            TOKEN,
+            None,
+        )
+        .await;
+        let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        value["recipients"][0]["status"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+    eventually(
+        "the job to be held for the suspension",
+        Duration::from_secs(10),
+        || async {
+            let (_, body) = http_call(port, "GET", "/v1/queue?status=queued", TOKEN, None).await;
+            let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let due = value["items"][0]["next_attempt_at"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+            due.starts_with("2999").then_some(())
+        },
+    )
+    .await;
+
+    let (status, body) = http_call(
+        port,
+        "POST",
+        &format!("/v1/messages/{queue_id}/hold"),
+        TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = http_call(port, "DELETE", "/v1/suspensions/dest.test", TOKEN, None).await;
+    assert_eq!(status, 204);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        status_of().await,
+        "held",
+        "a held job stays held when the suspension ends"
+    );
+    assert!(sink.received().is_empty());
+
+    let (status, _) = http_call(
+        port,
+        "POST",
+        &format!("/v1/messages/{queue_id}/release"),
+        TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    sink.wait_for(1, Duration::from_secs(20)).await;
+    eventually(
+        "the job to be delivered",
+        Duration::from_secs(10),
+        || async { (status_of().await == "delivered").then_some(()) },
+    )
+    .await;
+
+    // A held message bounced through the API: its sender gets a report.
+    let (status, _) = http_call(
+        port,
+        "PUT",
+        "/v1/suspensions/dest.test",
+        TOKEN,
+        Some(r#"{"until": "2999-01-01T00:00:00Z"}"#),
+    )
+    .await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let transcript =
+        tern_e2e::swaks(smtp, &["--from", "c@origin.test", "--to", "d@dest.test"]).await;
+    let second = transcript
+        .lines()
+        .find_map(|l| l.split("queued as ").nth(1))
+        .expect("queue id")
+        .trim()
+        .to_owned();
+    let (status, body) = http_call(
+        port,
+        "POST",
+        &format!("/v1/messages/{second}/bounce"),
+        TOKEN,
+        Some(r#"{"reason": "not wanted"}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let received = sink.wait_for(2, Duration::from_secs(30)).await;
+    let report = received
+        .iter()
+        .find(|m| m.mail_from.is_empty())
+        .expect("a report with the null sender");
+    assert_eq!(report.rcpt_to, ["c@origin.test"]);
+    assert!(String::from_utf8_lossy(&report.data).contains("not wanted"));
+    let _ = std::fs::remove_file(tokens);
+}
