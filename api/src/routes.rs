@@ -1,5 +1,6 @@
 //! The router: every `/v1` resource, the OpenAPI document, and the fallback problem.
 
+mod cluster;
 mod control;
 mod queue;
 mod tokens;
@@ -54,6 +55,7 @@ pub fn v1() -> Router<ApiState> {
             "/v1/suspensions/{domain}",
             axum::routing::put(control::put_suspension).delete(control::delete_suspension),
         )
+        .route("/v1/cluster", get(cluster::cluster))
         .route("/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/v1/tokens/{name}", delete(tokens::revoke))
         .route("/openapi.json", get(openapi_json))
@@ -89,7 +91,7 @@ impl utoipa::Modify for BearerAuth {
         control::delete_network, control::list_blocklist, control::create_block,
         control::delete_block, control::list_suspensions, control::put_suspension,
         control::delete_suspension,
-        tokens::list, tokens::create, tokens::revoke,
+        tokens::list, tokens::create, tokens::revoke, cluster::cluster,
     ),
     components(schemas(crate::error::Problem))
 )]

@@ -1,6 +1,7 @@
 //! What the handlers share: each is a small handle on one concern.
 
 use tern_common::control::PgControlStore;
+use tern_common::control::heartbeat::Processes;
 use tern_common::queue::{QueueActions, QueueInspector};
 
 use crate::auth::TokenStore;
@@ -11,6 +12,8 @@ pub struct ApiState {
     pub control: PgControlStore,
     pub inspector: QueueInspector,
     pub actions: QueueActions,
+    /// Every running process's heartbeat (`GET /v1/cluster`).
+    pub processes: Processes,
     /// `TERN_API_TRACE_URL`: a trace's URL with `{trace_id}` in it, e.g. Jaeger's.
     pub trace_url: Option<String>,
 }

@@ -9,6 +9,7 @@ use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 use tern_api::ApiState;
 use tern_api::auth::{Scope, TokenStore};
+use tern_common::control::heartbeat::Processes;
 use tern_common::control::{ConfigRows, PgControlStore};
 use tern_common::queue::{
     Finished, JobState, NewMessage, NewRecipient, PgJobStore, PgQueueStore, QueueActions,
@@ -48,6 +49,7 @@ impl Api {
             control: PgControlStore::new(db.pool.clone(), None),
             inspector: QueueInspector::new(db.pool.clone()),
             actions: QueueActions::new(db.pool.clone()),
+            processes: Processes::new(db.pool.clone()),
             trace_url: Some("http://jaeger.test/trace/{trace_id}".into()),
         };
         Self {
@@ -205,6 +207,7 @@ async fn every_route_needs_a_token_with_its_scope() {
             Some(json!({"until": "2999-01-01T00:00:00Z"})),
         ),
         (Method::GET, "/v1/tokens".into(), Scope::Admin, None),
+        (Method::GET, "/v1/cluster".into(), Scope::Read, None),
         (
             Method::POST,
             "/v1/tokens".into(),

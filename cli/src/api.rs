@@ -10,6 +10,7 @@ use tern_api::config::ApiConfig;
 use tern_common::admin;
 use tern_common::bus::Bus;
 use tern_common::control::PgControlStore;
+use tern_common::control::heartbeat::Processes;
 use tern_common::queue::{self, QueueActions, QueueInspector};
 
 use crate::serve;
@@ -25,6 +26,7 @@ pub async fn run(config: ApiConfig) -> anyhow::Result<()> {
     let state = ApiState {
         tokens: TokenStore::new(pool.clone(), config.bootstrap_token.as_deref()),
         control: PgControlStore::new(pool.clone(), Some(bus.clone())),
+        processes: Processes::new(pool.clone()),
         inspector: QueueInspector::new(pool.clone()),
         actions: QueueActions::new(pool.clone()),
         trace_url: config.trace_url.clone(),
@@ -50,7 +52,11 @@ pub async fn run(config: ApiConfig) -> anyhow::Result<()> {
     let router =
         tern_api::app(state).merge(admin::router(Some(metrics), readiness, shutdown.clone()));
     tracing::info!(address = %config.listen, "admin API listening");
+    let beat_stop = tokio_util::sync::CancellationToken::new();
+    let beating = serve::heartbeat(pool.clone(), "api", None, None, beat_stop.clone());
     tern_api::serve(listener, router, shutdown).await?;
+    beat_stop.cancel();
+    let _ = beating.await;
     let _ = bus.client().flush().await;
     pool.close().await;
     tracing::info!("admin API stopped");

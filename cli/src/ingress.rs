@@ -42,6 +42,13 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
         config.control_poll,
         control_stop.clone(),
     );
+    let beating = serve::heartbeat(
+        pool.clone(),
+        "ingress",
+        None,
+        Some(control.clone()),
+        control_stop.clone(),
+    );
     tern_ingress::run(
         Ingress::new(&config, store, Some(bus.clone()), Some(users), control),
         listeners,
@@ -50,6 +57,7 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
     .await;
 
     control_stop.cancel();
+    let _ = beating.await;
     let _ = bus.client().flush().await;
     admin.stop().await;
     pool.close().await;

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use sqlx::PgPool;
 use tern_common::admin;
 use tern_common::bus::Bus;
-use tern_common::control::{ConfigRows, ControlWatch, PgControlStore};
+use tern_common::control::{ConfigRows, ControlWatch, PgControlStore, heartbeat};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -124,4 +124,27 @@ pub fn control_plane(
         });
     }
     ControlWatch::spawn(store, Some(bus), poll, stop)
+}
+
+/// Keeps this process's heartbeat row (see `GET /v1/cluster`) until `stop`. `id`: the worker's
+/// lease owner, or for other components the pod's host name with a random suffix.
+pub fn heartbeat(
+    pool: PgPool,
+    component: &'static str,
+    id: Option<String>,
+    control: Option<ControlWatch>,
+    stop: CancellationToken,
+) -> JoinHandle<()> {
+    let id = id.unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| component.to_owned());
+        format!("{host}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+    });
+    let process = heartbeat::Process {
+        id,
+        component,
+        version: env!("CARGO_PKG_VERSION"),
+        started_at: time::OffsetDateTime::now_utc(),
+        settings: heartbeat::settings_from_env(),
+    };
+    tokio::spawn(heartbeat::run(pool, process, control, stop))
 }

@@ -34,10 +34,18 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
         config.control_poll,
         control_stop.clone(),
     );
+    let beating = serve::heartbeat(
+        pool.clone(),
+        "worker",
+        Some(config.id.clone()),
+        Some(control.clone()),
+        control_stop.clone(),
+    );
     let worker = Worker::new(config, PgJobStore::new(pool.clone()), control)
         .context("starting the worker")?;
     tern_worker::run(worker, Some(bus.clone()), shutdown).await;
     control_stop.cancel();
+    let _ = beating.await;
 
     admin.stop().await;
     pool.close().await;

@@ -11,7 +11,9 @@
 //! - `snapshot`: [`ControlPlane`], one revision of all of it, and the questions pods ask of it.
 //! - `store`: [`PgControlStore`], reads and owner-checked writes, for the API and the operator.
 //! - [`watch`]: keeps a pod's snapshot current.
+//! - [`heartbeat`]: each process's row in `processes`, for `GET /v1/cluster`.
 
+pub mod heartbeat;
 mod model;
 mod snapshot;
 mod store;

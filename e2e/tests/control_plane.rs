@@ -144,6 +144,22 @@ async fn domains_and_blocklist_entries_reach_a_running_ingress_with_nats_and_wit
     .await;
     assert_eq!(status, 201, "{body}");
     reply_becomes(smtp, "a@example.org", "x@new.test", "250").await;
+    // The cluster view shows the ingress running the revision that holds the new domain.
+    eventually(
+        "the ingress to report the new revision",
+        Duration::from_secs(10),
+        || async {
+            let (_, body) = http_call(port, "GET", "/v1/cluster", TOKEN, None).await;
+            let cluster: serde_json::Value = serde_json::from_str(&body).ok()?;
+            let processes = cluster["processes"].as_array()?;
+            let ingress = processes.iter().find(|p| p["component"] == "ingress")?;
+            let api = processes.iter().find(|p| p["component"] == "api")?;
+            let shows_settings = ingress["settings"]["TERN_INGRESS_LOCAL_DOMAINS"] == "env.test";
+            (api.is_object() && shows_settings && ingress["revision"] == cluster["revision"])
+                .then_some(())
+        },
+    )
+    .await;
 
     // The environment's domain is in the API, owned by config and read-only there.
     let (status, body) = http_call(port, "DELETE", "/v1/domains/env.test", TOKEN, None).await;

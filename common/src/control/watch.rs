@@ -57,6 +57,13 @@ impl ControlWatch {
             .is_ok_and(|seen| seen.is_ok())
     }
 
+    /// Waits for the next swap (forever, once the task keeping it current has ended).
+    pub async fn changed(&mut self) {
+        if self.current.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// Waits until a snapshot of at least `revision` is in force.
     pub async fn reached(&mut self, revision: i64) {
         let _ = self
