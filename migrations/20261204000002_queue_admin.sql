@@ -18,3 +18,7 @@ CREATE INDEX messages_reports_on ON messages (reports_on) WHERE reports_on IS NO
 -- Filters of the queue listing and bulk actions by destination.
 CREATE INDEX jobs_domain_unfinished ON jobs (domain)
     WHERE status IN ('queued', 'deferred', 'leased', 'held');
+
+-- Retention: a finished message's body is deleted after TERN_RETENTION_BODY, its history
+-- (message row, jobs, attempts) after TERN_RETENTION_HISTORY.
+ALTER TABLE messages ADD COLUMN body_deleted_at timestamptz;

@@ -8,6 +8,7 @@
 //!   record, and the notifications they owe ([`PgJobStore`]).
 //! - `inspect`: the summary, listings and one message's story, for the admin API.
 //! - `act`: retry, hold, release, bounce and delete, safe against a worker's lease.
+//! - `retention`: finished messages' bodies, then their history, swept in small batches.
 //! - `status`: [`JobStatus`], the job status column typed.
 //! - `depth`: how much is queued and how old the oldest due job is, for the gauges.
 
@@ -16,6 +17,7 @@ mod claim;
 mod commit;
 mod depth;
 mod inspect;
+mod retention;
 mod status;
 
 pub use act::{QueueAction, QueueActions};

@@ -92,6 +92,13 @@ pub struct WorkerArgs {
     /// TCP connect timeout per address.
     #[arg(long, env = "TERN_WORKER_CONNECT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
+    /// How long a finished message (every recipient final, every report queued) keeps its body,
+    /// for inspection through the API.
+    #[arg(long, env = "TERN_RETENTION_BODY", default_value = "1d", value_parser = parse_duration)]
+    pub retention_body: Duration,
+    /// How long a finished message's history (envelope, jobs, attempts) is kept after it arrived.
+    #[arg(long, env = "TERN_RETENTION_HISTORY", default_value = "7d", value_parser = parse_duration)]
+    pub retention_history: Duration,
     /// After SIGTERM, time for deliveries in progress before their leases are handed back.
     #[arg(long, env = "TERN_WORKER_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -123,6 +130,15 @@ pub struct WorkerConfig {
     pub retry: RetrySchedule,
     pub connect_timeout: Duration,
     pub shutdown_grace: Duration,
+    /// Retention of finished messages' bodies and history.
+    pub retention: Retention,
+}
+
+/// How long finished messages are kept; see `TERN_RETENTION_BODY` and `TERN_RETENTION_HISTORY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub body: Duration,
+    pub history: Duration,
 }
 
 impl WorkerArgs {
@@ -173,6 +189,12 @@ impl WorkerArgs {
                 "must be at least 3s (it is renewed every third of it)",
             ));
         }
+        if self.retention_history < self.retention_body {
+            return Err(ConfigError::new(
+                "TERN_RETENTION_HISTORY",
+                "must not be shorter than TERN_RETENTION_BODY",
+            ));
+        }
         if self.retry_max < self.retry_first {
             return Err(ConfigError::new(
                 "TERN_WORKER_RETRY_MAX",
@@ -212,6 +234,10 @@ impl WorkerArgs {
             retry,
             connect_timeout: self.connect_timeout,
             shutdown_grace: self.shutdown_grace,
+            retention: Retention {
+                body: self.retention_body,
+                history: self.retention_history,
+            },
         })
     }
 }

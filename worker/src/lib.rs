@@ -9,6 +9,7 @@
 //! - `destination`: one destination's share of a claim, from route to recorded outcomes.
 //! - `record`: verdicts to recorded outcomes: retry time, expiry, owed notifications.
 //! - `dsn_task`: queues the notifications finished jobs owe.
+//! - `retention`: the sweep that forgets finished messages' bodies, then their history.
 //! - `gauges`: queue depth and the oldest due job, refreshed from PostgreSQL.
 //! - `in_flight`: the claimed jobs still being worked on, whose leases are renewed.
 //! - `pool`: idle connections kept for the next group to the same destination.
@@ -30,6 +31,7 @@ pub mod metrics;
 mod notices;
 mod pool;
 mod record;
+mod retention;
 pub mod runner;
 pub mod schedule;
 mod trace;

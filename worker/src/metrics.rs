@@ -23,6 +23,9 @@ pub const QUEUE_JOBS: &str = "tern_worker_queue_jobs";
 /// How long the most overdue job has been due without being claimed (0 when none is due).
 pub const QUEUE_OLDEST_DUE_SECONDS: &str = "tern_worker_queue_oldest_due_seconds";
 
+/// Retention deletions by what went: `body` (a finished message's body), `message` (its history).
+pub const RETENTION_DELETED_TOTAL: &str = "tern_worker_retention_deleted_total";
+
 /// Every worker metric, for checks that dashboards and alerts only name metrics that exist.
 pub const ALL: &[&str] = &[
     ATTEMPTS_TOTAL,
@@ -36,6 +39,7 @@ pub const ALL: &[&str] = &[
     STORE_ERRORS_TOTAL,
     QUEUE_JOBS,
     QUEUE_OLDEST_DUE_SECONDS,
+    RETENTION_DELETED_TOTAL,
 ];
 
 /// Buckets of [`DELIVERY_SECONDS`]: a message to a live server is delivered in about a second, a

@@ -16,7 +16,7 @@ use crate::delivery::mx::MxResolver;
 use crate::delivery::tls;
 use crate::in_flight::InFlight;
 use crate::pool::ConnectionCache;
-use crate::{destination, dsn_task, gauges, metrics, notices};
+use crate::{destination, dsn_task, gauges, metrics, notices, retention};
 
 /// How long a woken claim loop waits for more notices before claiming.
 const GATHER_NOTICES: std::time::Duration = std::time::Duration::from_millis(5);
@@ -119,6 +119,7 @@ pub async fn run(worker: Worker, bus: Option<Bus>, shutdown: CancellationToken) 
     background.spawn(renew_leases(shared.clone(), stop_background.clone()));
     background.spawn(dsn_task::run(shared.clone(), stop_background.clone()));
     background.spawn(gauges::run(shared.clone(), stop_background.clone()));
+    background.spawn(retention::run(shared.clone(), stop_background.clone()));
 
     // Suspensions and routes must be known before the first claim; a database that is down
     // delays the start a little, then the claim fails anyway until it is back.

@@ -108,6 +108,10 @@ impl TestWorld {
             retry: RetrySchedule::default(),
             connect_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(5),
+            retention: tern_worker::config::Retention {
+                body: Duration::from_secs(86_400),
+                history: Duration::from_secs(7 * 86_400),
+            },
         }
     }
 
