@@ -54,7 +54,7 @@ pub async fn run(config: ApiConfig) -> anyhow::Result<()> {
     tracing::info!(address = %config.listen, "admin API listening");
     let beat_stop = tokio_util::sync::CancellationToken::new();
     let beating = serve::heartbeat(pool.clone(), "api", None, None, beat_stop.clone());
-    tern_api::serve(listener, router, shutdown).await?;
+    admin::serve(listener, router, shutdown).await?;
     beat_stop.cancel();
     let _ = beating.await;
     let _ = bus.client().flush().await;

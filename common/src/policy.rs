@@ -133,7 +133,7 @@ impl RelayPolicy {
 }
 
 /// An IPv4 client seen through an IPv6 socket (`::ffff:192.0.2.1`) is judged as IPv4.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,

@@ -256,12 +256,21 @@ async fn relay_hosts_resolve_by_address_and_ip_literals_need_no_lookup() {
 #[tokio::test]
 async fn a_silent_name_server_is_temporary() {
     // Bound but never read: queries go unanswered until the resolver gives up.
-    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let tcp = tokio::net::TcpListener::bind(udp.local_addr().expect("address"))
-        .await
-        .expect("bind");
+    // The UDP port the system picks may be taken for TCP by another test: pick again.
+    let mut tries = 0;
+    let (udp, tcp) = loop {
+        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        match tokio::net::TcpListener::bind(udp.local_addr().expect("address")).await {
+            Ok(tcp) => break (udp, tcp),
+            Err(error) if tries < 20 => {
+                tries += 1;
+                let _ = error;
+            }
+            Err(error) => panic!("bind: {error}"),
+        }
+    };
     let resolver =
         MxResolver::with_nameserver(udp.local_addr().expect("address")).expect("resolver");
     let error = resolver

@@ -8,6 +8,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use time::OffsetDateTime;
 
+use crate::policy::canonical;
+
 use super::model::{BlockAction, BlockEntry, BlockKind, Certificate, Domain, Suspension};
 
 #[derive(Debug, Clone, Default)]
@@ -156,14 +158,6 @@ fn blocked(entry: &BlockEntry) -> Blocked {
         kind: entry.kind,
         action: entry.action,
         reason: entry.reason.clone(),
-    }
-}
-
-/// An IPv4 client seen through an IPv6 socket is judged as IPv4.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
     }
 }
 

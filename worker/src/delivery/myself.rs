@@ -5,6 +5,8 @@
 
 use std::net::IpAddr;
 
+use tern_common::policy::canonical;
+
 use super::DeliveryError;
 use super::mx::TargetHost;
 
@@ -59,13 +61,6 @@ impl Myself {
             return Err(DeliveryError::MailLoop(domain.to_owned()));
         }
         Ok(better)
-    }
-}
-
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
     }
 }
 
