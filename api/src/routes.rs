@@ -4,6 +4,7 @@ mod cluster;
 mod control;
 mod queue;
 mod tokens;
+mod users;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
@@ -55,6 +56,17 @@ pub fn v1() -> Router<ApiState> {
             "/v1/suspensions/{domain}",
             axum::routing::put(control::put_suspension).delete(control::delete_suspension),
         )
+        .route("/v1/users", get(users::list).post(users::create))
+        .route("/v1/users/{login}", get(users::get).delete(users::delete))
+        .route(
+            "/v1/users/{login}/password",
+            axum::routing::put(users::password),
+        )
+        .route(
+            "/v1/users/{login}/senders",
+            axum::routing::put(users::set_senders),
+        )
+        .route("/v1/users/{login}/{action}", post(users::switch))
         .route("/v1/cluster", get(cluster::cluster))
         .route("/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/v1/tokens/{name}", delete(tokens::revoke))
@@ -92,6 +104,8 @@ impl utoipa::Modify for BearerAuth {
         control::delete_block, control::list_suspensions, control::put_suspension,
         control::delete_suspension,
         tokens::list, tokens::create, tokens::revoke, cluster::cluster,
+        users::list, users::get, users::create, users::password, users::set_senders,
+        users::switch, users::delete,
     ),
     components(schemas(crate::error::Problem))
 )]

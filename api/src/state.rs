@@ -3,6 +3,7 @@
 use tern_common::control::PgControlStore;
 use tern_common::control::heartbeat::Processes;
 use tern_common::queue::{QueueActions, QueueInspector};
+use tern_common::users::UserStore;
 
 use crate::auth::TokenStore;
 
@@ -12,6 +13,8 @@ pub struct ApiState {
     pub control: PgControlStore,
     pub inspector: QueueInspector,
     pub actions: QueueActions,
+    /// SMTP AUTH users.
+    pub users: UserStore,
     /// Every running process's heartbeat (`GET /v1/cluster`).
     pub processes: Processes,
     /// `TERN_API_TRACE_URL`: a trace's URL with `{trace_id}` in it, e.g. Jaeger's.

@@ -12,6 +12,7 @@ use tern_common::bus::Bus;
 use tern_common::control::PgControlStore;
 use tern_common::control::heartbeat::Processes;
 use tern_common::queue::{self, QueueActions, QueueInspector};
+use tern_common::users::{LockoutPolicy, UserStore};
 
 use crate::serve;
 
@@ -27,6 +28,8 @@ pub async fn run(config: ApiConfig) -> anyhow::Result<()> {
         tokens: TokenStore::new(pool.clone(), config.bootstrap_token.as_deref()),
         control: PgControlStore::new(pool.clone(), Some(bus.clone())),
         processes: Processes::new(pool.clone()),
+        // The lockout policy matters only to `authenticate`, which the API never calls.
+        users: UserStore::new(pool.clone(), LockoutPolicy::default()),
         inspector: QueueInspector::new(pool.clone()),
         actions: QueueActions::new(pool.clone()),
         trace_url: config.trace_url.clone(),

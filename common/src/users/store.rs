@@ -124,6 +124,18 @@ impl UserStore {
             .ok_or_else(|| UsersError::NotFound(login))
     }
 
+    /// Who owns the user (`api` for those made with `tern user` or the API, `crd` for the
+    /// operator's); `None` when there is no such user.
+    pub async fn owner(&self, login: &str) -> Result<Option<String>, UsersError> {
+        let login = normalize_login(login)?;
+        Ok(
+            sqlx::query_scalar("SELECT owner FROM users WHERE login = $1")
+                .bind(&login)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     /// The user with this login (any case), if there is one.
     pub async fn find(&self, login: &str) -> Result<Option<User>, UsersError> {
         Ok(self.find_with_hash(login).await?.map(|(user, _)| user))
