@@ -1,5 +1,6 @@
 //! The router: every `/v1` resource, the OpenAPI document, and the fallback problem.
 
+mod certificates;
 mod cluster;
 mod control;
 mod queue;
@@ -56,6 +57,16 @@ pub fn v1() -> Router<ApiState> {
             "/v1/suspensions/{domain}",
             axum::routing::put(control::put_suspension).delete(control::delete_suspension),
         )
+        .route(
+            "/v1/certificates",
+            get(certificates::list).post(certificates::create),
+        )
+        .route(
+            "/v1/certificates/{name}",
+            get(certificates::get)
+                .put(certificates::rotate)
+                .delete(certificates::delete),
+        )
         .route("/v1/users", get(users::list).post(users::create))
         .route("/v1/users/{login}", get(users::get).delete(users::delete))
         .route(
@@ -106,6 +117,8 @@ impl utoipa::Modify for BearerAuth {
         tokens::list, tokens::create, tokens::revoke, cluster::cluster,
         users::list, users::get, users::create, users::password, users::set_senders,
         users::switch, users::delete,
+        certificates::list, certificates::get, certificates::create, certificates::rotate,
+        certificates::delete,
     ),
     components(schemas(crate::error::Problem))
 )]

@@ -10,15 +10,20 @@
 //! - `model`: the rows, typed ([`Domain`], [`BlockEntry`], …) and who owns them ([`Owner`]).
 //! - `snapshot`: [`ControlPlane`], one revision of all of it, and the questions pods ask of it.
 //! - `store`: [`PgControlStore`], reads and owner-checked writes, for the API and the operator.
+//! - `certificates`: the checks a certificate passes before it is stored, and its writes.
 //! - [`watch`]: keeps a pod's snapshot current.
 //! - [`heartbeat`]: each process's row in `processes`, for `GET /v1/cluster`.
 
+mod certificates;
 pub mod heartbeat;
 mod model;
 mod snapshot;
 mod store;
 pub mod watch;
 
+pub use certificates::{
+    CertificateFacts, CertificateSummary, NewCertificate, inspect as inspect_certificate,
+};
 pub use model::{
     BlockAction, BlockEntry, BlockKind, Certificate, Domain, DomainKind, NewBlockEntry, Owner,
     ParseError, Suspension, TrustedNetwork,

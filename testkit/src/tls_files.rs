@@ -24,6 +24,25 @@ impl TestCertificate {
     }
 }
 
+impl TestCertificate {
+    /// Valid for `names`, but only during the year 2001.
+    pub fn expired(names: &[&str]) -> Self {
+        let names = names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let mut params = rcgen::CertificateParams::new(names)
+            .unwrap_or_else(|error| panic!("certificate parameters: {error}"));
+        params.not_before = rcgen::date_time_ymd(2001, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2001, 12, 31);
+        let key = rcgen::KeyPair::generate().unwrap_or_else(|error| panic!("key: {error}"));
+        let cert = params
+            .self_signed(&key)
+            .unwrap_or_else(|error| panic!("sign: {error}"));
+        Self {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+}
+
 /// A directory holding a mounted-Secret lookalike; removed on drop.
 #[derive(Debug)]
 pub struct SecretMount {

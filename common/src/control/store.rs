@@ -366,7 +366,10 @@ impl PgControlStore {
     }
 
     /// Bumps the revision, commits, then tells the pods.
-    async fn commit(&self, mut tx: Transaction<'static, Postgres>) -> Result<(), ControlError> {
+    pub(super) async fn commit(
+        &self,
+        mut tx: Transaction<'static, Postgres>,
+    ) -> Result<(), ControlError> {
         let revision: i64 = sqlx::query_scalar(
             "UPDATE control_revision SET revision = revision + 1, changed_at = now()
              RETURNING revision",
@@ -384,7 +387,7 @@ impl PgControlStore {
 }
 
 /// `Ok` when there is no row yet or `writer` owns it.
-fn owned_by(existing: Option<&str>, writer: Owner) -> Result<(), ControlError> {
+pub(super) fn owned_by(existing: Option<&str>, writer: Owner) -> Result<(), ControlError> {
     match existing {
         None => Ok(()),
         Some(owner) => {

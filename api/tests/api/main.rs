@@ -19,6 +19,9 @@ use tern_common::users::{LockoutPolicy, UserStore};
 use tern_testkit::TestDatabase;
 use tower::ServiceExt as _;
 
+mod certificates;
+mod users;
+
 const BOOTSTRAP: &str = "bootstrap-token-of-the-test";
 
 struct Api {
@@ -211,6 +214,13 @@ async fn every_route_needs_a_token_with_its_scope() {
         (Method::GET, "/v1/tokens".into(), Scope::Admin, None),
         (Method::GET, "/v1/cluster".into(), Scope::Read, None),
         (Method::GET, "/v1/users".into(), Scope::Read, None),
+        (Method::GET, "/v1/certificates".into(), Scope::Read, None),
+        (
+            Method::POST,
+            "/v1/certificates".into(),
+            Scope::Write,
+            Some(certificates::upload("scope-matrix", &["scope.tern.test"])),
+        ),
         (
             Method::POST,
             "/v1/users".into(),
@@ -846,111 +856,4 @@ fn the_committed_openapi_document_is_current() {
         committed.trim() == tern_api::openapi().trim(),
         "docs/openapi.json is stale: run `make generate`"
     );
-}
-
-#[tokio::test]
-async fn users_are_managed_without_their_passwords_ever_coming_back() {
-    let api = Api::start().await;
-    let w = Some(api.write.as_str());
-    let (status, created) = api
-        .call(
-            Method::POST,
-            "/v1/users",
-            w,
-            Some(json!({"login": "Alice@Tern.test", "password": "correct horse battery", "senders": ["@tern.test"]})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    assert_eq!(created["login"], "alice@tern.test");
-    assert_eq!(created["senders"], json!(["@tern.test"]));
-    assert!(
-        !created.to_string().contains("horse"),
-        "no password in {created}"
-    );
-    let (status, problem) = api
-        .call(
-            Method::POST,
-            "/v1/users",
-            w,
-            Some(json!({"login": "alice@tern.test", "password": "another long one"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
-    let (status, problem) = api
-        .call(
-            Method::POST,
-            "/v1/users",
-            w,
-            Some(json!({"login": "b@tern.test", "password": "short"})),
-        )
-        .await;
-    assert_eq!(
-        (status, problem["field"].clone()),
-        (StatusCode::UNPROCESSABLE_ENTITY, json!("password"))
-    );
-    let (status, problem) = api
-        .call(
-            Method::PUT,
-            "/v1/users/alice@tern.test/senders",
-            w,
-            Some(json!({"senders": ["not an address"]})),
-        )
-        .await;
-    assert_eq!(
-        (status, problem["field"].clone()),
-        (StatusCode::UNPROCESSABLE_ENTITY, json!("senders"))
-    );
-
-    let (status, _) = api
-        .call(
-            Method::PUT,
-            "/v1/users/alice@tern.test/password",
-            w,
-            Some(json!({"password": "a brand new password"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
-    let users = UserStore::new(api.db.pool.clone(), LockoutPolicy::default());
-    let login = users
-        .authenticate(
-            "alice@tern.test",
-            "a brand new password",
-            "192.0.2.1".parse().expect("ip"),
-        )
-        .await
-        .expect("authenticate");
-    assert!(matches!(
-        login,
-        tern_common::users::AuthOutcome::Authenticated(_)
-    ));
-    let (status, _) = api
-        .call(Method::POST, "/v1/users/alice@tern.test/disable", w, None)
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
-    let (_, shown) = api
-        .call(
-            Method::GET,
-            "/v1/users/alice@tern.test",
-            Some(&api.read),
-            None,
-        )
-        .await;
-    assert_eq!(shown["disabled"], true);
-
-    // The operator's users are read-only here.
-    sqlx::query("UPDATE users SET owner = 'crd' WHERE login = 'alice@tern.test'")
-        .execute(&api.db.pool)
-        .await
-        .expect("hand to the operator");
-    let (status, problem) = api
-        .call(Method::DELETE, "/v1/users/alice@tern.test", w, None)
-        .await;
-    assert_eq!(
-        (status, problem["owner"].clone()),
-        (StatusCode::CONFLICT, json!("crd"))
-    );
-    let (status, _) = api
-        .call(Method::DELETE, "/v1/users/nobody@tern.test", w, None)
-        .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
 }
