@@ -127,7 +127,7 @@ pub async fn run<Q: QueueStore>(
     let accept_loops = TaskTracker::new();
     let reload = ingress.shared.tls.clone().map(|tls| {
         let stop = CancellationToken::new();
-        tokio::spawn(tls.watch_certificates(stop.clone()));
+        tokio::spawn(tls.watch_certificates(ingress.shared.control.clone(), stop.clone()));
         stop.drop_guard()
     });
     let prune = ingress.shared.users.clone().map(|users| {

@@ -5,6 +5,7 @@
 //! clients fail the handshake.
 
 pub mod certificates;
+mod stored;
 
 use std::fmt;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
+use tern_common::control::ControlWatch;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
@@ -111,16 +113,27 @@ impl TlsServer {
         Ok((stream, info))
     }
 
-    /// Reloads changed certificate files until `stop` (see [`certificates`]).
-    pub(crate) async fn watch_certificates(self: Arc<Self>, stop: CancellationToken) {
-        certificates::watch(
+    /// Until `stop`: reloads changed certificate files (see [`certificates`]) and serves the
+    /// control plane's certificates as `control` has them (see `stored`).
+    pub(crate) async fn watch_certificates(
+        self: Arc<Self>,
+        control: ControlWatch,
+        stop: CancellationToken,
+    ) {
+        let files = certificates::watch(
             Arc::clone(&self.resolver),
             self.sources.clone(),
             Arc::clone(&self.provider),
             self.reload_interval,
+            stop.clone(),
+        );
+        let stored = stored::watch(
+            Arc::clone(&self.resolver),
+            control,
+            Arc::clone(&self.provider),
             stop,
-        )
-        .await;
+        );
+        tokio::join!(files, stored);
     }
 }
 

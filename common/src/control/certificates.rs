@@ -292,7 +292,8 @@ mod tests {
         let (chain, key) = self_signed(&["mx.example.test"]);
         let (_, other_key) = self_signed(&["other.example.test"]);
         let now = OffsetDateTime::now_utc();
-        let field = |chain: &str, key: &str, now| inspect(chain, key, now).unwrap_err().field;
+        let field =
+            |chain: &str, key: &str, now| inspect(chain, key, now).expect_err("refused").field;
         assert_eq!(field("no pem here", &key, now), "chain_pem");
         assert_eq!(
             field(
@@ -305,7 +306,7 @@ mod tests {
         assert_eq!(field(&chain, "not a key", now), "key_pem");
         assert_eq!(field(&chain, &other_key, now), "key_pem");
         let after_expiry = now + time::Duration::days(365 * 5000);
-        let expired = inspect(&chain, &key, after_expiry).unwrap_err();
+        let expired = inspect(&chain, &key, after_expiry).expect_err("refused");
         assert_eq!(expired.field, "chain_pem");
         assert!(expired.reason.contains("expired"), "{}", expired.reason);
     }
@@ -313,7 +314,7 @@ mod tests {
     #[test]
     fn a_leaf_without_dns_names_is_refused() {
         let (chain, key) = self_signed(&["192.0.2.1"]);
-        let refused = inspect(&chain, &key, OffsetDateTime::now_utc()).unwrap_err();
+        let refused = inspect(&chain, &key, OffsetDateTime::now_utc()).expect_err("refused");
         assert_eq!(refused.field, "chain_pem");
         assert!(
             refused.reason.contains("subjectAltName"),
@@ -325,8 +326,11 @@ mod tests {
     #[test]
     fn names_are_kubernetes_like() {
         assert!(check_name("mx-example.test_1").is_ok());
-        assert_eq!(check_name("").unwrap_err().field, "name");
-        assert_eq!(check_name("a b").unwrap_err().field, "name");
-        assert_eq!(check_name(&"a".repeat(254)).unwrap_err().field, "name");
+        assert_eq!(check_name("").expect_err("refused").field, "name");
+        assert_eq!(check_name("a b").expect_err("refused").field, "name");
+        assert_eq!(
+            check_name(&"a".repeat(254)).expect_err("refused").field,
+            "name"
+        );
     }
 }

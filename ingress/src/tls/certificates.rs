@@ -80,23 +80,6 @@ impl CertificateSet {
             fingerprint: hasher.finish(),
         })
     }
-
-    /// The certificate valid for `server_name` (exact or one-label wildcard, as a client
-    /// verifies it); without SNI or without a match, the first one.
-    fn choose(&self, server_name: Option<&str>) -> Option<Arc<CertifiedKey>> {
-        let default = self.keys.first().cloned();
-        if self.keys.len() < 2 {
-            return default;
-        }
-        let Some(name) = server_name.and_then(|n| ServerName::try_from(n.to_owned()).ok()) else {
-            return default;
-        };
-        self.keys
-            .iter()
-            .find(|key| valid_for(key, &name))
-            .cloned()
-            .or(default)
-    }
 }
 
 fn valid_for(key: &CertifiedKey, name: &ServerName<'_>) -> bool {
@@ -141,17 +124,53 @@ fn certified_key(
     })
 }
 
-/// Hands rustls the current certificates; [`watch`] replaces them.
+/// The certificate valid for `server_name` (exact or one-label wildcard, as a client verifies
+/// it); without SNI or without a match, the first one. The files come before the database, so
+/// a mounted certificate wins when both name a host, and the first file is the default.
+fn choose(keys: &[&Arc<CertifiedKey>], server_name: Option<&str>) -> Option<Arc<CertifiedKey>> {
+    let default = keys.first().map(|key| Arc::clone(key));
+    if keys.len() < 2 {
+        return default;
+    }
+    let Some(name) = server_name.and_then(|n| ServerName::try_from(n.to_owned()).ok()) else {
+        return default;
+    };
+    keys.iter()
+        .find(|key| valid_for(key, &name))
+        .map(|key| Arc::clone(key))
+        .or(default)
+}
+
+/// Hands rustls the current certificates: the files ([`watch`] replaces them) and those of the
+/// control plane ([`super::stored::watch`] replaces them).
 #[derive(Debug)]
 pub struct CertificateResolver {
     current: RwLock<Arc<CertificateSet>>,
+    stored: RwLock<Arc<StoredCertificates>>,
+}
+
+/// The control plane's certificates, as the ingress serves them.
+#[derive(Debug, Default)]
+pub struct StoredCertificates {
+    pub(super) keys: Vec<Arc<CertifiedKey>>,
+    /// Content hash of every row, to notice changes.
+    pub(super) fingerprint: u64,
 }
 
 impl CertificateResolver {
     pub fn new(set: CertificateSet) -> Self {
         Self {
             current: RwLock::new(Arc::new(set)),
+            stored: RwLock::new(Arc::default()),
         }
+    }
+
+    pub(super) fn stored(&self) -> Arc<StoredCertificates> {
+        Arc::clone(&self.stored.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub(super) fn replace_stored(&self, stored: StoredCertificates) {
+        *self.stored.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(stored);
     }
 
     fn current(&self) -> Arc<CertificateSet> {
@@ -166,7 +185,10 @@ impl CertificateResolver {
 
 impl ResolvesServerCert for CertificateResolver {
     fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.current().choose(client_hello.server_name())
+        let files = self.current();
+        let stored = self.stored();
+        let keys: Vec<&Arc<CertifiedKey>> = files.keys.iter().chain(&stored.keys).collect();
+        choose(&keys, client_hello.server_name())
     }
 }
 

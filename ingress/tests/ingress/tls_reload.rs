@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use tern_common::control::{NewCertificate, Owner, PgControlStore};
 use tern_ingress::ListenerKind;
 use tern_testkit::SmtpClient;
 use tern_testkit::tls_files::{SecretMount, TestCertificate};
@@ -86,4 +87,89 @@ async fn a_replaced_certificate_is_served_without_a_restart_or_dropped_sessions(
     let third = TestCertificate::self_signed(&[SERVER_NAME]);
     mount.update(&third);
     wait_for_certificate(&ingress, &third).await;
+}
+
+/// Polls until a handshake for `name` trusting only `trusted` succeeds (`served`) or fails
+/// (not `served`); panics with `why` after five seconds.
+async fn wait_for_served(
+    ingress: &TestIngress,
+    name: &str,
+    trusted: &TestCertificate,
+    served: bool,
+    why: &str,
+) {
+    for _ in 0..200 {
+        if handshake_ok(ingress, name, trusted).await == served {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{why}");
+}
+
+fn stored(name: &str, certificate: &TestCertificate) -> NewCertificate {
+    NewCertificate {
+        name: name.into(),
+        chain_pem: certificate.cert_pem.clone(),
+        key_pem: certificate.key_pem.clone(),
+    }
+}
+
+#[tokio::test]
+async fn certificates_written_to_the_control_plane_are_served_by_sni_beside_the_files() {
+    let (ingress, _mount, file) = start_tls_ingress(&[]).await;
+    let control = PgControlStore::new(ingress.db.pool.clone(), Some(ingress.bus.clone()));
+    let first = TestCertificate::self_signed(&["mx.stored.test"]);
+    control
+        .add_certificate(Owner::Api, &stored("stored", &first))
+        .await
+        .expect("store the certificate");
+    wait_for_served(
+        &ingress,
+        "mx.stored.test",
+        &first,
+        true,
+        "the stored certificate was never served",
+    )
+    .await;
+    assert!(handshake_ok(&ingress, SERVER_NAME, &file).await);
+
+    // The mounted file wins when both name a host: it is the one configured on the pod.
+    let shadow = TestCertificate::self_signed(&[SERVER_NAME]);
+    control
+        .add_certificate(Owner::Api, &stored("shadow", &shadow))
+        .await
+        .expect("store the shadow");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(handshake_ok(&ingress, SERVER_NAME, &file).await);
+    assert!(!handshake_ok(&ingress, SERVER_NAME, &shadow).await);
+
+    let rotated = TestCertificate::self_signed(&["mx.stored.test"]);
+    control
+        .replace_certificate(Owner::Api, &stored("stored", &rotated))
+        .await
+        .expect("rotate");
+    wait_for_served(
+        &ingress,
+        "mx.stored.test",
+        &rotated,
+        true,
+        "the rotated certificate was never served",
+    )
+    .await;
+    assert!(!handshake_ok(&ingress, "mx.stored.test", &first).await);
+
+    control
+        .delete_certificate(Owner::Api, "stored")
+        .await
+        .expect("delete");
+    // Without it the name falls back to the default (the file).
+    wait_for_served(
+        &ingress,
+        "mx.stored.test",
+        &rotated,
+        false,
+        "the deleted certificate was still served",
+    )
+    .await;
 }
