@@ -1,6 +1,6 @@
 //! The control plane across processes: `tern api` changes what a running `tern ingress` accepts
 //! and what a running `tern worker` delivers, without a restart; with NATS, at once; with NATS
-//! stopped, after the poll.
+//! stopped, after the poll; a certificate uploaded through the API is served by SNI.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use tern_e2e::{Tern, free_port, http_call};
 use tern_testkit::TestDatabase;
 use tern_testkit::sink::{SinkConfig, SinkServer};
+use tern_testkit::tls_files::{SecretMount, TestCertificate};
 use tern_testkit::wait::eventually;
 use tokio::process::Command;
 
@@ -36,21 +37,20 @@ async fn rcpt_reply(port: u16, from: &str, to: &str) -> String {
     reply
 }
 
-async fn reply_becomes(port: u16, from: &str, to: &str, code: &str) {
-    eventually(
-        &format!("{from} -> {to} to get {code}"),
-        Duration::from_secs(10),
-        || async {
-            let reply = rcpt_reply(port, from, to).await;
-            reply.contains(&format!(" {code} ")).then_some(())
-        },
-    )
+async fn reply_becomes(port: u16, from: &str, to: &str, code: &str, within: Duration) {
+    eventually(&format!("{from} -> {to} to get {code}"), within, || async {
+        let reply = rcpt_reply(port, from, to).await;
+        reply.contains(&format!(" {code} ")).then_some(())
+    })
     .await;
 }
 
+/// A nats-server of the test's own, and one prefix for every process of the test: the
+/// processes must share subjects for the change notices to reach them.
 struct Nats {
     child: tokio::process::Child,
     url: String,
+    prefix: String,
     store: std::path::PathBuf,
 }
 
@@ -70,8 +70,17 @@ impl Nats {
         Self {
             child,
             url: format!("nats://127.0.0.1:{port}"),
+            prefix: format!("e2e{port}"),
             store,
         }
+    }
+
+    /// The settings that point a process at this server, with the shared prefix.
+    fn env(&self) -> [(&'static str, String); 2] {
+        [
+            ("TERN_NATS_URL", self.url.clone()),
+            ("TERN_NATS_PREFIX", self.prefix.clone()),
+        ]
     }
 }
 
@@ -82,22 +91,18 @@ impl Drop for Nats {
     }
 }
 
-async fn api(db: &TestDatabase, nats: &str, token_file: &std::path::Path) -> (Tern, u16) {
+async fn api(db: &TestDatabase, nats: &Nats, token_file: &std::path::Path) -> (Tern, u16) {
     let port = free_port();
-    let tern = Tern::start(
-        "api",
-        &db.url,
-        &[
-            ("TERN_API_LISTEN", format!("127.0.0.1:{port}")),
-            ("TERN_ADMIN_LISTEN", format!("127.0.0.1:{port}")),
-            ("TERN_NATS_URL", nats.to_owned()),
-            (
-                "TERN_API_BOOTSTRAP_TOKEN_FILE",
-                token_file.display().to_string(),
-            ),
-        ],
-    )
-    .await;
+    let mut env = nats.env().to_vec();
+    env.extend([
+        ("TERN_API_LISTEN", format!("127.0.0.1:{port}")),
+        ("TERN_ADMIN_LISTEN", format!("127.0.0.1:{port}")),
+        (
+            "TERN_API_BOOTSTRAP_TOKEN_FILE",
+            token_file.display().to_string(),
+        ),
+    ]);
+    let tern = Tern::start("api", &db.url, &env).await;
     (tern, port)
 }
 
@@ -117,17 +122,18 @@ async fn domains_and_blocklist_entries_reach_a_running_ingress_with_nats_and_wit
         "ingress",
         &db.url,
         &[
-            ("TERN_NATS_URL", nats.url.clone()),
+            nats.env()[0].clone(),
+            nats.env()[1].clone(),
             ("TERN_INGRESS_SMTP_LISTEN", format!("127.0.0.1:{smtp}")),
             ("TERN_INGRESS_SUBMISSION_LISTEN", String::new()),
             ("TERN_INGRESS_LOCAL_DOMAINS", "env.test".to_owned()),
-            // A change notice must do it: the poll is too slow to pass this test before NATS stops.
-            ("TERN_CONTROL_POLL_INTERVAL", "2s".to_owned()),
+            // While NATS runs a change notice must do it: the poll is slower than the test allows.
+            ("TERN_CONTROL_POLL_INTERVAL", "5s".to_owned()),
         ],
     )
     .await;
     let tokens = token_file();
-    let (_api, port) = api(&db, &nats.url, &tokens).await;
+    let (_api, port) = api(&db, &nats, &tokens).await;
 
     assert!(
         rcpt_reply(smtp, "a@example.org", "x@new.test")
@@ -143,7 +149,14 @@ async fn domains_and_blocklist_entries_reach_a_running_ingress_with_nats_and_wit
     )
     .await;
     assert_eq!(status, 201, "{body}");
-    reply_becomes(smtp, "a@example.org", "x@new.test", "250").await;
+    reply_becomes(
+        smtp,
+        "a@example.org",
+        "x@new.test",
+        "250",
+        Duration::from_secs(3),
+    )
+    .await;
     // The cluster view shows the ingress running the revision that holds the new domain.
     eventually(
         "the ingress to report the new revision",
@@ -177,7 +190,7 @@ async fn domains_and_blocklist_entries_reach_a_running_ingress_with_nats_and_wit
     assert_eq!(status, 201, "{body}");
     eventually(
         "the sender to be refused",
-        Duration::from_secs(10),
+        Duration::from_secs(3),
         || async {
             let reply = rcpt_reply(smtp, "spam@example.org", "x@new.test").await;
             reply.contains(" 550 5.7.1 ").then_some(())
@@ -196,7 +209,14 @@ async fn domains_and_blocklist_entries_reach_a_running_ingress_with_nats_and_wit
     )
     .await;
     assert_eq!(status, 201, "{body}");
-    reply_becomes(smtp, "a@example.org", "x@later.test", "250").await;
+    reply_becomes(
+        smtp,
+        "a@example.org",
+        "x@later.test",
+        "250",
+        Duration::from_secs(12),
+    )
+    .await;
     drop(ingress);
     let _ = std::fs::remove_file(tokens);
 }
@@ -208,10 +228,8 @@ async fn hold_suspension_release_and_bounce_through_the_api_steer_a_running_work
     let sink = SinkServer::start(SinkConfig::default()).await;
     let nats = Nats::start();
     let smtp = free_port();
-    let common = [
-        ("TERN_NATS_URL", nats.url.clone()),
-        ("TERN_CONTROL_POLL_INTERVAL", "1s".to_owned()),
-    ];
+    let [url, prefix] = nats.env();
+    let common = [url, prefix, ("TERN_CONTROL_POLL_INTERVAL", "1s".to_owned())];
     let mut ingress_env = common.to_vec();
     ingress_env.extend([
         ("TERN_INGRESS_SMTP_LISTEN", format!("127.0.0.1:{smtp}")),
@@ -233,7 +251,7 @@ async fn hold_suspension_release_and_bounce_through_the_api_steer_a_running_work
     ]);
     let _worker = Tern::start("worker", &db.url, &worker_env).await;
     let tokens = token_file();
-    let (_api, port) = api(&db, &nats.url, &tokens).await;
+    let (_api, port) = api(&db, &nats, &tokens).await;
 
     let (status, body) = http_call(
         port,
@@ -356,5 +374,108 @@ async fn hold_suspension_release_and_bounce_through_the_api_steer_a_running_work
         .expect("a report with the null sender");
     assert_eq!(report.rcpt_to, ["c@origin.test"]);
     assert!(String::from_utf8_lossy(&report.data).contains("not wanted"));
+    let _ = std::fs::remove_file(tokens);
+}
+
+/// The certificate `openssl s_client` is served for `server_name` (its PEM, as openssl prints it).
+async fn served_certificate(port: u16, server_name: &str) -> String {
+    let output = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .args(["-servername", server_name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .output()
+        .await
+        .expect("run openssl");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    let start = printed.find("-----BEGIN CERTIFICATE-----");
+    let end = printed.find("-----END CERTIFICATE-----");
+    match (start, end) {
+        (Some(start), Some(end)) => printed[start..end].to_owned(),
+        _ => String::new(),
+    }
+}
+
+/// The base64 of a PEM certificate, without its armour or line breaks.
+fn pem_body(pem: &str) -> String {
+    pem.lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_certificate_uploaded_through_the_api_is_served_by_sni_to_openssl() {
+    let db = TestDatabase::create().await;
+    tern_e2e::migrate(&db.url).await;
+    let nats = Nats::start();
+    let file = TestCertificate::self_signed(&["mx.file.test"]);
+    let mount = SecretMount::new(&file);
+    let smtps = free_port();
+    let _ingress = Tern::start(
+        "ingress",
+        &db.url,
+        &[
+            nats.env()[0].clone(),
+            nats.env()[1].clone(),
+            (
+                "TERN_INGRESS_SMTP_LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            ),
+            ("TERN_INGRESS_SUBMISSION_LISTEN", String::new()),
+            (
+                "TERN_INGRESS_SUBMISSIONS_LISTEN",
+                format!("127.0.0.1:{smtps}"),
+            ),
+            ("TERN_INGRESS_TLS_CERTIFICATES", mount.setting()),
+        ],
+    )
+    .await;
+    let tokens = token_file();
+    let (_api, port) = api(&db, &nats, &tokens).await;
+    let uploaded = TestCertificate::self_signed(&["mx.api.test"]);
+    let body = serde_json::json!({
+        "name": "api-cert",
+        "chain_pem": uploaded.cert_pem,
+        "key_pem": uploaded.key_pem,
+    });
+    let (status, shown) = http_call(
+        port,
+        "POST",
+        "/v1/certificates",
+        TOKEN,
+        Some(&body.to_string()),
+    )
+    .await;
+    assert_eq!(status, 201, "{shown}");
+    assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+
+    eventually(
+        "openssl to be served the uploaded certificate",
+        Duration::from_secs(10),
+        || async {
+            let served = served_certificate(smtps, "mx.api.test").await;
+            (pem_body(&served) == pem_body(&uploaded.cert_pem)).then_some(())
+        },
+    )
+    .await;
+    let default = served_certificate(smtps, "mx.file.test").await;
+    assert_eq!(
+        pem_body(&default),
+        pem_body(&file.cert_pem),
+        "the file's certificate still serves its name"
+    );
+
+    let (status, _) = http_call(port, "DELETE", "/v1/certificates/api-cert", TOKEN, None).await;
+    assert_eq!(status, 204);
+    eventually(
+        "the deleted certificate to stop being served",
+        Duration::from_secs(10),
+        || async {
+            let served = served_certificate(smtps, "mx.api.test").await;
+            (pem_body(&served) == pem_body(&file.cert_pem)).then_some(())
+        },
+    )
+    .await;
     let _ = std::fs::remove_file(tokens);
 }
