@@ -19,7 +19,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
-use tracing_subscriber::filter::{EnvFilter, FilterExt, dynamic_filter_fn, filter_fn};
+use tracing_subscriber::filter::{EnvFilter, dynamic_filter_fn, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
@@ -72,7 +72,27 @@ impl Drop for TelemetryGuard {
 
 /// Installs logs only, for short commands (`tern migrate`). Call once, from `main`.
 pub fn init_logs(args: &LogArgs) {
-    let _ = Registry::default().with(log_layer(args, false)).try_init();
+    init_logs_to(args, std::io::stderr);
+}
+
+/// [`init_logs`] writing to `writer` (tests read what was logged).
+pub fn init_logs_to<W>(args: &LogArgs, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let _ = logs_only(args, writer).try_init();
+}
+
+/// Logs without traces: the filter is global, so spans are disabled at their call sites and a
+/// check that answers "no" leaves no per-layer state behind (see the test below).
+fn logs_only<W>(args: &LogArgs, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    Registry::default()
+        .with(log_filter(args))
+        .with(filter_fn(|meta| !meta.is_span()))
+        .with(fmt_layer(args, writer))
 }
 
 /// Installs logs and, when `telemetry` has an endpoint, the OTLP trace pipeline with the W3C
@@ -108,11 +128,14 @@ pub fn init(args: &LogArgs, telemetry: &TelemetryConfig) -> Result<TelemetryGuar
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
-    Registry::default()
-        .with(log_layer(args, provider.is_some()))
-        .with(traces)
-        .try_init()
-        .map_err(|e| TelemetryError::AlreadyInstalled(e.to_string()))?;
+    let installed = match traces {
+        None => logs_only(args, std::io::stderr).try_init(),
+        Some(traces) => Registry::default()
+            .with(fmt_layer(args, std::io::stderr).with_filter(log_filter(args)))
+            .with(traces)
+            .try_init(),
+    };
+    installed.map_err(|e| TelemetryError::AlreadyInstalled(e.to_string()))?;
     Ok(TelemetryGuard { provider })
 }
 
@@ -148,23 +171,75 @@ fn sampler(choice: SamplerChoice) -> Sampler {
     }
 }
 
-/// The log lines. Spans reach this layer only when traces are exported: then each line names
-/// the spans it was written in, with their `queue_id` and `trace_id`; without traces, spans are
-/// disabled everywhere and cost nothing.
-fn log_layer(args: &LogArgs, with_spans: bool) -> Box<dyn Layer<Registry> + Send + Sync> {
-    let filter = match &args.log {
+fn log_filter(args: &LogArgs) -> EnvFilter {
+    match &args.log {
         Some(directives) => EnvFilter::new(directives),
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-    };
-    let filter = filter.and(filter_fn(move |meta| with_spans || !meta.is_span()));
-    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    }
+}
+
+/// The log lines. With traces exported each line names the spans it was written in, with their
+/// `queue_id` and `trace_id`; without them spans are disabled everywhere and cost nothing.
+fn fmt_layer<S, W>(args: &LogArgs, writer: W) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let layer = tracing_subscriber::fmt::layer().with_writer(writer);
     match args.log_format {
         LogFormat::Json => layer
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .with_filter(filter)
             .boxed(),
-        LogFormat::Text => layer.compact().with_filter(filter).boxed(),
+        LogFormat::Text => layer.compact().boxed(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lines").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'w> tracing_subscriber::fmt::MakeWriter<'w> for Lines {
+        type Writer = Lines;
+        fn make_writer(&'w self) -> Lines {
+            self.clone()
+        }
+    }
+
+    /// sqlx asks `enabled!` before every query; an answer of "no" must not swallow the next
+    /// line.
+    #[test]
+    fn a_disabled_level_check_does_not_swallow_the_next_line() {
+        let lines = Lines::default();
+        let args = LogArgs {
+            log_format: LogFormat::Json,
+            log: Some("info".into()),
+        };
+        tracing::subscriber::with_default(logs_only(&args, lines.clone()), || {
+            let _ = tracing::enabled!(target: "sqlx::query", tracing::Level::DEBUG);
+            tracing::error!(target: "tern_api::error", "first line");
+            tracing::debug!(target: "sqlx::query", "not shown");
+            tracing::error!(target: "tern_api::error", "second line");
+        });
+        let written = String::from_utf8(lines.0.lock().expect("lines").clone()).expect("utf-8");
+        assert!(written.contains("first line"), "{written}");
+        assert!(written.contains("second line"), "{written}");
+        assert!(!written.contains("not shown"), "{written}");
     }
 }
