@@ -3,6 +3,7 @@
 mod certificates;
 mod cluster;
 mod control;
+mod problems;
 mod queue;
 mod tokens;
 mod users;
@@ -13,6 +14,7 @@ use utoipa::OpenApi;
 
 use crate::error::ApiError;
 use crate::state::ApiState;
+use problems::ProblemResponses;
 
 /// The largest request body accepted; larger ones get 413.
 pub const MAX_BODY: usize = 256 * 1024;
@@ -105,7 +107,7 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Tern admin API", description = "The live control plane and the queue of a Tern cluster. Errors are RFC 9457 problem documents."),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemResponses),
     paths(
         queue::summary, queue::list, queue::bulk, queue::search, queue::detail, queue::raw,
         queue::message_action, queue::delete_message,
