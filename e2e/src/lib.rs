@@ -1,6 +1,7 @@
 //! Black-box tests of the `tern` binary live in `tests/`; this library finds the binary and
 //! starts it as an operator would: environment in, a child process out.
 
+pub mod cluster;
 pub mod prometheus;
 
 use std::collections::HashMap;

@@ -3,32 +3,14 @@
 
 use std::process::Stdio;
 
-use tern_e2e::{Tern, free_port, http_call, migrate};
+use tern_e2e::cluster::{Api, TOKEN};
+use tern_e2e::{free_port, migrate};
 use tern_testkit::TestDatabase;
 use tokio::process::Command;
 
-const TOKEN: &str = "tern_e2e_api_bootstrap_token_0123456789";
-
-async fn start_api(db: &TestDatabase, log: &std::path::Path) -> (Tern, u16, std::path::PathBuf) {
-    let token_file = std::env::temp_dir().join(format!("tern-api-token-{}", free_port()));
-    std::fs::write(&token_file, TOKEN).expect("write the token file");
-    let port = free_port();
+async fn start_api(db: &TestDatabase, log: &std::path::Path) -> Api {
     let stderr = std::fs::File::create(log).expect("log file");
-    let api = Tern::start_with_stderr(
-        "api",
-        &db.url,
-        &[
-            ("TERN_API_LISTEN", format!("127.0.0.1:{port}")),
-            ("TERN_ADMIN_LISTEN", format!("127.0.0.1:{port}")),
-            (
-                "TERN_API_BOOTSTRAP_TOKEN_FILE",
-                token_file.display().to_string(),
-            ),
-        ],
-        Stdio::from(stderr),
-    )
-    .await;
-    (api, port, token_file)
+    Api::start(&db.url, &[], Stdio::from(stderr)).await
 }
 
 #[tokio::test]
@@ -36,13 +18,13 @@ async fn an_internal_error_is_logged_with_the_correlation_id_its_problem_carries
     let db = TestDatabase::create().await;
     migrate(&db.url).await;
     let log = std::env::temp_dir().join(format!("tern-api-log-{}", free_port()));
-    let (_api, port, token_file) = start_api(&db, &log).await;
+    let api = start_api(&db, &log).await;
     // A database the API cannot use as it expects: not the client's fault, so a 500.
     sqlx::query("ALTER TABLE domains RENAME TO domains_elsewhere")
         .execute(&db.pool)
         .await
         .expect("rename");
-    let (status, body) = http_call(port, "GET", "/v1/domains", TOKEN, None).await;
+    let (status, body) = api.call("GET", "/v1/domains", None).await;
     assert_eq!(status, 500, "{body}");
     assert!(!body.contains("domains_elsewhere"), "no SQL leaks: {body}");
     let problem: serde_json::Value = serde_json::from_str(&body).expect("problem");
@@ -64,7 +46,6 @@ async fn an_internal_error_is_logged_with_the_correlation_id_its_problem_carries
         logged.contains("domains"),
         "the log names the cause: {logged}"
     );
-    let _ = std::fs::remove_file(token_file);
     let _ = std::fs::remove_file(log);
 }
 
@@ -90,7 +71,8 @@ async fn schemathesis_finds_no_server_error_and_no_response_off_the_schema() {
     let db = TestDatabase::create().await;
     migrate(&db.url).await;
     let log = std::env::temp_dir().join(format!("tern-api-log-{}", free_port()));
-    let (_api, port, token_file) = start_api(&db, &log).await;
+    let api = start_api(&db, &log).await;
+    let port = api.port;
     let output = Command::new(schemathesis().await)
         .arg("run")
         .arg(format!("http://127.0.0.1:{port}/openapi.json"))
@@ -110,7 +92,6 @@ async fn schemathesis_finds_no_server_error_and_no_response_off_the_schema() {
         .await
         .expect("run schemathesis");
     let printed = String::from_utf8_lossy(&output.stdout);
-    let _ = std::fs::remove_file(token_file);
     let _ = std::fs::remove_file(&log);
     assert!(
         output.status.success(),

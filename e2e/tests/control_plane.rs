@@ -5,14 +5,13 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use tern_e2e::cluster::{Api, Nats, TOKEN};
 use tern_e2e::{Tern, free_port, http_call};
 use tern_testkit::TestDatabase;
 use tern_testkit::sink::{SinkConfig, SinkServer};
 use tern_testkit::tls_files::{SecretMount, TestCertificate};
 use tern_testkit::wait::eventually;
 use tokio::process::Command;
-
-const TOKEN: &str = "tern_e2e_bootstrap_token_0123456789";
 
 /// swaks up to RCPT: the reply to RCPT, or to MAIL when MAIL was refused.
 async fn rcpt_reply(port: u16, from: &str, to: &str) -> String {
@@ -45,73 +44,6 @@ async fn reply_becomes(port: u16, from: &str, to: &str, code: &str, within: Dura
     .await;
 }
 
-/// A nats-server of the test's own, and one prefix for every process of the test: the
-/// processes must share subjects for the change notices to reach them.
-struct Nats {
-    child: tokio::process::Child,
-    url: String,
-    prefix: String,
-    store: std::path::PathBuf,
-}
-
-impl Nats {
-    fn start() -> Self {
-        let port = free_port();
-        let store = std::env::temp_dir().join(format!("tern-e2e-nats-{port}"));
-        let child = Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string()])
-            .arg("-sd")
-            .arg(&store)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("nats-server (scripts/services.sh installs it)");
-        Self {
-            child,
-            url: format!("nats://127.0.0.1:{port}"),
-            prefix: format!("e2e{port}"),
-            store,
-        }
-    }
-
-    /// The settings that point a process at this server, with the shared prefix.
-    fn env(&self) -> [(&'static str, String); 2] {
-        [
-            ("TERN_NATS_URL", self.url.clone()),
-            ("TERN_NATS_PREFIX", self.prefix.clone()),
-        ]
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-        let _ = std::fs::remove_dir_all(&self.store);
-    }
-}
-
-async fn api(db: &TestDatabase, nats: &Nats, token_file: &std::path::Path) -> (Tern, u16) {
-    let port = free_port();
-    let mut env = nats.env().to_vec();
-    env.extend([
-        ("TERN_API_LISTEN", format!("127.0.0.1:{port}")),
-        ("TERN_ADMIN_LISTEN", format!("127.0.0.1:{port}")),
-        (
-            "TERN_API_BOOTSTRAP_TOKEN_FILE",
-            token_file.display().to_string(),
-        ),
-    ]);
-    let tern = Tern::start("api", &db.url, &env).await;
-    (tern, port)
-}
-
-fn token_file() -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("tern-e2e-token-{}", free_port()));
-    std::fs::write(&path, TOKEN).expect("write the token file");
-    path
-}
-
 #[tokio::test]
 async fn domains_and_blocklist_entries_reach_a_running_ingress_with_nats_and_without() {
     let db = TestDatabase::create().await;
@@ -132,8 +64,8 @@ async fn domains_and_blocklist_entries_reach_a_running_ingress_with_nats_and_wit
         ],
     )
     .await;
-    let tokens = token_file();
-    let (_api, port) = api(&db, &nats, &tokens).await;
+    let api = Api::with_nats(&db.url, &nats).await;
+    let port = api.port;
 
     assert!(
         rcpt_reply(smtp, "a@example.org", "x@new.test")
@@ -218,7 +150,6 @@ async fn domains_and_blocklist_entries_reach_a_running_ingress_with_nats_and_wit
     )
     .await;
     drop(ingress);
-    let _ = std::fs::remove_file(tokens);
 }
 
 #[tokio::test]
@@ -250,8 +181,8 @@ async fn hold_suspension_release_and_bounce_through_the_api_steer_a_running_work
         ("TERN_WORKER_HOSTNAME", "worker.test".to_owned()),
     ]);
     let _worker = Tern::start("worker", &db.url, &worker_env).await;
-    let tokens = token_file();
-    let (_api, port) = api(&db, &nats, &tokens).await;
+    let api = Api::with_nats(&db.url, &nats).await;
+    let port = api.port;
 
     let (status, body) = http_call(
         port,
@@ -374,7 +305,6 @@ async fn hold_suspension_release_and_bounce_through_the_api_steer_a_running_work
         .expect("a report with the null sender");
     assert_eq!(report.rcpt_to, ["c@origin.test"]);
     assert!(String::from_utf8_lossy(&report.data).contains("not wanted"));
-    let _ = std::fs::remove_file(tokens);
 }
 
 /// The certificate `openssl s_client` is served for `server_name` (its PEM, as openssl prints it).
@@ -431,8 +361,8 @@ async fn a_certificate_uploaded_through_the_api_is_served_by_sni_to_openssl() {
         ],
     )
     .await;
-    let tokens = token_file();
-    let (_api, port) = api(&db, &nats, &tokens).await;
+    let api = Api::with_nats(&db.url, &nats).await;
+    let port = api.port;
     let uploaded = TestCertificate::self_signed(&["mx.api.test"]);
     let body = serde_json::json!({
         "name": "api-cert",
@@ -477,5 +407,4 @@ async fn a_certificate_uploaded_through_the_api_is_served_by_sni_to_openssl() {
         },
     )
     .await;
-    let _ = std::fs::remove_file(tokens);
 }
