@@ -7,7 +7,7 @@ SERVICES := scripts/services.sh
 # Loads TERN_DATABASE_URL, TERN_NATS_URL and TERN_TEST_* for the local services.
 WITH_ENV := eval "$$(bash $(SERVICES) env)";
 
-.PHONY: help dev test test-only lint fmt generate bench-ingest bench-ingest-tls bench-ingest-tracing bench-delivery services-up services-down services-status clean-dev
+.PHONY: help dev test test-only lint fmt generate bench-ingest bench-ingest-tls bench-ingest-tracing bench-delivery bench-api services-up services-down services-status clean-dev
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -62,6 +62,10 @@ bench-ingest-tracing: services-up ## ingest with OpenTelemetry tracing off and o
 bench-delivery: services-up ## delivery benchmark: smtp-source -> Tern -> smtp-sink vs the same through Postfix
 	cargo build --release --bin tern
 	$(WITH_ENV) bash bench/delivery.sh
+
+bench-api: services-up ## admin API latency over a 1M-job queue vs Postfix's qshape/postqueue/postcat (see bench/README.md)
+	cargo build --release --bin tern
+	$(WITH_ENV) bash bench/api.sh
 
 services-up: ## start PostgreSQL and NATS under .dev/ (installing them if missing)
 	bash $(SERVICES) up
