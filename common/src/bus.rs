@@ -8,9 +8,9 @@
 
 use std::time::Duration;
 
+use crate::queue::QueueId;
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use bytes::Bytes;
-use uuid::Uuid;
 
 use crate::config::NatsConfig;
 use crate::telemetry::{TraceContext, context};
@@ -120,10 +120,10 @@ impl Bus {
     /// publishing span's context) goes in the W3C `traceparent`/`tracestate` headers.
     pub async fn publish_new_message(
         &self,
-        id: Uuid,
+        id: QueueId,
         trace: Option<&TraceContext>,
     ) -> Result<(), BusError> {
-        let id = id.simple().to_string();
+        let id = id.to_string();
         let mut notice = PublishMessage::build()
             .payload(Bytes::from(id.clone()))
             .message_id(id);

@@ -10,12 +10,14 @@
 //! - `act`: retry, hold, release, bounce and delete, safe against a worker's lease.
 //! - `retention`: finished messages' bodies, then their history, swept in small batches.
 //! - `status`: [`JobStatus`], the job status column typed.
+//! - `id`: [`QueueId`], a message's identity and its one text form.
 //! - `depth`: how much is queued and how old the oldest due job is, for the gauges.
 
 mod act;
 mod claim;
 mod commit;
 mod depth;
+mod id;
 mod inspect;
 mod retention;
 mod status;
@@ -29,6 +31,7 @@ pub use commit::{
     connect_pool, migrate,
 };
 pub use depth::QueueDepth;
+pub use id::{InvalidQueueId, QueueId};
 pub use inspect::{
     AttemptRow, DestinationSummary, JobFilter, JobRow, JobStatusColumn, MessageDetail,
     MessageFilter, MessageRow, QueueInspector, QueueSummary,

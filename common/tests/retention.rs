@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use tern_common::queue::{NewMessage, NewRecipient, PgJobStore, PgQueueStore, QueueStore};
 use tern_testkit::TestDatabase;
-use uuid::Uuid;
+use tern_common::queue::QueueId;
 
 /// Queues a message received `age` ago whose jobs are all `status`, last changed `age` ago.
-async fn message(db: &TestDatabase, age: &str, status: &str, dsn_pending: Option<&str>) -> Uuid {
+async fn message(db: &TestDatabase, age: &str, status: &str, dsn_pending: Option<&str>) -> QueueId {
     let m = NewMessage::local(
         "test",
         "a@origin.test",
@@ -42,7 +42,7 @@ async fn message(db: &TestDatabase, age: &str, status: &str, dsn_pending: Option
     m.id
 }
 
-async fn state(db: &TestDatabase, id: Uuid) -> Option<(usize, bool)> {
+async fn state(db: &TestDatabase, id: QueueId) -> Option<(usize, bool)> {
     sqlx::query_as::<_, (Vec<u8>, Option<time::OffsetDateTime>)>(
         "SELECT body, body_deleted_at FROM messages WHERE id = $1",
     )

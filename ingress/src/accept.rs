@@ -7,11 +7,11 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
+use tern_common::queue::QueueId;
 use tern_common::queue::{NewMessage, NewRecipient, QueueStore};
 use tern_smtp::{Body, Domain, ForwardPath, Notify, Reply, Ret, ReversePath, Transaction};
 use time::OffsetDateTime;
 use tracing::{Instrument, Span};
-use uuid::Uuid;
 
 use crate::metrics;
 use crate::received::{ReceivedInfo, received_header};
@@ -38,8 +38,8 @@ pub(crate) async fn accept<Q: QueueStore>(
     span: &Span,
 ) -> Result<String, Reply> {
     let client_ip = client.ip;
-    let id = Uuid::now_v7();
-    let queue_id = id.simple().to_string();
+    let id = QueueId::new();
+    let queue_id = id.to_string();
     let mut message = build(
         shared.session.hostname.as_str(),
         transaction,
@@ -87,7 +87,7 @@ fn build(
     hostname: &str,
     transaction: Transaction,
     client: &Client,
-    id: Uuid,
+    id: QueueId,
     queue_id: &str,
 ) -> NewMessage {
     let client_ip = client.ip;

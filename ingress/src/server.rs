@@ -11,6 +11,7 @@ use std::time::Duration;
 use tern_common::bus::Bus;
 use tern_common::control::ControlWatch;
 use tern_common::policy::RelayPolicy;
+use tern_common::queue::QueueId;
 use tern_common::queue::QueueStore;
 use tern_common::telemetry::TraceContext;
 use tern_common::users::UserStore;
@@ -20,7 +21,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, Span};
-use uuid::Uuid;
 
 use crate::config::{IngressConfig, ListenerKind};
 use crate::connection::{Connection, Stop};
@@ -53,12 +53,12 @@ pub(crate) struct Shared<Q> {
 impl<Q> Shared<Q> {
     /// Publishes "message committed" on its own task: the SMTP reply does not wait for it.
     /// The notice's span is a child of `transaction`; its context travels in the notice headers.
-    pub(crate) fn notify(&self, id: Uuid, transaction: &Span) {
+    pub(crate) fn notify(&self, id: QueueId, transaction: &Span) {
         let Some(bus) = self.bus.clone() else { return };
         let span = if transaction.is_disabled() {
             Span::none()
         } else {
-            let queue_id = id.simple().to_string();
+            let queue_id = id.to_string();
             trace::publish_span(transaction, &bus.names().new_message_subject, &queue_id)
         };
         let context = TraceContext::of_span(&span);
@@ -67,7 +67,7 @@ impl<Q> Shared<Q> {
             if let Err(error) = bus.publish_new_message(id, context.as_ref()).await {
                 trace::failed(&failed_span, "publish");
                 ::metrics::counter!(metrics::NOTICE_FAILURES_TOTAL).increment(1);
-                tracing::warn!(queue_id = %id.simple(), %error, "JetStream notice not published; workers will find the jobs by polling");
+                tracing::warn!(queue_id = %id, %error, "JetStream notice not published; workers will find the jobs by polling");
             }
         };
         self.notices.spawn(publish.instrument(span));

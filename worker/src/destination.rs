@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tern_common::control::Suspension;
+use tern_common::queue::QueueId;
 use tern_common::queue::{ClaimedJob, StoredMessage};
 use tracing::{Instrument, Span};
-use uuid::Uuid;
 
 use crate::delivery::DeliveryError;
 use crate::delivery::client::{
@@ -351,8 +351,8 @@ async fn by_message(
     shared: &Shared,
     group: Vec<ClaimedJob>,
 ) -> Vec<(StoredMessage, Vec<ClaimedJob>)> {
-    let mut order: Vec<Uuid> = Vec::new();
-    let mut jobs: HashMap<Uuid, Vec<ClaimedJob>> = HashMap::new();
+    let mut order: Vec<QueueId> = Vec::new();
+    let mut jobs: HashMap<QueueId, Vec<ClaimedJob>> = HashMap::new();
     for job in group {
         if !jobs.contains_key(&job.message_id) {
             order.push(job.message_id);
@@ -367,12 +367,13 @@ async fn by_message(
             return Vec::new();
         }
     };
-    let mut loaded: HashMap<Uuid, StoredMessage> = loaded.into_iter().map(|m| (m.id, m)).collect();
+    let mut loaded: HashMap<QueueId, StoredMessage> =
+        loaded.into_iter().map(|m| (m.id, m)).collect();
     let mut out = Vec::with_capacity(order.len());
     for id in order {
         match (loaded.remove(&id), jobs.remove(&id)) {
             (Some(message), Some(jobs)) => out.push((message, jobs)),
-            _ => tracing::warn!(queue_id = %id.simple(), "message vanished from the queue"),
+            _ => tracing::warn!(queue_id = %id, "message vanished from the queue"),
         }
     }
     out

@@ -19,7 +19,7 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                 Ok(Some(batch)) => {
                     let (kinds, notifications): (Vec<&str>, Vec<NewMessage>) =
                         notifications(&shared, &batch).into_iter().unzip();
-                    let queue_id = batch.message.id.simple();
+                    let queue_id = batch.message.id;
                     match batch.commit(&notifications).await {
                         Ok(()) => {
                             for kind in kinds {
@@ -27,7 +27,7 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                                     .increment(1);
                             }
                             for n in &notifications {
-                                tracing::info!(%queue_id, dsn_queue_id = %n.id.simple(), to = %n.recipients[0].address, "delivery status notification queued");
+                                tracing::info!(%queue_id, dsn_queue_id = %n.id, to = %n.recipients[0].address, "delivery status notification queued");
                             }
                         }
                         Err(error) => {
@@ -93,7 +93,7 @@ fn notification(shared: &Shared, batch: &DsnBatch, owed: &[&OwedDsn]) -> NewMess
             will_retry_until: None,
         })
         .collect();
-    let queue_id = message.id.simple().to_string();
+    let queue_id = message.id.to_string();
     let smtputf8 = message.smtputf8 || !message.mail_from.is_ascii();
     let body = dsn::build(&DsnInput {
         reporting_mta: hostname,

@@ -64,7 +64,7 @@ pub(crate) async fn record(
 ) {
     let now = OffsetDateTime::now_utc();
     let mut rng = fastrand::Rng::new();
-    let queue_id = message.id.simple();
+    let queue_id = message.id;
     let message_id = tern_smtp::header::field(&message.body, "Message-ID");
     let relay = hop
         .attempt

@@ -25,7 +25,7 @@ pub(crate) fn attempt_span(
     let span = tracing::info_span!(
         names::SPAN_DELIVERY_ATTEMPT,
         "otel.kind" = "client",
-        { names::TERN_QUEUE_ID } = %message.id.simple(),
+        { names::TERN_QUEUE_ID } = %message.id,
         { names::TERN_ATTEMPT } = attempt,
         { names::TERN_RECIPIENTS } = jobs.len(),
         { names::TERN_DESTINATION } = destination,

@@ -7,11 +7,10 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use tern_common::queue::{
-    AttemptRow, JobFilter, JobRow, JobStatus, MessageFilter, MessageRow, QueueAction,
+    AttemptRow, JobFilter, JobRow, JobStatus, MessageFilter, MessageRow, QueueAction, QueueId,
 };
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
@@ -168,7 +167,7 @@ impl From<JobRow> for JobView {
     fn from(job: JobRow) -> Self {
         Self {
             id: job.id,
-            queue_id: job.message_id.simple().to_string(),
+            queue_id: job.message_id.to_string(),
             recipient: job.recipient,
             domain: job.domain,
             status: job.status.0.as_str().to_owned(),
@@ -262,8 +261,8 @@ pub async fn bulk(
     Ok(axum::Json(Changed { changed }))
 }
 
-fn queue_id(text: &str) -> Result<Uuid, ApiError> {
-    Uuid::try_parse(text).map_err(|_| ApiError::NotFound("message"))
+fn queue_id(text: &str) -> Result<QueueId, ApiError> {
+    text.parse().map_err(|_| ApiError::NotFound("message"))
 }
 
 #[utoipa::path(post, path = "/v1/messages/{queue_id}/{action}", tag = "queue",
@@ -311,7 +310,7 @@ pub async fn delete_message(
 async fn act_on_message(
     caller: &Caller,
     state: &ApiState,
-    id: Uuid,
+    id: QueueId,
     action: QueueAction,
 ) -> Result<axum::Json<Changed>, ApiError> {
     if state.inspector.raw_size(id).await?.is_none() {
@@ -322,7 +321,7 @@ async fn act_on_message(
         ..JobFilter::default()
     };
     let changed = state.actions.apply(&action, &filter).await?;
-    tracing::info!(token = %caller.name, action = action.label(), queue_id = %id.simple(), changed, "admin API message action");
+    tracing::info!(token = %caller.name, action = action.label(), queue_id = %id, changed, "admin API message action");
     Ok(axum::Json(Changed { changed }))
 }
 
@@ -360,7 +359,7 @@ pub struct MessageSummaryView {
 impl From<MessageRow> for MessageSummaryView {
     fn from(row: MessageRow) -> Self {
         Self {
-            queue_id: row.id.simple().to_string(),
+            queue_id: row.id.to_string(),
             received_at: row.received_at,
             sender: row.mail_from,
             message_id: row.header_message_id,
@@ -385,8 +384,9 @@ pub async fn search(
     };
     let limit = page.limit()?;
     let after = match page.after("message")? {
-        None => Uuid::nil(),
-        Some(key) => Uuid::try_parse(&key)
+        None => QueueId::MIN,
+        Some(key) => key
+            .parse()
             .map_err(|_| ApiError::BadRequest("cursor: not a cursor of this listing".into()))?,
     };
     let filter = MessageFilter {
@@ -401,11 +401,7 @@ pub async fn search(
     Ok(axum::Json(Page::new(
         rows,
         limit,
-        |m| {
-            Uuid::try_parse(&m.queue_id)
-                .map(|u| u.to_string())
-                .unwrap_or_default()
-        },
+        |m| m.queue_id.clone(),
         "message",
     )))
 }
@@ -498,7 +494,7 @@ pub async fn detail(
         _ => None,
     };
     Ok(axum::Json(MessageView {
-        queue_id: message.id.simple().to_string(),
+        queue_id: message.id.to_string(),
         received_at: message.received_at,
         sender: message.mail_from,
         client_ip: message.client_ip.to_string(),
@@ -522,7 +518,7 @@ pub async fn detail(
         notifications: message
             .notifications
             .iter()
-            .map(|n| n.simple().to_string())
+            .map(|n| n.to_string())
             .collect(),
         trace_id: message.trace_id,
         trace_url,
@@ -546,7 +542,7 @@ pub async fn raw(
         .raw(id)
         .await?
         .ok_or(ApiError::NotFound("message"))?;
-    tracing::info!(token = %caller.name, queue_id = %id.simple(), "admin API read a stored message");
+    tracing::info!(token = %caller.name, queue_id = %id, "admin API read a stored message");
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "message/rfc822")],

@@ -134,7 +134,7 @@ impl Api {
         message
     }
 
-    async fn statuses(&self, id: uuid::Uuid) -> Vec<String> {
+    async fn statuses(&self, id: tern_common::queue::QueueId) -> Vec<String> {
         sqlx::query_scalar("SELECT status FROM jobs WHERE message_id = $1 ORDER BY rcpt_index")
             .bind(id)
             .fetch_all(&self.db.pool)
@@ -147,7 +147,7 @@ impl Api {
 async fn every_route_needs_a_token_with_its_scope() {
     let api = Api::start().await;
     let message = api.queue("a@origin.test", &["b@dest.test"]).await;
-    let id = message.id.simple().to_string();
+    let id = message.id.to_string();
     let routes: Vec<(Method, String, Scope, Option<Value>)> = vec![
         (Method::GET, "/v1/queue/summary".into(), Scope::Read, None),
         (Method::GET, "/v1/queue".into(), Scope::Read, None),
@@ -599,7 +599,7 @@ async fn pages_neither_skip_nor_repeat_rows_inserted_between_them_and_filters_ap
         let m = api
             .queue(&format!("s{n}@origin.test"), &[&format!("r{n}@{domain}")])
             .await;
-        expected.push(m.id.simple().to_string());
+        expected.push(m.id.to_string());
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -618,7 +618,7 @@ async fn pages_neither_skip_nor_repeat_rows_inserted_between_them_and_filters_ap
         // Rows arriving between pages come after every row already listed.
         if pages == 1 {
             let m = api.queue("late@origin.test", &["late@even.test"]).await;
-            expected.push(m.id.simple().to_string());
+            expected.push(m.id.to_string());
         }
         match page["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
@@ -696,7 +696,7 @@ async fn actions_change_what_they_say_and_a_leased_job_is_taken_from_its_worker_
     let m = api
         .queue("a@origin.test", &["b@dest.test", "c@dest.test"])
         .await;
-    let id = m.id.simple().to_string();
+    let id = m.id.to_string();
     let jobs = PgJobStore::new(api.db.pool.clone());
     let claimed = jobs
         .claim("worker-1", std::time::Duration::from_secs(60), 10)
@@ -816,7 +816,7 @@ async fn actions_change_what_they_say_and_a_leased_job_is_taken_from_its_worker_
     let (_, changed) = api
         .call(
             Method::DELETE,
-            &format!("/v1/messages/{}", other.id.simple()),
+            &format!("/v1/messages/{}", other.id),
             Some(&api.write),
             None,
         )
@@ -825,7 +825,7 @@ async fn actions_change_what_they_say_and_a_leased_job_is_taken_from_its_worker_
     let (status, _) = api
         .call(
             Method::GET,
-            &format!("/v1/messages/{}", other.id.simple()),
+            &format!("/v1/messages/{}", other.id),
             Some(&api.read),
             None,
         )

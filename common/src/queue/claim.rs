@@ -21,8 +21,8 @@
 
 mod pg;
 
+use super::id::QueueId;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 pub use pg::{DsnBatch, PgJobStore};
 
@@ -30,7 +30,7 @@ pub use pg::{DsnBatch, PgJobStore};
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ClaimedJob {
     pub id: i64,
-    pub message_id: Uuid,
+    pub message_id: QueueId,
     pub rcpt_index: i32,
     pub recipient: String,
     /// Lowercased domain to route on; empty for bare `postmaster`.
@@ -46,7 +46,7 @@ pub struct ClaimedJob {
 /// A queued message: envelope and body, as a worker needs them for delivery and DSNs.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredMessage {
-    pub id: Uuid,
+    pub id: QueueId,
     pub received_at: OffsetDateTime,
     /// `''` is the null reverse-path.
     pub mail_from: String,

@@ -8,8 +8,8 @@ mod pg;
 use std::future::Future;
 use std::net::IpAddr;
 
+use super::id::QueueId;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::telemetry::TraceContext;
 
@@ -20,7 +20,7 @@ pub use pg::{PgQueueStore, connect_delivery_pool, connect_pool, migrate};
 #[derive(Debug, Clone)]
 pub struct NewMessage {
     /// UUIDv7, chosen before the commit so the `Received:` header can name it.
-    pub id: Uuid,
+    pub id: QueueId,
     pub received_at: OffsetDateTime,
     /// Reverse-path without angle brackets; empty for the null sender `<>`.
     pub mail_from: String,
@@ -42,7 +42,7 @@ pub struct NewMessage {
     /// the context of the message it reports on. `None` when tracing is off.
     pub trace_context: Option<TraceContext>,
     /// For a delivery status notification: the message it reports on.
-    pub reports_on: Option<Uuid>,
+    pub reports_on: Option<QueueId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +68,7 @@ impl NewMessage {
     ) -> Self {
         let smtputf8 = !mail_from.is_ascii() || recipients.iter().any(|r| !r.address.is_ascii());
         NewMessage {
-            id: Uuid::now_v7(),
+            id: QueueId::new(),
             received_at: OffsetDateTime::now_utc(),
             mail_from: mail_from.to_owned(),
             helo: helo.to_owned(),

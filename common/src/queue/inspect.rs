@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use super::id::QueueId;
 use sqlx::PgPool;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::status::JobStatus;
 
@@ -23,7 +23,7 @@ pub struct JobFilter {
     pub recipient: Option<String>,
     pub received_after: Option<OffsetDateTime>,
     pub received_before: Option<OffsetDateTime>,
-    pub message: Option<Uuid>,
+    pub message: Option<QueueId>,
 }
 
 /// The filter as the nullable parameters `$1`–`$7` of [`FILTER_SQL`].
@@ -74,7 +74,7 @@ pub struct DestinationSummary {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct JobRow {
     pub id: i64,
-    pub message_id: Uuid,
+    pub message_id: QueueId,
     pub recipient: String,
     pub domain: String,
     #[sqlx(try_from = "String")]
@@ -100,7 +100,7 @@ impl TryFrom<String> for JobStatusColumn {
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct MessageRow {
-    pub id: Uuid,
+    pub id: QueueId,
     pub received_at: OffsetDateTime,
     pub mail_from: String,
     pub header_message_id: Option<String>,
@@ -120,7 +120,7 @@ pub struct MessageFilter {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageDetail {
-    pub id: Uuid,
+    pub id: QueueId,
     pub received_at: OffsetDateTime,
     pub mail_from: String,
     pub helo: String,
@@ -137,7 +137,7 @@ pub struct MessageDetail {
     pub recipients: Vec<JobRow>,
     pub attempts: Vec<AttemptRow>,
     /// Notifications this message caused (queued through the queue as messages of their own).
-    pub notifications: Vec<Uuid>,
+    pub notifications: Vec<QueueId>,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -236,7 +236,7 @@ impl QueueInspector {
     pub async fn messages(
         &self,
         filter: &MessageFilter,
-        after: Uuid,
+        after: QueueId,
         limit: u32,
     ) -> Result<Vec<MessageRow>, sqlx::Error> {
         sqlx::query_as(
@@ -263,9 +263,9 @@ impl QueueInspector {
         .await
     }
 
-    pub async fn message(&self, id: Uuid) -> Result<Option<MessageDetail>, sqlx::Error> {
+    pub async fn message(&self, id: QueueId) -> Result<Option<MessageDetail>, sqlx::Error> {
         type Row = (
-            Uuid,
+            QueueId,
             OffsetDateTime,
             String,
             String,
@@ -306,7 +306,7 @@ impl QueueInspector {
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        let notifications: Vec<Uuid> =
+        let notifications: Vec<QueueId> =
             sqlx::query_scalar("SELECT id FROM messages WHERE reports_on = $1 ORDER BY id")
                 .bind(id)
                 .fetch_all(&self.pool)
@@ -338,7 +338,7 @@ impl QueueInspector {
     }
 
     /// The stored message's size, or `None` when there is no such message.
-    pub async fn raw_size(&self, id: Uuid) -> Result<Option<i64>, sqlx::Error> {
+    pub async fn raw_size(&self, id: QueueId) -> Result<Option<i64>, sqlx::Error> {
         sqlx::query_scalar("SELECT size FROM messages WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -346,7 +346,7 @@ impl QueueInspector {
     }
 
     /// The stored message: our `Received:` field and the bytes as received.
-    pub async fn raw(&self, id: Uuid) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    pub async fn raw(&self, id: QueueId) -> Result<Option<Vec<u8>>, sqlx::Error> {
         sqlx::query_scalar("SELECT body FROM messages WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)

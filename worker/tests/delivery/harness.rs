@@ -19,6 +19,7 @@ use tern_worker::schedule::RetrySchedule;
 use tern_worker::{Worker, WorkerConfig};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tern_common::queue::QueueId;
 use uuid::Uuid;
 
 pub struct TestWorld {
@@ -124,7 +125,7 @@ impl TestWorld {
     }
 
     /// The status of every job of a message, in recipient order.
-    pub async fn statuses(&self, id: Uuid) -> Vec<String> {
+    pub async fn statuses(&self, id: QueueId) -> Vec<String> {
         sqlx::query_scalar("SELECT status FROM jobs WHERE message_id = $1 ORDER BY rcpt_index")
             .bind(id)
             .fetch_all(&self.db.pool)
@@ -133,7 +134,7 @@ impl TestWorld {
     }
 
     /// Waits until no job of `id` is queued or leased.
-    pub async fn settled(&self, id: Uuid) -> Vec<String> {
+    pub async fn settled(&self, id: QueueId) -> Vec<String> {
         eventually(
             "the message's jobs to settle",
             Duration::from_secs(20),

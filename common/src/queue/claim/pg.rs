@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use crate::queue::QueueId;
 use sqlx::{PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::{ClaimedJob, DsnOwed, Finished, JobState, OwedDsn, StoredMessage};
 use crate::queue::commit::{NewMessage, commit_query};
@@ -215,7 +215,7 @@ impl PgJobStore {
     }
 
     /// The messages with these ids, in no particular order; missing ones are left out.
-    pub async fn load_messages(&self, ids: &[Uuid]) -> Result<Vec<StoredMessage>, sqlx::Error> {
+    pub async fn load_messages(&self, ids: &[QueueId]) -> Result<Vec<StoredMessage>, sqlx::Error> {
         sqlx::query_as(
             "SELECT id, received_at, mail_from, body_type, smtputf8, dsn_ret, dsn_envid, body,
                     trace_context
