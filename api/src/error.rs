@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tern_common::control::{ControlError, Owner, ParseError};
+use tern_common::queue::QueueError;
 use utoipa::ToSchema;
 
 use crate::auth::Scope;
@@ -107,6 +108,18 @@ impl From<sqlx::Error> for ApiError {
                 ApiError::Unavailable
             }
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<QueueError> for ApiError {
+    fn from(error: QueueError) -> Self {
+        match error {
+            QueueError::Timeout | QueueError::Unavailable(_) => {
+                tracing::warn!(%error, "queue database unavailable");
+                ApiError::Unavailable
+            }
+            QueueError::Rejected(error) => ApiError::Internal(error.to_string()),
         }
     }
 }

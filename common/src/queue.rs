@@ -10,6 +10,7 @@
 //! - `act`: retry, hold, release, bounce and delete, safe against a worker's lease.
 //! - `retention`: finished messages' bodies, then their history, swept in small batches.
 //! - `status`: [`JobStatus`], the job status column typed.
+//! - `error`: [`QueueError`], the one error of all of them.
 //! - `id`: [`QueueId`], a message's identity and its one text form.
 //! - `depth`: how much is queued and how old the oldest due job is, for the gauges.
 
@@ -17,6 +18,7 @@ mod act;
 mod claim;
 mod commit;
 mod depth;
+mod error;
 mod id;
 mod inspect;
 mod retention;
@@ -27,10 +29,11 @@ pub use claim::{
     ClaimedJob, DsnBatch, DsnOwed, Finished, JobState, OwedDsn, PgJobStore, StoredMessage,
 };
 pub use commit::{
-    NewMessage, NewRecipient, PgQueueStore, QueueStore, StoreError, connect_delivery_pool,
-    connect_pool, migrate,
+    NewMessage, NewRecipient, PgQueueStore, QueueStore, connect_delivery_pool, connect_pool,
+    migrate,
 };
 pub use depth::QueueDepth;
+pub use error::QueueError;
 pub use id::{InvalidQueueId, QueueId};
 pub use inspect::{
     AttemptRow, DestinationSummary, JobFilter, JobRow, JobStatusColumn, MessageDetail,

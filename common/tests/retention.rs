@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use tern_common::queue::QueueId;
 use tern_common::queue::{NewMessage, NewRecipient, PgJobStore, PgQueueStore, QueueStore};
 use tern_testkit::TestDatabase;
-use tern_common::queue::QueueId;
 
 /// Queues a message received `age` ago whose jobs are all `status`, last changed `age` ago.
 async fn message(db: &TestDatabase, age: &str, status: &str, dsn_pending: Option<&str>) -> QueueId {

@@ -10,6 +10,7 @@
 
 use sqlx::PgPool;
 
+use super::QueueError;
 use super::inspect::{FILTER_SQL, JobFilter};
 
 /// What to do with the selected jobs.
@@ -50,11 +51,7 @@ impl QueueActions {
     }
 
     /// Applies `action` to the unfinished jobs `filter` selects; returns how many changed.
-    pub async fn apply(
-        &self,
-        action: &QueueAction,
-        filter: &JobFilter,
-    ) -> Result<u64, sqlx::Error> {
+    pub async fn apply(&self, action: &QueueAction, filter: &JobFilter) -> Result<u64, QueueError> {
         let (set, from_statuses) = match action {
             QueueAction::Retry => ("next_attempt_at = now()", "('queued', 'deferred')"),
             QueueAction::Hold => (
@@ -98,7 +95,7 @@ impl QueueActions {
     }
 
     /// Deletes the selected unfinished jobs, and their message once it has no job left.
-    async fn delete(&self, filter: &JobFilter) -> Result<u64, sqlx::Error> {
+    async fn delete(&self, filter: &JobFilter) -> Result<u64, QueueError> {
         let sql = format!(
             "WITH gone AS (
                 DELETE FROM jobs j USING messages m

@@ -8,7 +8,7 @@ mod pg;
 use std::future::Future;
 use std::net::IpAddr;
 
-use super::id::QueueId;
+use super::{QueueError, QueueId};
 use time::OffsetDateTime;
 
 use crate::telemetry::TraceContext;
@@ -101,29 +101,6 @@ impl NewRecipient {
     }
 }
 
-/// Why a commit did not happen. Every variant means the same to the SMTP client (`451 4.3.0`,
-/// try again later) but they are counted and logged apart.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("queue commit timed out")]
-    Timeout,
-    #[error("queue database unavailable: {0}")]
-    Unavailable(#[source] sqlx::Error),
-    #[error("queue database rejected the message: {0}")]
-    Rejected(#[source] sqlx::Error),
-}
-
-impl StoreError {
-    /// A bounded label for metrics.
-    pub fn metric_label(&self) -> &'static str {
-        match self {
-            StoreError::Timeout => "timeout",
-            StoreError::Unavailable(_) => "unavailable",
-            StoreError::Rejected(_) => "rejected",
-        }
-    }
-}
-
 /// Where accepted messages are committed.
 ///
 /// Contract:
@@ -135,5 +112,5 @@ impl StoreError {
 /// - Jobs are created `queued` and due immediately, in recipient order.
 /// - Commits from many sessions may run concurrently; they share log flushes.
 pub trait QueueStore: Send + Sync + 'static {
-    fn commit(&self, message: &NewMessage) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn commit(&self, message: &NewMessage) -> impl Future<Output = Result<(), QueueError>> + Send;
 }

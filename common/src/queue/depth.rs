@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::PgJobStore;
+use super::{PgJobStore, QueueError};
 
 /// Unfinished jobs by status, and how long the most overdue one has waited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -28,7 +28,7 @@ SELECT count(*) FILTER (WHERE status = 'queued')   AS queued,
 
 impl PgJobStore {
     /// Counts the unfinished jobs; see [`QueueDepth`].
-    pub async fn queue_depth(&self) -> Result<QueueDepth, sqlx::Error> {
+    pub async fn queue_depth(&self) -> Result<QueueDepth, QueueError> {
         let (queued, deferred, leased, oldest_due): (i64, i64, i64, f64) =
             sqlx::query_as(DEPTH_SQL).fetch_one(self.pool()).await?;
         let count = |n: i64| u64::try_from(n).unwrap_or(0);

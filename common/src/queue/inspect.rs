@@ -6,11 +6,11 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use super::id::QueueId;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::status::JobStatus;
+use super::{QueueError, QueueId};
 
 /// Which jobs a listing or a bulk action covers; `None` fields do not filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -165,7 +165,7 @@ impl QueueInspector {
         Self { pool }
     }
 
-    pub async fn summary(&self) -> Result<QueueSummary, sqlx::Error> {
+    pub async fn summary(&self) -> Result<QueueSummary, QueueError> {
         let counts: Vec<(String, i64)> =
             sqlx::query_as("SELECT status, count(*) FROM jobs GROUP BY status")
                 .fetch_all(&self.pool)
@@ -216,7 +216,7 @@ impl QueueInspector {
         filter: &JobFilter,
         after: i64,
         limit: u32,
-    ) -> Result<Vec<JobRow>, sqlx::Error> {
+    ) -> Result<Vec<JobRow>, QueueError> {
         let sql = format!(
             "SELECT j.id, j.message_id, j.recipient, j.domain, j.status, j.attempts,
                     j.next_attempt_at, j.last_status, j.last_reply, m.mail_from, m.received_at
@@ -230,6 +230,7 @@ impl QueueInspector {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await
+            .map_err(QueueError::from)
     }
 
     /// Messages matching `filter` with ids above `after` (UUIDv7: in arrival order).
@@ -238,7 +239,7 @@ impl QueueInspector {
         filter: &MessageFilter,
         after: QueueId,
         limit: u32,
-    ) -> Result<Vec<MessageRow>, sqlx::Error> {
+    ) -> Result<Vec<MessageRow>, QueueError> {
         sqlx::query_as(
             "SELECT m.id, m.received_at, m.mail_from, m.header_message_id, m.size,
                     (SELECT count(*) FROM jobs j WHERE j.message_id = m.id) AS recipients
@@ -261,9 +262,10 @@ impl QueueInspector {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await
+        .map_err(QueueError::from)
     }
 
-    pub async fn message(&self, id: QueueId) -> Result<Option<MessageDetail>, sqlx::Error> {
+    pub async fn message(&self, id: QueueId) -> Result<Option<MessageDetail>, QueueError> {
         type Row = (
             QueueId,
             OffsetDateTime,
@@ -338,18 +340,20 @@ impl QueueInspector {
     }
 
     /// The stored message's size, or `None` when there is no such message.
-    pub async fn raw_size(&self, id: QueueId) -> Result<Option<i64>, sqlx::Error> {
+    pub async fn raw_size(&self, id: QueueId) -> Result<Option<i64>, QueueError> {
         sqlx::query_scalar("SELECT size FROM messages WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
+            .map_err(QueueError::from)
     }
 
     /// The stored message: our `Received:` field and the bytes as received.
-    pub async fn raw(&self, id: QueueId) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    pub async fn raw(&self, id: QueueId) -> Result<Option<Vec<u8>>, QueueError> {
         sqlx::query_scalar("SELECT body FROM messages WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
+            .map_err(QueueError::from)
     }
 }

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use super::PgJobStore;
+use super::{PgJobStore, QueueError};
 
 /// A message is finished and has been for `$1` seconds: every job final, none owing a report.
 const FINISHED_FOR: &str = "
@@ -22,7 +22,7 @@ NOT EXISTS (SELECT 1 FROM jobs j
 impl PgJobStore {
     /// Deletes the bodies of up to `batch` messages finished for at least `after`; returns how
     /// many.
-    pub async fn sweep_bodies(&self, after: Duration, batch: u32) -> Result<u64, sqlx::Error> {
+    pub async fn sweep_bodies(&self, after: Duration, batch: u32) -> Result<u64, QueueError> {
         let sql = format!(
             "WITH due AS (
                 SELECT m.id FROM messages m
@@ -45,7 +45,7 @@ impl PgJobStore {
 
     /// Deletes up to `batch` finished messages received more than `after` ago, with their jobs
     /// and attempts; returns how many messages.
-    pub async fn sweep_history(&self, after: Duration, batch: u32) -> Result<u64, sqlx::Error> {
+    pub async fn sweep_history(&self, after: Duration, batch: u32) -> Result<u64, QueueError> {
         let sql = format!(
             "WITH due AS (
                 SELECT m.id FROM messages m

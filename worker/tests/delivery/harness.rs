@@ -7,6 +7,7 @@ use std::time::Duration;
 use tern_common::config::{DatabaseConfig, NatsConfig};
 use tern_common::control::{ControlWatch, PgControlStore};
 use tern_common::queue::PgJobStore;
+use tern_common::queue::QueueId;
 use tern_common::queue::{NewMessage, NewRecipient, PgQueueStore, QueueStore};
 use tern_testkit::TestDatabase;
 use tern_testkit::dns::TestDns;
@@ -19,7 +20,6 @@ use tern_worker::schedule::RetrySchedule;
 use tern_worker::{Worker, WorkerConfig};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tern_common::queue::QueueId;
 use uuid::Uuid;
 
 pub struct TestWorld {

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use crate::queue::QueueId;
 use sqlx::{PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
 
 use super::{ClaimedJob, DsnOwed, Finished, JobState, OwedDsn, StoredMessage};
 use crate::queue::commit::{NewMessage, commit_query};
+use crate::queue::{QueueError, QueueId};
 
 #[derive(Clone)]
 pub struct PgJobStore {
@@ -78,7 +78,7 @@ impl PgJobStore {
         owner: &str,
         lease: Duration,
         limit: u32,
-    ) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+    ) -> Result<Vec<ClaimedJob>, QueueError> {
         let mut jobs: Vec<ClaimedJob> = sqlx::query_as(CLAIM_SQL)
             .bind(owner)
             .bind(lease.as_secs_f64())
@@ -100,7 +100,7 @@ impl PgJobStore {
         owner: &str,
         jobs: &[i64],
         lease: Duration,
-    ) -> Result<u64, sqlx::Error> {
+    ) -> Result<u64, QueueError> {
         if jobs.is_empty() {
             return Ok(0);
         }
@@ -120,7 +120,7 @@ impl PgJobStore {
 
     /// Records the outcomes of one attempt. Returns how many were recorded: fewer than given
     /// when leases were lost (those jobs belong to another worker now and were left alone).
-    pub async fn finish(&self, owner: &str, outcomes: &[Finished<'_>]) -> Result<u64, sqlx::Error> {
+    pub async fn finish(&self, owner: &str, outcomes: &[Finished<'_>]) -> Result<u64, QueueError> {
         fn column<'a>(
             outcomes: &'a [Finished<'a>],
             f: fn(&'a Finished<'a>) -> Option<&'a str>,
@@ -172,7 +172,7 @@ impl PgJobStore {
         owner: &str,
         jobs: &[i64],
         domain: &str,
-    ) -> Result<Option<u64>, sqlx::Error> {
+    ) -> Result<Option<u64>, QueueError> {
         let mut tx = self.pool.begin().await?;
         let until: Option<OffsetDateTime> = sqlx::query_scalar(
             "SELECT until FROM suspensions WHERE domain = $1 AND until > now() FOR SHARE",
@@ -200,7 +200,7 @@ impl PgJobStore {
     }
 
     /// Hands back every job `owner` still leases, due now (shutdown).
-    pub async fn release(&self, owner: &str) -> Result<u64, sqlx::Error> {
+    pub async fn release(&self, owner: &str) -> Result<u64, QueueError> {
         let done = sqlx::query(
             "UPDATE jobs
                 SET status = CASE WHEN attempts = 0 THEN 'queued' ELSE 'deferred' END,
@@ -215,7 +215,7 @@ impl PgJobStore {
     }
 
     /// The messages with these ids, in no particular order; missing ones are left out.
-    pub async fn load_messages(&self, ids: &[QueueId]) -> Result<Vec<StoredMessage>, sqlx::Error> {
+    pub async fn load_messages(&self, ids: &[QueueId]) -> Result<Vec<StoredMessage>, QueueError> {
         sqlx::query_as(
             "SELECT id, received_at, mail_from, body_type, smtputf8, dsn_ret, dsn_envid, body,
                     trace_context
@@ -224,11 +224,12 @@ impl PgJobStore {
         .bind(ids)
         .fetch_all(&self.pool)
         .await
+        .map_err(QueueError::from)
     }
 
     /// Locks one message that owes notifications and has no recipient in flight, so recipients
     /// that failed in the same round share one DSN. `None`: nothing is owed now.
-    pub async fn next_dsn_batch(&self) -> Result<Option<DsnBatch>, sqlx::Error> {
+    pub async fn next_dsn_batch(&self) -> Result<Option<DsnBatch>, QueueError> {
         let mut tx = self.pool.begin().await?;
         // A notification is new mail: durable before it counts, whatever the pool's default.
         sqlx::query("SET LOCAL synchronous_commit = on")
@@ -300,7 +301,7 @@ pub struct DsnBatch {
 impl DsnBatch {
     /// Queues `notifications` (DSN messages to the envelope sender; none when the sender asked
     /// for none) and clears every owed notification of this batch, atomically.
-    pub async fn commit(mut self, notifications: &[NewMessage]) -> Result<(), sqlx::Error> {
+    pub async fn commit(mut self, notifications: &[NewMessage]) -> Result<(), QueueError> {
         for notification in notifications {
             commit_query(notification).execute(&mut *self.tx).await?;
         }
@@ -309,6 +310,6 @@ impl DsnBatch {
             .bind(ids)
             .execute(&mut *self.tx)
             .await?;
-        self.tx.commit().await
+        self.tx.commit().await.map_err(QueueError::from)
     }
 }

@@ -5,8 +5,9 @@ use std::time::Duration;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use super::{NewMessage, QueueStore, StoreError};
+use super::{NewMessage, QueueStore};
 use crate::config::DatabaseConfig;
+use crate::queue::QueueError;
 use crate::telemetry::TraceContext;
 
 /// The migrations in `migrations/`, embedded in the binary.
@@ -114,33 +115,12 @@ pub(crate) fn commit_query(
 }
 
 impl QueueStore for PgQueueStore {
-    async fn commit(&self, message: &NewMessage) -> Result<(), StoreError> {
+    async fn commit(&self, message: &NewMessage) -> Result<(), QueueError> {
         let query = commit_query(message);
         match tokio::time::timeout(self.commit_timeout, query.execute(&self.pool)).await {
-            Err(_) => Err(StoreError::Timeout),
-            Ok(Err(error)) => Err(classify(error)),
+            Err(_) => Err(QueueError::Timeout),
+            Ok(Err(error)) => Err(error.into()),
             Ok(Ok(_)) => Ok(()),
         }
-    }
-}
-
-/// Errors the database raised about the statement itself are not worth retrying on another
-/// connection; everything else (I/O, pool exhaustion, shutdown) is the database being away.
-/// SQLSTATE classes 08 (connection), 53 (resources), 57 (operator intervention, e.g. shutdown)
-/// and 40 (rollback) are the database being away or busy too.
-fn classify(error: sqlx::Error) -> StoreError {
-    let statement_fault = match &error {
-        sqlx::Error::Database(db) => {
-            let class = db
-                .code()
-                .map(|code| code.chars().take(2).collect::<String>());
-            !matches!(class.as_deref(), Some("08" | "53" | "57" | "40"))
-        }
-        _ => false,
-    };
-    if statement_fault {
-        StoreError::Rejected(error)
-    } else {
-        StoreError::Unavailable(error)
     }
 }
