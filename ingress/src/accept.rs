@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use tern_common::queue::QueueId;
 use tern_common::queue::{NewMessage, NewRecipient, QueueStore};
-use tern_smtp::{Body, Domain, ForwardPath, Notify, Reply, Ret, ReversePath, Transaction};
+use tern_smtp::{Domain, ForwardPath, Reply, ReversePath, Transaction};
 use time::OffsetDateTime;
 use tracing::{Instrument, Span};
 
@@ -134,15 +134,9 @@ fn build(
         helo: envelope.helo.clone(),
         client_ip,
         protocol,
-        body_type: match envelope.params.body {
-            Body::EightBitMime => "8BITMIME",
-            Body::SevenBit => "7BIT",
-        },
+        body_type: envelope.params.body,
         smtputf8: envelope.params.smtputf8,
-        dsn_ret: envelope.params.ret.map(|ret| match ret {
-            Ret::Full => "FULL",
-            Ret::Hdrs => "HDRS",
-        }),
+        dsn_ret: envelope.params.ret,
         dsn_envid: envelope.params.envid.clone(),
         recipients,
         body: stored,
@@ -180,28 +174,11 @@ fn new_recipient(recipient: &tern_smtp::Recipient) -> NewRecipient {
     NewRecipient {
         address,
         domain,
-        dsn_notify: recipient.params.notify.as_ref().map(notify_text),
+        dsn_notify: recipient.params.notify,
         dsn_orcpt: recipient
             .params
             .orcpt
             .as_ref()
             .map(|o| format!("{};{}", o.addr_type, o.addr)),
     }
-}
-
-fn notify_text(notify: &Notify) -> String {
-    if notify.never {
-        return "NEVER".to_owned();
-    }
-    let flags = [
-        (notify.success, "SUCCESS"),
-        (notify.failure, "FAILURE"),
-        (notify.delay, "DELAY"),
-    ];
-    flags
-        .iter()
-        .filter(|(on, _)| *on)
-        .map(|(_, name)| *name)
-        .collect::<Vec<_>>()
-        .join(",")
 }

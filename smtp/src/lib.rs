@@ -42,6 +42,6 @@ mod testing;
 pub use address::{Domain, ForwardPath, Mailbox, ReversePath};
 pub use command::Verb;
 pub use envelope::{Envelope, Recipient, Transaction};
-pub use params::{Body, MailParams, Notify, Orcpt, RcptParams, Ret};
+pub use params::{Body, MailParams, Notify, Orcpt, RcptParams, Ret, UnknownValue};
 pub use reply::Reply;
 pub use session::{AuthPolicy, Session, SessionConfig, Step, TlsState, Verdict};

@@ -3,7 +3,10 @@
 
 #[cfg(test)]
 mod tests;
+mod text;
 mod xtext;
+
+pub use text::UnknownValue;
 
 /// Longest ENVID, in characters of its xtext form (RFC 3461 4.4).
 const MAX_ENVID: usize = 100;
@@ -84,13 +87,7 @@ pub(crate) fn parse_mail_params(words: &str, esmtp: bool) -> Result<MailParams, 
             "SIZE" => params.size = Some(parse_size(required(key, value)?)?),
             "BODY" => {
                 let value = required(key, value)?;
-                params.body = if value.eq_ignore_ascii_case("7BIT") {
-                    Body::SevenBit
-                } else if value.eq_ignore_ascii_case("8BITMIME") {
-                    Body::EightBitMime
-                } else {
-                    return Err(ParamError::BadValue("BODY"));
-                };
+                params.body = value.parse().map_err(|_| ParamError::BadValue("BODY"))?;
             }
             "SMTPUTF8" => {
                 if value.is_some() {
@@ -100,13 +97,7 @@ pub(crate) fn parse_mail_params(words: &str, esmtp: bool) -> Result<MailParams, 
             }
             "RET" => {
                 let value = required(key, value)?;
-                params.ret = Some(if value.eq_ignore_ascii_case("FULL") {
-                    Ret::Full
-                } else if value.eq_ignore_ascii_case("HDRS") {
-                    Ret::Hdrs
-                } else {
-                    return Err(ParamError::BadValue("RET"));
-                });
+                params.ret = Some(value.parse().map_err(|_| ParamError::BadValue("RET"))?);
             }
             _ => {
                 let value = required(key, value)?;
@@ -127,7 +118,7 @@ pub(crate) fn parse_rcpt_params(words: &str, esmtp: bool) -> Result<RcptParams, 
     for (key, value) in split(words, esmtp, &["NOTIFY", "ORCPT"])? {
         let value = required(key, value)?;
         if key == "NOTIFY" {
-            params.notify = Some(parse_notify(value)?);
+            params.notify = Some(value.parse().map_err(|_| ParamError::BadValue("NOTIFY"))?);
         } else {
             params.orcpt = Some(parse_orcpt(value)?);
         }
@@ -189,23 +180,6 @@ fn parse_size(value: &str) -> Result<u64, ParamError> {
         return Err(ParamError::BadValue("SIZE"));
     }
     Ok(value.parse().unwrap_or(u64::MAX))
-}
-
-fn parse_notify(value: &str) -> Result<Notify, ParamError> {
-    let mut notify = Notify::default();
-    for item in value.split(',') {
-        match item.to_ascii_uppercase().as_str() {
-            "NEVER" => notify.never = true,
-            "SUCCESS" => notify.success = true,
-            "FAILURE" => notify.failure = true,
-            "DELAY" => notify.delay = true,
-            _ => return Err(ParamError::BadValue("NOTIFY")),
-        }
-    }
-    if notify.never && (notify.success || notify.failure || notify.delay) {
-        return Err(ParamError::BadValue("NOTIFY"));
-    }
-    Ok(notify)
 }
 
 fn parse_orcpt(value: &str) -> Result<Orcpt, ParamError> {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tern_common::control::Suspension;
 use tern_common::queue::QueueId;
 use tern_common::queue::{ClaimedJob, StoredMessage};
+use tern_smtp::Body;
 use tracing::{Instrument, Span};
 
 use crate::delivery::DeliveryError;
@@ -297,14 +298,14 @@ async fn send_one(
     let envelope = Envelope {
         mail_from: &message.mail_from,
         smtputf8: message.smtputf8,
-        eight_bit: message.body_type != "7BIT",
-        ret: message.dsn_ret.as_deref(),
+        eight_bit: message.body_type == Body::EightBitMime,
+        ret: message.dsn_ret,
         envid: message.dsn_envid.as_deref(),
         recipients: jobs
             .iter()
             .map(|job| EnvelopeRecipient {
                 address: &job.recipient,
-                notify: job.dsn_notify.as_deref(),
+                notify: job.dsn_notify,
                 orcpt: job.dsn_orcpt.as_deref(),
             })
             .collect(),

@@ -101,11 +101,7 @@ fn notification(shared: &Shared, batch: &DsnBatch, owed: &[&OwedDsn]) -> NewMess
         arrival_date: message.received_at,
         queue_id: &queue_id,
         original_sender: &message.mail_from,
-        ret: match message.dsn_ret.as_deref() {
-            Some("HDRS") => Ret::Headers,
-            Some(_) => Ret::Full,
-            None => Ret::default(),
-        },
+        ret: message.dsn_ret.map(Ret::from).unwrap_or_default(),
         recipients,
         original_message: &message.body,
         now,

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use tern_common::queue::{ClaimedJob, DsnOwed, Finished, JobState, StoredMessage};
+use tern_smtp::Notify;
 use time::OffsetDateTime;
 
 use crate::delivery::client::TlsInfo;
@@ -194,15 +195,10 @@ fn dsn_owed(
     if message.mail_from.is_empty() {
         return None;
     }
-    let notify = job
-        .dsn_notify
-        .as_deref()
-        .unwrap_or("FAILURE")
-        .to_ascii_uppercase();
-    let asked = |what: &str| notify.split(',').any(|n| n.trim() == what);
+    let notify = job.dsn_notify.unwrap_or(Notify::ABSENT);
     match state {
-        JobState::Bounced | JobState::Expired if asked("FAILURE") => Some(DsnOwed::Failed),
-        JobState::Delivered if asked("SUCCESS") && !hop.next_hop_reports => {
+        JobState::Bounced | JobState::Expired if notify.failure => Some(DsnOwed::Failed),
+        JobState::Delivered if notify.success && !hop.next_hop_reports => {
             Some(if hop.final_hop {
                 DsnOwed::Delivered
             } else {

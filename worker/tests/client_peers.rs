@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use tern_smtp::Ret;
 use tern_testkit::wait;
 use tern_worker::delivery::DeliveryError;
 use tern_worker::delivery::client::{
@@ -227,9 +228,9 @@ async fn a_pipelined_transaction_with_dsn_reaches_postfix_intact() {
     assert!(caps.pipelining && caps.dsn && caps.eightbitmime && caps.enhancedstatuscodes);
     let mut envelope = envelope(&["one@dest.test", "two@dest.test"]);
     envelope.eight_bit = true;
-    envelope.ret = Some("HDRS");
+    envelope.ret = Some(Ret::Hdrs);
     envelope.envid = Some("id=1 +x");
-    envelope.recipients[0].notify = Some("SUCCESS,FAILURE");
+    envelope.recipients[0].notify = Some("SUCCESS,FAILURE".parse().expect("NOTIFY"));
     envelope.recipients[0].orcpt = Some("rfc822;one+tag@dest.test");
     let replies = connection
         .send(&envelope, MESSAGE.as_bytes())
@@ -297,7 +298,7 @@ async fn an_ehlo_refused_by_postfix_falls_back_to_helo() {
     assert!(!connection.capabilities().pipelining);
     let mut envelope = envelope(&["one@dest.test"]);
     envelope.eight_bit = true;
-    envelope.ret = Some("FULL");
+    envelope.ret = Some(Ret::Full);
     let replies = connection
         .send(&envelope, MESSAGE.as_bytes())
         .await

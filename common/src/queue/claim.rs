@@ -21,13 +21,19 @@
 
 mod pg;
 
+use std::str::FromStr;
+
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use tern_smtp::{Body, Notify, Ret};
+
 use super::id::QueueId;
 use time::OffsetDateTime;
 
 pub use pg::{DsnBatch, PgJobStore};
 
 /// A recipient job as a worker holds it after claiming.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimedJob {
     pub id: i64,
     pub message_id: QueueId,
@@ -35,7 +41,7 @@ pub struct ClaimedJob {
     pub recipient: String,
     /// Lowercased domain to route on; empty for bare `postmaster`.
     pub domain: String,
-    pub dsn_notify: Option<String>,
+    pub dsn_notify: Option<Notify>,
     pub dsn_orcpt: Option<String>,
     /// Attempts made before this one.
     pub attempts: i32,
@@ -44,20 +50,19 @@ pub struct ClaimedJob {
 }
 
 /// A queued message: envelope and body, as a worker needs them for delivery and DSNs.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct StoredMessage {
     pub id: QueueId,
     pub received_at: OffsetDateTime,
     /// `''` is the null reverse-path.
     pub mail_from: String,
-    pub body_type: String,
+    pub body_type: Body,
     pub smtputf8: bool,
-    pub dsn_ret: Option<String>,
+    pub dsn_ret: Option<Ret>,
     pub dsn_envid: Option<String>,
     pub body: Vec<u8>,
     /// `messages.trace_context`: the trace each delivery attempt joins, as stored (see
     /// [`StoredMessage::trace_context`]).
-    #[sqlx(rename = "trace_context")]
     pub stored_trace_context: Option<String>,
 }
 
@@ -69,6 +74,57 @@ impl StoredMessage {
             .as_deref()
             .and_then(crate::telemetry::TraceContext::from_stored)
     }
+}
+
+// The envelope values come back through their one text form (`tern_smtp`'s `FromStr`); the
+// columns' CHECK constraints keep anything else out, so a decode error is a corrupt row.
+impl<'r> sqlx::FromRow<'r, PgRow> for ClaimedJob {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        Ok(ClaimedJob {
+            id: row.try_get("id")?,
+            message_id: row.try_get("message_id")?,
+            rcpt_index: row.try_get("rcpt_index")?,
+            recipient: row.try_get("recipient")?,
+            domain: row.try_get("domain")?,
+            dsn_notify: decode(row, "dsn_notify")?,
+            dsn_orcpt: row.try_get("dsn_orcpt")?,
+            attempts: row.try_get("attempts")?,
+            lease_expired: row.try_get("lease_expired")?,
+        })
+    }
+}
+
+impl<'r> sqlx::FromRow<'r, PgRow> for StoredMessage {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        Ok(StoredMessage {
+            id: row.try_get("id")?,
+            received_at: row.try_get("received_at")?,
+            mail_from: row.try_get("mail_from")?,
+            body_type: decode(row, "body_type")?.ok_or_else(|| sqlx::Error::ColumnDecode {
+                index: "body_type".into(),
+                source: "NULL".into(),
+            })?,
+            smtputf8: row.try_get("smtputf8")?,
+            dsn_ret: decode(row, "dsn_ret")?,
+            dsn_envid: row.try_get("dsn_envid")?,
+            body: row.try_get("body")?,
+            stored_trace_context: row.try_get("trace_context")?,
+        })
+    }
+}
+
+/// A nullable text column as the value it names.
+fn decode<T: FromStr>(row: &PgRow, column: &str) -> Result<Option<T>, sqlx::Error>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let text: Option<&str> = row.try_get(column)?;
+    text.map(str::parse)
+        .transpose()
+        .map_err(|error| sqlx::Error::ColumnDecode {
+            index: column.into(),
+            source: Box::new(error),
+        })
 }
 
 /// How an attempt ended for one recipient.

@@ -9,6 +9,7 @@ use std::future::Future;
 use std::net::IpAddr;
 
 use super::{QueueError, QueueId};
+use tern_smtp::{Body, Notify, Ret};
 use time::OffsetDateTime;
 
 use crate::telemetry::TraceContext;
@@ -28,11 +29,10 @@ pub struct NewMessage {
     pub client_ip: IpAddr,
     /// `SMTP` or `ESMTP` (RFC 3848), as written into `Received:`.
     pub protocol: &'static str,
-    /// `7BIT`, `8BITMIME` or `BINARYMIME`.
-    pub body_type: &'static str,
+    pub body_type: Body,
     pub smtputf8: bool,
-    /// RFC 3461 RET: `FULL` or `HDRS`.
-    pub dsn_ret: Option<&'static str>,
+    /// RFC 3461 RET.
+    pub dsn_ret: Option<Ret>,
     /// RFC 3461 ENVID, xtext-decoded.
     pub dsn_envid: Option<String>,
     pub recipients: Vec<NewRecipient>,
@@ -51,8 +51,8 @@ pub struct NewRecipient {
     pub address: String,
     /// Lowercased domain the worker routes on; empty for bare `postmaster`.
     pub domain: String,
-    /// RFC 3461 NOTIFY: `NEVER` or a comma list of `SUCCESS`, `FAILURE`, `DELAY`.
-    pub dsn_notify: Option<String>,
+    /// RFC 3461 NOTIFY.
+    pub dsn_notify: Option<Notify>,
     /// RFC 3461 ORCPT as `addr-type;original-recipient`, xtext-decoded.
     pub dsn_orcpt: Option<String>,
 }
@@ -74,7 +74,11 @@ impl NewMessage {
             helo: helo.to_owned(),
             client_ip: IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
             protocol: "LOCAL",
-            body_type: if body.is_ascii() { "7BIT" } else { "8BITMIME" },
+            body_type: if body.is_ascii() {
+                Body::SevenBit
+            } else {
+                Body::EightBitMime
+            },
             smtputf8,
             dsn_ret: None,
             dsn_envid: None,

@@ -2,6 +2,7 @@
 //! server announced their extension: a server that did not is entitled to refuse them (`555`).
 
 use super::Capabilities;
+use crate::{Notify, Ret};
 
 /// A value that cannot be put on the wire. Each would let stored data add or change commands
 /// (a CR LF in an address is a second command), so the command is not written at all.
@@ -13,10 +14,6 @@ pub enum CommandError {
     ForwardPath,
     #[error("the HELO name is empty or not one printable word")]
     HeloName,
-    #[error("RET={0:?} is neither FULL nor HDRS")]
-    Ret(String),
-    #[error("NOTIFY={0:?} is not NEVER or a list of SUCCESS, FAILURE and DELAY")]
-    Notify(String),
 }
 
 /// The greeting command.
@@ -39,8 +36,8 @@ pub struct MailFrom<'a> {
     pub eight_bit: bool,
     /// The transaction needs SMTPUTF8: the parameter when the server announced it.
     pub smtputf8: bool,
-    /// `FULL` or `HDRS`, sent when the server announced DSN.
-    pub ret: Option<&'a str>,
+    /// Sent when the server announced DSN.
+    pub ret: Option<Ret>,
     /// Decoded; sent as xtext when the server announced DSN.
     pub envid: Option<&'a str>,
 }
@@ -50,8 +47,8 @@ pub struct MailFrom<'a> {
 pub struct RcptTo<'a> {
     /// Without angle brackets.
     pub forward_path: &'a str,
-    /// `NEVER` or a comma-separated list, sent when the server announced DSN.
-    pub notify: Option<&'a str>,
+    /// Sent when the server announced DSN.
+    pub notify: Option<Notify>,
     /// `addr-type;address`, decoded; sent as xtext when the server announced DSN. The whole
     /// value is encoded, which leaves an atom `addr-type` and the `;` as they are.
     pub orcpt: Option<&'a str>,
@@ -129,11 +126,8 @@ impl MailFrom<'_> {
         }
         if peer.dsn {
             if let Some(ret) = self.ret {
-                if !(ret.eq_ignore_ascii_case("FULL") || ret.eq_ignore_ascii_case("HDRS")) {
-                    return Err(CommandError::Ret(ret.to_owned()));
-                }
                 out.extend_from_slice(b" RET=");
-                out.extend_from_slice(ret.as_bytes());
+                out.extend_from_slice(ret.as_str().as_bytes());
             }
             if let Some(envid) = self.envid {
                 out.extend_from_slice(b" ENVID=");
@@ -154,11 +148,8 @@ impl RcptTo<'_> {
         out.push(b'>');
         if peer.dsn {
             if let Some(notify) = self.notify {
-                if !valid_notify(notify) {
-                    return Err(CommandError::Notify(notify.to_owned()));
-                }
                 out.extend_from_slice(b" NOTIFY=");
-                out.extend_from_slice(notify.as_bytes());
+                out.extend_from_slice(notify.to_string().as_bytes());
             }
             if let Some(orcpt) = self.orcpt {
                 out.extend_from_slice(b" ORCPT=");
@@ -171,16 +162,6 @@ impl RcptTo<'_> {
 
 fn has_control(path: &str) -> bool {
     path.bytes().any(|b| b.is_ascii_control())
-}
-
-fn valid_notify(notify: &str) -> bool {
-    let items: Vec<&str> = notify.split(',').collect();
-    let known = |item: &&str| {
-        ["SUCCESS", "FAILURE", "DELAY"]
-            .iter()
-            .any(|k| item.eq_ignore_ascii_case(k))
-    };
-    (items.len() == 1 && items[0].eq_ignore_ascii_case("NEVER")) || items.iter().all(known)
 }
 
 /// RFC 3461 xtext: `+`, `=`, space, controls and every non-ASCII byte as `+XX`.

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 pub use tern_smtp::client::Capabilities;
 use tern_smtp::client::{Command, Hello, RemoteReply};
+use tern_smtp::{Notify, Ret};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -107,8 +108,7 @@ pub struct Envelope<'a> {
     pub smtputf8: bool,
     /// The body has 8-bit octets.
     pub eight_bit: bool,
-    /// `FULL` or `HDRS`.
-    pub ret: Option<&'a str>,
+    pub ret: Option<Ret>,
     /// Decoded; encoded as xtext on the wire.
     pub envid: Option<&'a str>,
     pub recipients: Vec<EnvelopeRecipient<'a>>,
@@ -117,8 +117,7 @@ pub struct Envelope<'a> {
 #[derive(Debug, Clone)]
 pub struct EnvelopeRecipient<'a> {
     pub address: &'a str,
-    /// `NEVER` or a comma-separated list of `SUCCESS`, `FAILURE`, `DELAY`.
-    pub notify: Option<&'a str>,
+    pub notify: Option<Notify>,
     /// `addr-type;address`, decoded; encoded as xtext on the wire.
     pub orcpt: Option<&'a str>,
 }

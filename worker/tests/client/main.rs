@@ -7,6 +7,7 @@ use std::time::Duration;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use tern_smtp::client::RemoteReply;
+use tern_smtp::{Notify, Ret};
 use tern_testkit::sink::{SinkConfig, SinkServer};
 use tern_worker::delivery::DeliveryError;
 use tern_worker::delivery::client::{
@@ -442,17 +443,24 @@ async fn a_message_that_needs_smtputf8_asks_for_it_when_offered() {
 
 fn dsn_envelope() -> Envelope<'static> {
     Envelope {
-        ret: Some("HDRS"),
+        ret: Some(Ret::Hdrs),
         envid: Some("id=42 x"),
         recipients: vec![
             EnvelopeRecipient {
                 address: "a@dest.test",
-                notify: Some("SUCCESS,FAILURE"),
+                notify: Some(Notify {
+                    success: true,
+                    failure: true,
+                    ..Notify::default()
+                }),
                 orcpt: Some("rfc822;a+tag@dest.test"),
             },
             EnvelopeRecipient {
                 address: "b@dest.test",
-                notify: Some("NEVER"),
+                notify: Some(Notify {
+                    never: true,
+                    ..Notify::default()
+                }),
                 orcpt: None,
             },
         ],

@@ -229,7 +229,7 @@ async fn notify_success_to_a_hop_without_dsn_gets_a_relayed_report() {
         &["x@dest.test"],
         b"Subject: s\r\n\r\nx\r\n",
     );
-    m.recipients[0].dsn_notify = Some("SUCCESS".to_owned());
+    m.recipients[0].dsn_notify = Some("SUCCESS".parse().expect("a NOTIFY value"));
     world.queue(&m).await;
     let worker = RunningWorker::start(&world, world.config(), None).await;
     assert_eq!(world.settled(m.id).await, vec!["delivered"]);

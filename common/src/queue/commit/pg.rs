@@ -9,6 +9,7 @@ use super::{NewMessage, QueueStore};
 use crate::config::DatabaseConfig;
 use crate::queue::QueueError;
 use crate::telemetry::TraceContext;
+use tern_smtp::Ret;
 
 /// The migrations in `migrations/`, embedded in the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -89,7 +90,10 @@ pub(crate) fn commit_query(
     let recipients = &message.recipients;
     let addresses: Vec<&str> = recipients.iter().map(|r| r.address.as_str()).collect();
     let domains: Vec<&str> = recipients.iter().map(|r| r.domain.as_str()).collect();
-    let notify: Vec<Option<&str>> = recipients.iter().map(|r| r.dsn_notify.as_deref()).collect();
+    let notify: Vec<Option<String>> = recipients
+        .iter()
+        .map(|r| r.dsn_notify.map(|notify| notify.to_string()))
+        .collect();
     let orcpt: Vec<Option<&str>> = recipients.iter().map(|r| r.dsn_orcpt.as_deref()).collect();
     let size = i64::try_from(message.body.len()).unwrap_or(i64::MAX);
     sqlx::query(COMMIT_SQL)
@@ -99,9 +103,9 @@ pub(crate) fn commit_query(
         .bind(&message.helo)
         .bind(ipnet::IpNet::from(message.client_ip))
         .bind(message.protocol)
-        .bind(message.body_type)
+        .bind(message.body_type.as_str())
         .bind(message.smtputf8)
-        .bind(message.dsn_ret)
+        .bind(message.dsn_ret.map(Ret::as_str))
         .bind(message.dsn_envid.as_deref())
         .bind(size)
         .bind(message.body.as_slice())

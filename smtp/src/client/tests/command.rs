@@ -19,7 +19,7 @@ fn mail<'a>(reverse_path: &'a str, ret: Option<&'a str>, envid: Option<&'a str>)
         size: 1234,
         eight_bit: true,
         smtputf8: true,
-        ret,
+        ret: ret.map(|ret| ret.parse().expect("a RET value")),
         envid,
     })
 }
@@ -27,7 +27,7 @@ fn mail<'a>(reverse_path: &'a str, ret: Option<&'a str>, envid: Option<&'a str>)
 fn rcpt<'a>(forward_path: &'a str, notify: Option<&'a str>, orcpt: Option<&'a str>) -> Command<'a> {
     Command::Rcpt(RcptTo {
         forward_path,
-        notify,
+        notify: notify.map(|notify| notify.parse().expect("a NOTIFY value")),
         orcpt,
     })
 }
@@ -86,7 +86,7 @@ fn commands_carry_parameters_only_for_extensions_the_server_announced() {
         (
             rcpt("c@d.test", Some("never"), None),
             &all,
-            "RCPT TO:<c@d.test> NOTIFY=never\r\n",
+            "RCPT TO:<c@d.test> NOTIFY=NEVER\r\n",
         ),
         (
             rcpt("c@d.test", Some("NEVER"), Some("rfc822;c@d.test")),
@@ -131,26 +131,10 @@ fn values_that_would_change_the_command_are_refused() {
         ),
         (mail("a\0@b.test", None, None), CommandError::ReversePath),
         (
-            mail("a@b.test", Some("ALL"), None),
-            CommandError::Ret("ALL".into()),
-        ),
-        (
             rcpt("c@d.test\r\nDATA", None, None),
             CommandError::ForwardPath,
         ),
         (rcpt("c@d.test\n", None, None), CommandError::ForwardPath),
-        (
-            rcpt("c@d.test", Some("NEVER,SUCCESS"), None),
-            CommandError::Notify("NEVER,SUCCESS".into()),
-        ),
-        (
-            rcpt("c@d.test", Some(""), None),
-            CommandError::Notify(String::new()),
-        ),
-        (
-            rcpt("c@d.test", Some("SUCCESS\r\nDATA"), None),
-            CommandError::Notify("SUCCESS\r\nDATA".into()),
-        ),
     ];
     for (command, expected) in table {
         let mut out = b"kept".to_vec();

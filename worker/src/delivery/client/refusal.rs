@@ -36,9 +36,7 @@ impl Connection {
         let (code, status) = match error {
             CommandError::ReversePath => (553, "5.1.7"),
             CommandError::ForwardPath => (553, "5.1.3"),
-            CommandError::HeloName | CommandError::Ret(_) | CommandError::Notify(_) => {
-                (501, "5.5.4")
-            }
+            CommandError::HeloName => (501, "5.5.4"),
         };
         let host = self.wire.host();
         RemoteReply::new(code, Some(status), format!("not sent to {host}: {error}"))

@@ -353,9 +353,9 @@ async fn parameters_go_out_for_the_extensions_the_server_announced() {
     let (mut connection, received) = smtp(&script).await;
     let mut envelope = envelope(&["jörg@dest.test"]);
     envelope.eight_bit = true;
-    envelope.ret = Some("HDRS");
+    envelope.ret = Some(tern_smtp::Ret::Hdrs);
     envelope.envid = Some("id=1 +x");
-    envelope.recipients[0].notify = Some("SUCCESS,FAILURE");
+    envelope.recipients[0].notify = Some("SUCCESS,FAILURE".parse().expect("NOTIFY"));
     envelope.recipients[0].orcpt = Some("rfc822;jörg@dest.test");
     connection.send(&envelope, BODY).await.expect("transaction");
     let received = finish(connection, received).await;
