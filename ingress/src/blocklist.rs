@@ -11,7 +11,7 @@
 use std::net::IpAddr;
 
 use tern_common::control::{BlockAction, Blocked, ControlPlane};
-use tern_smtp::Reply;
+use tern_smtp::{Refusal, Reply};
 use time::OffsetDateTime;
 
 /// What a stage of the blocklist says.
@@ -75,7 +75,7 @@ fn gate(found: Option<Blocked>, reply: impl FnOnce(&Blocked) -> Reply) -> Gate {
     match found {
         None => Gate::Pass,
         Some(blocked) if blocked.action == BlockAction::Allow => Gate::Allowlisted,
-        Some(blocked) => Gate::Refuse(reply(&blocked)),
+        Some(blocked) => Gate::Refuse(reply(&blocked).because(Refusal::Blocklisted)),
     }
 }
 

@@ -97,45 +97,17 @@ pub(crate) fn command(verb: Verb) {
     ::metrics::counter!(COMMANDS_TOTAL, "verb" => verb.label()).increment(1);
 }
 
-/// Counts `reply` as a reject at `stage` when it is a 4xx or 5xx.
+/// Counts `reply` as a reject at `stage` when it refuses something, under the reason the reply
+/// was made with.
 pub(crate) fn reply(stage: Stage, reply: &Reply) {
-    if reply.is_transient() || reply.is_permanent() {
-        rejected(stage, reject_reason(reply));
+    if let Some(refusal) = reply.refusal {
+        rejected(stage, refusal.label());
     }
 }
 
 /// Counts a reject whose reason the caller knows.
 pub(crate) fn rejected(stage: Stage, reason: &'static str) {
     ::metrics::counter!(REJECTS_TOTAL, "stage" => stage.label(), "reason" => reason).increment(1);
-}
-
-/// A bounded reason for an error reply, from its code and enhanced status: each reply the
-/// session or the driver can give maps to one name, anything new to `other`.
-pub(crate) fn reject_reason(reply: &Reply) -> &'static str {
-    match (reply.code, reply.status.unwrap_or("")) {
-        (421, "4.7.0") => "too_many_errors",
-        (421, "4.3.2") => "shutting_down",
-        (421, "4.4.2") => "idle_timeout",
-        (451, "4.3.0") => "queue_unavailable",
-        (452, "4.5.3") => "too_many_recipients",
-        (454, _) => "auth_unavailable",
-        (500 | 501 | 504 | 555, _) => "syntax",
-        (502, _) => "not_implemented",
-        (503, _) => "bad_sequence",
-        (530, _) => "auth_required",
-        (535, _) => "auth_failed",
-        (538, _) => "tls_required",
-        (552, _) => "too_large",
-        (553, "5.7.1") => "sender_not_owned",
-        (553, "5.6.7") => "smtputf8_required",
-        (554, "5.7.1") => "relay_denied",
-        (554, "5.5.1") => "no_valid_recipients",
-        (554, "5.5.2") => "bare_line_ending",
-        (554, "5.6.0") => "line_too_long",
-        (554, "5.4.6") => "too_many_hops",
-        (550, "5.7.1") | (450, "4.7.1") => "blocklisted",
-        _ => "other",
-    }
 }
 
 /// Counts a failed STARTTLS or implicit-TLS handshake by listener and reason.
@@ -165,34 +137,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_reply_the_session_and_driver_give_has_a_named_reason() {
+    fn the_driver_s_own_replies_name_their_refusal() {
+        // `421 4.7.0` is two reasons: the code alone could not tell them apart.
         let table = [
+            (Reply::too_many_connections(), "too_many_connections"),
             (Reply::relay_denied(), "relay_denied"),
             (Reply::store_unavailable(), "queue_unavailable"),
             (Reply::shutting_down(), "shutting_down"),
             (Reply::idle_timeout(), "idle_timeout"),
-            (
-                Reply::new(452, "4.5.3", "Too many recipients"),
-                "too_many_recipients",
-            ),
-            (Reply::new(500, "5.5.2", "Command unrecognized"), "syntax"),
-            (
-                Reply::new(501, "5.1.7", "Bad sender address syntax"),
-                "syntax",
-            ),
-            (
-                Reply::new(503, "5.5.1", "Need MAIL command"),
-                "bad_sequence",
-            ),
-            (Reply::new(535, "5.7.8", "invalid"), "auth_failed"),
-            (Reply::new(552, "5.3.4", "too big"), "too_large"),
-            (Reply::new(553, "5.7.1", "not yours"), "sender_not_owned"),
-            (Reply::new(554, "5.5.2", "bare LF"), "bare_line_ending"),
-            (Reply::new(599, "5.9.9", "made up"), "other"),
+            (Reply::too_many_hops(51), "too_many_hops"),
+            (Reply::auth_temporary_failure(), "auth_unavailable"),
+            (Reply::sender_not_owned("a@b.example"), "sender_not_owned"),
         ];
         for (reply, reason) in table {
-            assert_eq!(reject_reason(&reply), reason, "{reply:?}");
+            assert_eq!(reply.refusal.map(|r| r.label()), Some(reason), "{reply:?}");
         }
+        assert_eq!(Reply::queued("Q1").refusal, None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use zeroize::Zeroizing;
 
-use crate::reply::Reply;
+use crate::reply::{Refusal, Reply};
 
 #[cfg(test)]
 mod tests;
@@ -120,6 +120,7 @@ impl AuthError {
         match self {
             AuthError::Syntax => {
                 Reply::new(501, "5.5.4", "Syntax: AUTH mechanism [initial-response]")
+                    .because(Refusal::Syntax)
             }
             AuthError::UnknownMechanism => Reply::auth_unknown_mechanism(),
             AuthError::Cancelled => Reply::auth_cancelled(),
@@ -308,21 +309,22 @@ impl Reply {
     /// `501 5.5.2`: the response could not be decoded.
     pub fn auth_malformed() -> Self {
         Reply::new(501, "5.5.2", "Cannot decode the authentication response")
+            .because(Refusal::Syntax)
     }
 
     /// `501 5.0.0`: the client cancelled with `*`.
     pub fn auth_cancelled() -> Self {
-        Reply::new(501, "5.0.0", "Authentication cancelled")
+        Reply::new(501, "5.0.0", "Authentication cancelled").because(Refusal::AuthFailed)
     }
 
     /// `504 5.5.4`: a mechanism Tern does not offer.
     pub fn auth_unknown_mechanism() -> Self {
-        Reply::new(504, "5.5.4", "Unrecognized authentication mechanism")
+        Reply::new(504, "5.5.4", "Unrecognized authentication mechanism").because(Refusal::Syntax)
     }
 
     /// `535 5.7.8`: wrong login or password (never says which).
     pub fn auth_failed() -> Self {
-        Reply::new(535, "5.7.8", "Authentication credentials invalid")
+        Reply::new(535, "5.7.8", "Authentication credentials invalid").because(Refusal::AuthFailed)
     }
 
     /// `538 5.7.11`: AUTH before TLS.
@@ -332,21 +334,23 @@ impl Reply {
             "5.7.11",
             "Encryption required for requested authentication mechanism",
         )
+        .because(Refusal::TlsRequired)
     }
 
     /// `530 5.7.0`: MAIL on a submission port before AUTH.
     pub fn auth_required() -> Self {
-        Reply::new(530, "5.7.0", "Authentication required")
+        Reply::new(530, "5.7.0", "Authentication required").because(Refusal::AuthRequired)
     }
 
     /// `503 5.5.1`: a second successful AUTH in one session.
     pub fn auth_already_done() -> Self {
-        Reply::new(503, "5.5.1", "Already authenticated")
+        Reply::new(503, "5.5.1", "Already authenticated").because(Refusal::BadSequence)
     }
 
     /// `503 5.5.1`: AUTH between MAIL and the end of the transaction.
     pub fn auth_in_transaction() -> Self {
         Reply::new(503, "5.5.1", "AUTH not permitted during a mail transaction")
+            .because(Refusal::BadSequence)
     }
 
     /// `454 4.7.0`: the credentials could not be checked now (locked out, database down); the
@@ -357,6 +361,7 @@ impl Reply {
             "4.7.0",
             "Temporary authentication failure, try again later",
         )
+        .because(Refusal::AuthUnavailable)
     }
 
     /// `553 5.7.1`: the envelope sender is not one the authenticated user may use.
@@ -366,5 +371,6 @@ impl Reply {
             "5.7.1",
             format!("<{sender}>: Sender address not owned by the authenticated user"),
         )
+        .because(Refusal::SenderNotOwned)
     }
 }

@@ -5,10 +5,10 @@
 #[cfg(test)]
 mod tests;
 
-use crate::Reply;
 use crate::address::{self, AddressError};
 use crate::params::{self, ParamError};
 use crate::{ForwardPath, MailParams, RcptParams, ReversePath};
+use crate::{Refusal, Reply};
 
 /// The commands we know, plus everything else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,22 +107,27 @@ impl CommandError {
     pub(crate) fn reply(&self) -> Reply {
         match self {
             CommandError::Syntax(usage) => Reply::syntax(usage),
-            CommandError::BadSender(_) => Reply::new(501, "5.1.7", "Bad sender address syntax"),
-            CommandError::BadRecipient(_) => {
-                Reply::new(501, "5.1.3", "Bad recipient address syntax")
+            CommandError::BadSender(_) => {
+                Reply::new(501, "5.1.7", "Bad sender address syntax").because(Refusal::Syntax)
             }
-            CommandError::NeedsSmtputf8 => Reply::new(553, "5.6.7", "Address requires SMTPUTF8"),
+            CommandError::BadRecipient(_) => {
+                Reply::new(501, "5.1.3", "Bad recipient address syntax").because(Refusal::Syntax)
+            }
+            CommandError::NeedsSmtputf8 => Reply::new(553, "5.6.7", "Address requires SMTPUTF8")
+                .because(Refusal::Smtputf8Required),
             CommandError::Param(ParamError::Syntax(_)) => {
-                Reply::new(501, "5.5.4", "Bad parameter syntax")
+                Reply::new(501, "5.5.4", "Bad parameter syntax").because(Refusal::Syntax)
             }
             CommandError::Param(ParamError::Duplicate(_)) => {
-                Reply::new(501, "5.5.4", "Duplicate parameter")
+                Reply::new(501, "5.5.4", "Duplicate parameter").because(Refusal::Syntax)
             }
             CommandError::Param(ParamError::Unsupported(key)) => {
                 Reply::new(555, "5.5.4", format!("Unsupported parameter {key}"))
+                    .because(Refusal::Syntax)
             }
             CommandError::Param(ParamError::BadValue(key)) => {
                 Reply::new(501, "5.5.4", format!("Bad {key} parameter value"))
+                    .because(Refusal::Syntax)
             }
             CommandError::TooLarge => Reply::size_exceeded(),
         }

@@ -43,5 +43,5 @@ pub use address::{Domain, ForwardPath, Mailbox, ReversePath};
 pub use command::Verb;
 pub use envelope::{Envelope, Recipient, Transaction};
 pub use params::{Body, MailParams, Notify, Orcpt, RcptParams, Ret, UnknownValue};
-pub use reply::Reply;
+pub use reply::{Refusal, Reply};
 pub use session::{AuthPolicy, Session, SessionConfig, Step, TlsState, Verdict};

@@ -1,7 +1,7 @@
 //! Command-line framing: finds the next CRLF-terminated line while keeping
 //! the amount of unconsumed input bounded.
 
-use crate::Reply;
+use crate::{Refusal, Reply};
 
 /// Why a command line was refused before it was even parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -18,13 +18,19 @@ pub(crate) enum LineError {
 
 impl LineError {
     pub(crate) fn reply(self) -> Reply {
-        let text = match self {
-            LineError::BareLf => "Bare LF in command; lines must end with CRLF",
-            LineError::BareCr => "Bare CR in command; lines must end with CRLF",
-            LineError::Nul => "NUL byte in command",
-            LineError::TooLong => "Line too long",
+        let (text, refusal) = match self {
+            LineError::BareLf => (
+                "Bare LF in command; lines must end with CRLF",
+                Refusal::BareLineEnding,
+            ),
+            LineError::BareCr => (
+                "Bare CR in command; lines must end with CRLF",
+                Refusal::BareLineEnding,
+            ),
+            LineError::Nul => ("NUL byte in command", Refusal::Syntax),
+            LineError::TooLong => ("Line too long", Refusal::LineTooLong),
         };
-        Reply::new(500, "5.5.2", text)
+        Reply::new(500, "5.5.2", text).because(refusal)
     }
 }
 

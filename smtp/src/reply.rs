@@ -11,6 +11,74 @@ pub struct Reply {
     /// line. `None` for the greeting, EHLO and 354 replies (RFC 2034 section 3).
     pub status: Option<&'static str>,
     pub lines: Vec<String>,
+    /// Why an error reply refused, named where the reply is made (for the ingress's reject
+    /// counts); `None` on positive replies. Not part of the wire form.
+    pub refusal: Option<Refusal>,
+}
+
+/// The bounded reasons Tern refuses a connection, command or message for. Each error reply
+/// names its own, so a count never has to guess it back from a code (`421 4.7.0` is both too
+/// many errors and too many connections).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A command, parameter or address that does not parse.
+    Syntax,
+    NotImplemented,
+    /// A command out of order (RFC 5321 `503`).
+    BadSequence,
+    TooManyErrors,
+    TooManyConnections,
+    ShuttingDown,
+    IdleTimeout,
+    /// The queue could not commit the message.
+    QueueUnavailable,
+    TooManyRecipients,
+    NoValidRecipients,
+    AuthRequired,
+    AuthFailed,
+    /// Credentials that could not be checked now.
+    AuthUnavailable,
+    TlsRequired,
+    TooLarge,
+    SenderNotOwned,
+    Smtputf8Required,
+    RelayDenied,
+    BareLineEnding,
+    LineTooLong,
+    /// Too many `Received:` fields: a mail loop.
+    TooManyHops,
+    /// A blocklist entry (reject or tempfail).
+    Blocklisted,
+}
+
+impl Refusal {
+    /// The metric label.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Refusal::Syntax => "syntax",
+            Refusal::NotImplemented => "not_implemented",
+            Refusal::BadSequence => "bad_sequence",
+            Refusal::TooManyErrors => "too_many_errors",
+            Refusal::TooManyConnections => "too_many_connections",
+            Refusal::ShuttingDown => "shutting_down",
+            Refusal::IdleTimeout => "idle_timeout",
+            Refusal::QueueUnavailable => "queue_unavailable",
+            Refusal::TooManyRecipients => "too_many_recipients",
+            Refusal::NoValidRecipients => "no_valid_recipients",
+            Refusal::AuthRequired => "auth_required",
+            Refusal::AuthFailed => "auth_failed",
+            Refusal::AuthUnavailable => "auth_unavailable",
+            Refusal::TlsRequired => "tls_required",
+            Refusal::TooLarge => "too_large",
+            Refusal::SenderNotOwned => "sender_not_owned",
+            Refusal::Smtputf8Required => "smtputf8_required",
+            Refusal::RelayDenied => "relay_denied",
+            Refusal::BareLineEnding => "bare_line_ending",
+            Refusal::LineTooLong => "line_too_long",
+            Refusal::TooManyHops => "too_many_hops",
+            Refusal::Blocklisted => "blocklisted",
+        }
+    }
 }
 
 impl Reply {
@@ -20,6 +88,15 @@ impl Reply {
             code,
             status: Some(status),
             lines: vec![text.into()],
+            refusal: None,
+        }
+    }
+
+    /// The same reply, naming why it refuses.
+    pub fn because(self, refusal: Refusal) -> Self {
+        Self {
+            refusal: Some(refusal),
+            ..self
         }
     }
 
@@ -29,6 +106,7 @@ impl Reply {
             code,
             status: None,
             lines: vec![text.into()],
+            refusal: None,
         }
     }
 
@@ -83,19 +161,21 @@ impl Reply {
     }
 
     pub fn idle_timeout() -> Self {
-        Self::new(421, "4.4.2", "Idle timeout, closing connection")
+        Self::new(421, "4.4.2", "Idle timeout, closing connection").because(Refusal::IdleTimeout)
     }
 
     pub fn shutting_down() -> Self {
         Self::new(421, "4.3.2", "Service shutting down, try again later")
+            .because(Refusal::ShuttingDown)
     }
 
     pub fn too_many_connections() -> Self {
         Self::new(421, "4.7.0", "Too many connections, try again later")
+            .because(Refusal::TooManyConnections)
     }
 
     pub fn relay_denied() -> Self {
-        Self::new(554, "5.7.1", "Relay access denied")
+        Self::new(554, "5.7.1", "Relay access denied").because(Refusal::RelayDenied)
     }
 
     pub fn store_unavailable() -> Self {
@@ -104,6 +184,7 @@ impl Reply {
             "4.3.0",
             "Queue temporarily unavailable, try again later",
         )
+        .because(Refusal::QueueUnavailable)
     }
 
     /// A message that has passed through more hosts than the hop limit: a mail loop.
@@ -113,6 +194,7 @@ impl Reply {
             "5.4.6",
             format!("Too many hops ({hops} Received: fields): mail loop suspected"),
         )
+        .because(Refusal::TooManyHops)
     }
 
     pub fn queued(queue_id: &str) -> Self {
@@ -121,6 +203,7 @@ impl Reply {
 
     pub(crate) fn too_many_errors() -> Self {
         Self::new(421, "4.7.0", "Too many errors, closing connection")
+            .because(Refusal::TooManyErrors)
     }
 
     pub(crate) fn ok() -> Self {
@@ -128,19 +211,19 @@ impl Reply {
     }
 
     pub(crate) fn syntax(usage: &str) -> Self {
-        Self::new(501, "5.5.4", format!("Syntax: {usage}"))
+        Self::new(501, "5.5.4", format!("Syntax: {usage}")).because(Refusal::Syntax)
     }
 
     pub(crate) fn need_mail() -> Self {
-        Self::new(503, "5.5.1", "Need MAIL command")
+        Self::new(503, "5.5.1", "Need MAIL command").because(Refusal::BadSequence)
     }
 
     pub(crate) fn no_valid_recipients() -> Self {
-        Self::new(554, "5.5.1", "No valid recipients")
+        Self::new(554, "5.5.1", "No valid recipients").because(Refusal::NoValidRecipients)
     }
 
     pub(crate) fn size_exceeded() -> Self {
-        Self::new(552, "5.3.4", "Message size exceeds fixed limit")
+        Self::new(552, "5.3.4", "Message size exceeds fixed limit").because(Refusal::TooLarge)
     }
 }
 
@@ -175,6 +258,7 @@ mod tests {
             code: 250,
             status: Some("2.0.0"),
             lines: vec!["one".into(), "two".into(), "three".into()],
+            refusal: None,
         };
         assert_eq!(
             wire(&reply),
@@ -193,6 +277,7 @@ mod tests {
             code: 250,
             status: Some("2.0.0"),
             lines: vec![],
+            refusal: None,
         };
         assert_eq!(wire(&reply), "250 2.0.0\r\n");
     }

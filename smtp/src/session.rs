@@ -15,7 +15,7 @@ use crate::body::BoundedBody;
 use crate::command::Verb;
 use crate::data::{DataError, DataReader};
 use crate::line::{Line, LineReader};
-use crate::{Envelope, MailParams, Recipient, Reply, ReversePath, Transaction};
+use crate::{Envelope, MailParams, Recipient, Refusal, Reply, ReversePath, Transaction};
 pub use auth::AuthPolicy;
 use bdat::Chunk;
 
@@ -226,7 +226,9 @@ impl Session {
     pub fn recipient_verdict(&mut self, verdict: Verdict) -> Reply {
         let Pending::Recipient(recipient) = std::mem::replace(&mut self.pending, Pending::None)
         else {
-            return self.count(Reply::new(503, "5.5.1", "No recipient pending"));
+            return self.count(
+                Reply::new(503, "5.5.1", "No recipient pending").because(Refusal::BadSequence),
+            );
         };
         match (verdict, self.txn.as_mut()) {
             (Verdict::Accept, Some(txn)) => {
@@ -356,12 +358,14 @@ fn data_error_reply(error: DataError) -> Reply {
             554,
             "5.5.2",
             "Message contains bare CR or LF or NUL; rejected (RFC 5321 2.3.8)",
-        ),
+        )
+        .because(Refusal::BareLineEnding),
         DataError::TooLarge => Reply::size_exceeded(),
         DataError::LineTooLong(max) => Reply::new(
             554,
             "5.6.0",
             format!("Message has a line longer than {max} octets"),
-        ),
+        )
+        .because(Refusal::LineTooLong),
     }
 }

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use crate::{ForwardPath, Reply, ReversePath, Session, SessionConfig, Step, Transaction, Verdict};
+use crate::{
+    ForwardPath, Refusal, Reply, ReversePath, Session, SessionConfig, Step, Transaction, Verdict,
+};
 
 /// Records a session's output. Recipients whose local part starts with
 /// `reject` are refused with 554 5.7.1; everything else is accepted and
@@ -70,6 +72,7 @@ impl Driver {
                     return;
                 }
                 Step::Close(reply) => {
+                    named(&reply);
                     self.transcript.push(format!("CLOSE {reply}"));
                     self.closed = true;
                     return;
@@ -91,7 +94,10 @@ impl Driver {
 
     fn handle(&mut self, step: Step) {
         match step {
-            Step::Reply(reply) => self.transcript.push(reply.to_string()),
+            Step::Reply(reply) => {
+                named(&reply);
+                self.transcript.push(reply.to_string());
+            }
             Step::CheckRecipient(recipient) => {
                 self.transcript.push(format!("CHECK {}", recipient.path));
                 let refused = matches!(&recipient.path,
@@ -102,6 +108,7 @@ impl Driver {
                     Verdict::Accept
                 };
                 let reply = self.session.recipient_verdict(verdict);
+                named(&reply);
                 self.transcript.push(reply.to_string());
             }
             Step::Message(transaction) => {
@@ -113,6 +120,7 @@ impl Driver {
                     Ok(format!("Q{}", self.messages.len()))
                 };
                 let reply = self.session.message_result(result);
+                named(&reply);
                 self.transcript.push(reply.to_string());
             }
             Step::Authenticate(credentials) => {
@@ -125,6 +133,7 @@ impl Driver {
                 };
                 self.authenticated |= verdict == Verdict::Accept;
                 let reply = self.session.auth_verdict(verdict);
+                named(&reply);
                 self.transcript.push(reply.to_string());
             }
             Step::CheckSender(from) => {
@@ -135,12 +144,14 @@ impl Driver {
                     {
                         Verdict::Reject(Reply::sender_not_owned(&from.to_string()))
                     }
-                    ReversePath::Mailbox(m) if m.local.starts_with("blocked") => {
-                        Verdict::Reject(Reply::new(550, "5.7.1", "Sender address rejected"))
-                    }
+                    ReversePath::Mailbox(m) if m.local.starts_with("blocked") => Verdict::Reject(
+                        Reply::new(550, "5.7.1", "Sender address rejected")
+                            .because(Refusal::Blocklisted),
+                    ),
                     _ => Verdict::Accept,
                 };
                 let reply = self.session.sender_verdict(verdict);
+                named(&reply);
                 self.transcript.push(reply.to_string());
             }
             // The handshake is the caller's move: see `Driver::handshake`.
@@ -158,6 +169,18 @@ impl Driver {
     pub(crate) fn last(&self) -> &str {
         self.transcript.last().map_or("", String::as_str)
     }
+}
+
+/// Every error reply names why it refuses, and no positive reply claims a refusal: the
+/// ingress counts rejects by this name, never by guessing it back from the code.
+fn named(reply: &Reply) {
+    let error = reply.code >= 400;
+    assert_eq!(
+        reply.refusal.is_some(),
+        error,
+        "{reply} (refusal {:?})",
+        reply.refusal
+    );
 }
 
 /// A config with small limits so tests can reach them cheaply.

@@ -166,17 +166,22 @@ mod tests {
     fn texts_are_case_insensitive_and_unknown_ones_are_named() {
         assert_eq!("8bitmime".parse(), Ok(Body::EightBitMime));
         assert_eq!("hdrs".parse(), Ok(Ret::Hdrs));
-        assert_eq!("delay,Success".to_string().try_into(), Ok(Notify {
-            success: true,
-            delay: true,
-            ..Notify::default()
-        }));
+        assert_eq!(
+            "delay,Success".to_string().try_into(),
+            Ok(Notify {
+                success: true,
+                delay: true,
+                ..Notify::default()
+            })
+        );
         assert_eq!(
             "BINARYMIME".parse::<Body>(),
             Err(UnknownValue::new("BODY", "BINARYMIME"))
         );
         assert_eq!(
-            Ret::try_from("ALL".to_string()).expect_err("ALL is no RET").to_string(),
+            Ret::try_from("ALL".to_string())
+                .expect_err("ALL is no RET")
+                .to_string(),
             r#""ALL" is not a RET value"#
         );
         for bad in ["", "NEVER,SUCCESS", "FAILURE,", "SUCCESS\r\nDATA"] {

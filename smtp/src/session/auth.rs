@@ -8,7 +8,7 @@
 use super::{Pending, Session, Step, TlsState, Txn};
 use crate::auth::{self, Credentials, Progress};
 use crate::line::Line;
-use crate::{MailParams, Reply, ReversePath, Verdict};
+use crate::{MailParams, Refusal, Reply, ReversePath, Verdict};
 
 /// Whether a listener takes AUTH, and whether it insists on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -42,7 +42,9 @@ impl Session {
     pub fn auth_verdict(&mut self, verdict: Verdict) -> Reply {
         let Pending::Credentials(login) = std::mem::replace(&mut self.pending, Pending::None)
         else {
-            return self.count(Reply::new(503, "5.5.1", "No authentication pending"));
+            return self.count(
+                Reply::new(503, "5.5.1", "No authentication pending").because(Refusal::BadSequence),
+            );
         };
         match verdict {
             Verdict::Accept => {
@@ -58,7 +60,9 @@ impl Session {
     pub fn sender_verdict(&mut self, verdict: Verdict) -> Reply {
         let Pending::Sender(from, params) = std::mem::replace(&mut self.pending, Pending::None)
         else {
-            return self.count(Reply::new(503, "5.5.1", "No sender pending"));
+            return self.count(
+                Reply::new(503, "5.5.1", "No sender pending").because(Refusal::BadSequence),
+            );
         };
         match verdict {
             Verdict::Accept => self.open_transaction(from, *params),
@@ -70,13 +74,18 @@ impl Session {
     /// other command.
     pub(super) fn auth(&mut self, args: &str) -> Step {
         if !self.auth.offered {
-            return self.answer(Reply::new(502, "5.5.1", "Command not implemented"));
+            return self.answer(
+                Reply::new(502, "5.5.1", "Command not implemented")
+                    .because(Refusal::NotImplemented),
+            );
         }
         if self.tls != TlsState::Active {
             return self.answer(Reply::auth_requires_tls());
         }
         if self.helo.is_none() {
-            return self.answer(Reply::new(503, "5.5.1", "Send HELO/EHLO first"));
+            return self.answer(
+                Reply::new(503, "5.5.1", "Send HELO/EHLO first").because(Refusal::BadSequence),
+            );
         }
         if self.login.is_some() {
             return self.answer(Reply::auth_already_done());

@@ -3,16 +3,18 @@
 
 use super::{Mode, Pending, RCPT_OVERSHOOT, Session, Step, TlsState};
 use crate::Recipient;
-use crate::Reply;
 use crate::command::{self, Verb};
 use crate::data::DataReader;
+use crate::{Refusal, Reply};
 
 impl Session {
     /// Acts on one complete, well-framed command line.
     pub(super) fn command(&mut self, line: &[u8]) -> Step {
         let Ok(line) = std::str::from_utf8(line) else {
             self.last_command = Some(Verb::Unknown);
-            return self.answer(Reply::new(500, "5.5.2", "Invalid UTF-8 in command"));
+            return self.answer(
+                Reply::new(500, "5.5.2", "Invalid UTF-8 in command").because(Refusal::Syntax),
+            );
         };
         let (verb, args) = command::split(line);
         self.last_command = Some(verb);
@@ -42,7 +44,9 @@ impl Session {
                 "2.5.2",
                 "Cannot VRFY user, but will accept message and attempt delivery",
             )),
-            Verb::Expn => self.answer(Reply::new(502, "5.5.1", "EXPN not available")),
+            Verb::Expn => self.answer(
+                Reply::new(502, "5.5.1", "EXPN not available").because(Refusal::NotImplemented),
+            ),
             Verb::Help => Step::Reply(Reply::new(
                 214,
                 "2.0.0",
@@ -50,10 +54,12 @@ impl Session {
             )),
             Verb::Starttls => self.starttls(args),
             Verb::Auth => self.auth(args),
-            Verb::Turn | Verb::Etrn => {
-                self.answer(Reply::new(502, "5.5.1", "Command not implemented"))
-            }
-            Verb::Unknown => self.answer(Reply::new(500, "5.5.2", "Command unrecognized")),
+            Verb::Turn | Verb::Etrn => self.answer(
+                Reply::new(502, "5.5.1", "Command not implemented")
+                    .because(Refusal::NotImplemented),
+            ),
+            Verb::Unknown => self
+                .answer(Reply::new(500, "5.5.2", "Command unrecognized").because(Refusal::Syntax)),
         }
     }
 
@@ -98,16 +104,21 @@ impl Session {
         Step::Reply(Reply {
             code: 250,
             status: None,
+            refusal: None,
             lines,
         })
     }
 
     fn mail(&mut self, args: &str) -> Step {
         if self.helo.is_none() {
-            return self.answer(Reply::new(503, "5.5.1", "Send HELO/EHLO first"));
+            return self.answer(
+                Reply::new(503, "5.5.1", "Send HELO/EHLO first").because(Refusal::BadSequence),
+            );
         }
         if self.txn.is_some() {
-            return self.answer(Reply::new(503, "5.5.1", "Nested MAIL command"));
+            return self.answer(
+                Reply::new(503, "5.5.1", "Nested MAIL command").because(Refusal::BadSequence),
+            );
         }
         if self.auth.required && self.login.is_none() {
             return self.answer(Reply::auth_required());
@@ -129,7 +140,8 @@ impl Session {
             Err(error) => return self.answer(error.reply()),
         };
         if full {
-            let reply = Reply::new(452, "4.5.3", "Too many recipients");
+            let reply =
+                Reply::new(452, "4.5.3", "Too many recipients").because(Refusal::TooManyRecipients);
             self.overshoot += 1;
             if self.overshoot <= RCPT_OVERSHOOT {
                 return Step::Reply(reply);
@@ -146,11 +158,10 @@ impl Session {
             return self.answer(Reply::need_mail());
         };
         if txn.chunks.is_some() {
-            return self.answer(Reply::new(
-                503,
-                "5.5.1",
-                "DATA not allowed in a BDAT transaction",
-            ));
+            return self.answer(
+                Reply::new(503, "5.5.1", "DATA not allowed in a BDAT transaction")
+                    .because(Refusal::BadSequence),
+            );
         }
         if txn.recipients.is_empty() {
             return self.answer(Reply::no_valid_recipients());

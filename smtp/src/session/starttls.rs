@@ -5,8 +5,8 @@
 //! all, 503 when it is the wrong moment (already active, inside a transaction), 501 for arguments.
 
 use super::{Mode, Pending, Session, Step, TlsState};
-use crate::Reply;
 use crate::line::LineReader;
+use crate::{Refusal, Reply};
 
 impl Session {
     /// Sets how this connection stands on TLS; the driver calls it before
@@ -39,15 +39,23 @@ impl Session {
     pub(super) fn starttls(&mut self, args: &str) -> Step {
         match self.tls {
             TlsState::Unavailable => {
-                return self.answer(Reply::new(502, "5.5.1", "Command not implemented"));
+                return self.answer(
+                    Reply::new(502, "5.5.1", "Command not implemented")
+                        .because(Refusal::NotImplemented),
+                );
             }
             TlsState::Active => {
-                return self.answer(Reply::new(503, "5.5.1", "TLS already active"));
+                return self.answer(
+                    Reply::new(503, "5.5.1", "TLS already active").because(Refusal::BadSequence),
+                );
             }
             TlsState::Offered => {}
         }
         if self.txn.is_some() {
-            return self.answer(Reply::new(503, "5.5.1", "MAIL transaction in progress"));
+            return self.answer(
+                Reply::new(503, "5.5.1", "MAIL transaction in progress")
+                    .because(Refusal::BadSequence),
+            );
         }
         if !args.is_empty() {
             return self.answer(Reply::syntax("STARTTLS"));
