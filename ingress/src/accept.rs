@@ -7,15 +7,17 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
+use tern_common::bus::Bus;
 use tern_common::queue::QueueId;
 use tern_common::queue::{NewMessage, NewRecipient, QueueStore};
+use tern_common::telemetry::TraceContext;
 use tern_smtp::{Domain, ForwardPath, Reply, ReversePath, Transaction};
 use time::OffsetDateTime;
+use tokio_util::task::TaskTracker;
 use tracing::{Instrument, Span};
 
 use crate::metrics;
 use crate::received::{ReceivedInfo, received_header};
-use crate::server::Shared;
 use crate::submission::missing_headers;
 use crate::tls::TlsInfo;
 use crate::trace;
@@ -30,55 +32,104 @@ pub(crate) struct Client {
     pub(crate) login: Option<String>,
 }
 
-/// Commits `transaction` and returns the queue id, or the reply to give instead.
-pub(crate) async fn accept<Q: QueueStore>(
-    shared: &Shared<Q>,
-    transaction: Transaction,
-    client: &Client,
-    span: &Span,
-) -> Result<String, Reply> {
-    let client_ip = client.ip;
-    let id = QueueId::new();
-    let queue_id = id.to_string();
-    let mut message = build(
-        shared.session.hostname.as_str(),
-        transaction,
-        client,
-        id,
-        &queue_id,
-    );
-    message.trace_context = trace::message_ready(span, &message, &queue_id, client.login.is_some());
-    let commit_span = trace::commit_span(span, &queue_id);
-    let started = Instant::now();
-    let committed = shared
-        .store
-        .commit(&message)
-        .instrument(commit_span.clone())
-        .await;
-    ::metrics::histogram!(metrics::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
-    match committed {
-        Ok(()) => {
-            ::metrics::counter!(metrics::MESSAGES_ACCEPTED_TOTAL).increment(1);
-            ::metrics::counter!(metrics::MESSAGE_BYTES_TOTAL).increment(message.body.len() as u64);
-            let message_id = tern_smtp::header::field(&message.body, "Message-ID");
-            tracing::info!(
-                queue_id = %queue_id,
-                message_id = message_id.as_deref(),
-                from = %message.mail_from,
-                nrcpt = message.recipients.len(),
-                size = message.body.len(),
-                client = %client_ip,
-                "message accepted"
-            );
-            shared.notify(id, span);
-            Ok(queue_id)
+/// Turns finished transactions into queue entries: the queue to commit to, the bus that wakes
+/// the workers, and the name this ingress stamps into `Received:`.
+pub(crate) struct Committer<Q> {
+    store: Q,
+    bus: Option<Bus>,
+    hostname: String,
+    /// Notices still being published; awaited (briefly) on shutdown.
+    notices: TaskTracker,
+}
+
+impl<Q> Committer<Q> {
+    pub(crate) fn new(store: Q, bus: Option<Bus>, hostname: String) -> Self {
+        Self {
+            store,
+            bus,
+            hostname,
+            notices: TaskTracker::new(),
         }
-        Err(error) => {
-            trace::failed(&commit_span, error.metric_label());
-            ::metrics::counter!(metrics::COMMIT_ERRORS_TOTAL, "reason" => error.metric_label())
-                .increment(1);
-            tracing::warn!(queue_id = %queue_id, client = %client_ip, %error, "queue commit failed; answered 451");
-            Err(Reply::store_unavailable())
+    }
+
+    /// Waits up to `grace` for the notices still being published; `false` if some were not.
+    pub(crate) async fn drain_notices(&self, grace: std::time::Duration) -> bool {
+        self.notices.close();
+        tokio::time::timeout(grace, self.notices.wait())
+            .await
+            .is_ok()
+    }
+
+    /// Publishes "message committed" on its own task: the SMTP reply does not wait for it.
+    /// The notice's span is a child of `transaction`; its context travels in the notice headers.
+    fn notify(&self, id: QueueId, transaction: &Span) {
+        let Some(bus) = self.bus.clone() else { return };
+        let span = if transaction.is_disabled() {
+            Span::none()
+        } else {
+            let queue_id = id.to_string();
+            trace::publish_span(transaction, &bus.names().new_message_subject, &queue_id)
+        };
+        let context = TraceContext::of_span(&span);
+        let failed_span = span.clone();
+        let publish = async move {
+            if let Err(error) = bus.publish_new_message(id, context.as_ref()).await {
+                trace::failed(&failed_span, "publish");
+                ::metrics::counter!(metrics::NOTICE_FAILURES_TOTAL).increment(1);
+                tracing::warn!(queue_id = %id, %error, "JetStream notice not published; workers will find the jobs by polling");
+            }
+        };
+        self.notices.spawn(publish.instrument(span));
+    }
+}
+
+impl<Q: QueueStore> Committer<Q> {
+    /// Commits `transaction` and returns the queue id, or the reply to give instead.
+    pub(crate) async fn accept(
+        &self,
+        transaction: Transaction,
+        client: &Client,
+        span: &Span,
+    ) -> Result<String, Reply> {
+        let client_ip = client.ip;
+        let id = QueueId::new();
+        let queue_id = id.to_string();
+        let mut message = build(&self.hostname, transaction, client, id, &queue_id);
+        message.trace_context =
+            trace::message_ready(span, &message, &queue_id, client.login.is_some());
+        let commit_span = trace::commit_span(span, &queue_id);
+        let started = Instant::now();
+        let committed = self
+            .store
+            .commit(&message)
+            .instrument(commit_span.clone())
+            .await;
+        ::metrics::histogram!(metrics::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+        match committed {
+            Ok(()) => {
+                ::metrics::counter!(metrics::MESSAGES_ACCEPTED_TOTAL).increment(1);
+                ::metrics::counter!(metrics::MESSAGE_BYTES_TOTAL)
+                    .increment(message.body.len() as u64);
+                let message_id = tern_smtp::header::field(&message.body, "Message-ID");
+                tracing::info!(
+                    queue_id = %queue_id,
+                    message_id = message_id.as_deref(),
+                    from = %message.mail_from,
+                    nrcpt = message.recipients.len(),
+                    size = message.body.len(),
+                    client = %client_ip,
+                    "message accepted"
+                );
+                self.notify(id, span);
+                Ok(queue_id)
+            }
+            Err(error) => {
+                trace::failed(&commit_span, error.metric_label());
+                ::metrics::counter!(metrics::COMMIT_ERRORS_TOTAL, "reason" => error.metric_label())
+                    .increment(1);
+                tracing::warn!(queue_id = %queue_id, client = %client_ip, %error, "queue commit failed; answered 451");
+                Err(Reply::store_unavailable())
+            }
         }
     }
 }

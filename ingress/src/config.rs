@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use tern_common::config::{
     AdminArgs, ConfigError, ControlArgs, DatabaseArgs, DatabaseConfig, LogArgs, NatsArgs,
-    NatsConfig, host_name, parse_duration,
+    NatsConfig, host_name, parse_domains, parse_duration, parse_networks,
 };
 use tern_common::policy::RelayPolicy;
 use tern_common::telemetry::{TelemetryArgs, TelemetryConfig};
@@ -21,6 +21,37 @@ use crate::tls::certificates::CertificateSource;
 
 /// Where implicit TLS listens when certificates exist and the setting is not given.
 const DEFAULT_SUBMISSIONS_LISTEN: &str = "127.0.0.1:2465";
+
+/// `tern ingress`'s settings as environment variables, each name written here once: the arguments, their
+/// validation and their error messages all refer to these.
+pub mod var {
+    pub const TRACE_JOIN_TRACEPARENT: &str = "TERN_INGRESS_TRACE_JOIN_TRACEPARENT";
+    pub const SMTP_LISTEN: &str = "TERN_INGRESS_SMTP_LISTEN";
+    pub const SUBMISSION_LISTEN: &str = "TERN_INGRESS_SUBMISSION_LISTEN";
+    pub const SUBMISSIONS_LISTEN: &str = "TERN_INGRESS_SUBMISSIONS_LISTEN";
+    pub const TLS_CERTIFICATES: &str = "TERN_INGRESS_TLS_CERTIFICATES";
+    pub const TLS_RELOAD_INTERVAL: &str = "TERN_INGRESS_TLS_RELOAD_INTERVAL";
+    pub const TLS_HANDSHAKE_TIMEOUT: &str = "TERN_INGRESS_TLS_HANDSHAKE_TIMEOUT";
+    pub const PROXY_PROTOCOL: &str = "TERN_INGRESS_PROXY_PROTOCOL";
+    pub const PROXY_TRUSTED_NETWORKS: &str = "TERN_INGRESS_PROXY_TRUSTED_NETWORKS";
+    pub const PROXY_HEADER_TIMEOUT: &str = "TERN_INGRESS_PROXY_HEADER_TIMEOUT";
+    pub const HOSTNAME: &str = "TERN_INGRESS_HOSTNAME";
+    pub const LOCAL_DOMAINS: &str = "TERN_INGRESS_LOCAL_DOMAINS";
+    pub const TRUSTED_NETWORKS: &str = "TERN_INGRESS_TRUSTED_NETWORKS";
+    pub const MAX_MESSAGE_SIZE: &str = "TERN_INGRESS_MAX_MESSAGE_SIZE";
+    pub const MAX_RECIPIENTS: &str = "TERN_INGRESS_MAX_RECIPIENTS";
+    pub const MAX_ERRORS: &str = "TERN_INGRESS_MAX_ERRORS";
+    pub const MAX_COMMAND_LINE: &str = "TERN_INGRESS_MAX_COMMAND_LINE";
+    pub const MAX_TEXT_LINE: &str = "TERN_INGRESS_MAX_TEXT_LINE";
+    pub const MAX_RECEIVED_HEADERS: &str = "TERN_INGRESS_MAX_RECEIVED_HEADERS";
+    pub const IDLE_TIMEOUT: &str = "TERN_INGRESS_IDLE_TIMEOUT";
+    pub const MAX_CONNECTIONS: &str = "TERN_INGRESS_MAX_CONNECTIONS";
+    pub const MAX_CONNECTIONS_PER_IP: &str = "TERN_INGRESS_MAX_CONNECTIONS_PER_IP";
+    pub const SHUTDOWN_GRACE: &str = "TERN_INGRESS_SHUTDOWN_GRACE";
+    pub const AUTH_MAX_FAILURES_PER_LOGIN: &str = "TERN_INGRESS_AUTH_MAX_FAILURES_PER_LOGIN";
+    pub const AUTH_MAX_FAILURES_PER_IP: &str = "TERN_INGRESS_AUTH_MAX_FAILURES_PER_IP";
+    pub const AUTH_LOCKOUT_WINDOW: &str = "TERN_INGRESS_AUTH_LOCKOUT_WINDOW";
+}
 
 #[derive(Debug, Clone, Args)]
 pub struct IngressArgs {
@@ -40,7 +71,7 @@ pub struct IngressArgs {
     /// sender's trace (off: a sender cannot place spans in our traces).
     #[arg(
         long,
-        env = "TERN_INGRESS_TRACE_JOIN_TRACEPARENT",
+        env = var::TRACE_JOIN_TRACEPARENT,
         default_value_t = false,
         action = clap::ArgAction::Set
     )]
@@ -49,109 +80,109 @@ pub struct IngressArgs {
     /// Port 25 role: MX and relay for trusted networks.
     #[arg(
         long,
-        env = "TERN_INGRESS_SMTP_LISTEN",
+        env = var::SMTP_LISTEN,
         default_value = "127.0.0.1:2525"
     )]
     pub smtp_listen: SocketAddr,
     /// Port 587 role (RFC 6409): STARTTLS when certificates are configured. Empty disables it.
     #[arg(
         long,
-        env = "TERN_INGRESS_SUBMISSION_LISTEN",
+        env = var::SUBMISSION_LISTEN,
         default_value = "127.0.0.1:2587"
     )]
     pub submission_listen: Option<String>,
     /// Port 465 role: implicit TLS (RFC 8314). Needs certificates. Unset: 127.0.0.1:2465 when
     /// certificates are configured, otherwise not bound. Empty disables it.
-    #[arg(long, env = "TERN_INGRESS_SUBMISSIONS_LISTEN")]
+    #[arg(long, env = var::SUBMISSIONS_LISTEN)]
     pub submissions_listen: Option<String>,
     /// Certificate chains and keys as PEM files, `cert.pem:key.pem` pairs, comma separated. The
     /// first is the default; the others are chosen by SNI. Empty: no TLS.
-    #[arg(long, env = "TERN_INGRESS_TLS_CERTIFICATES", default_value = "")]
+    #[arg(long, env = var::TLS_CERTIFICATES, default_value = "")]
     pub tls_certificates: String,
     /// How often the certificate files are checked for changes.
-    #[arg(long, env = "TERN_INGRESS_TLS_RELOAD_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = var::TLS_RELOAD_INTERVAL, default_value = "10s", value_parser = parse_duration)]
     pub tls_reload_interval: Duration,
     /// A TLS handshake not finished in this time is abandoned.
-    #[arg(long, env = "TERN_INGRESS_TLS_HANDSHAKE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = var::TLS_HANDSHAKE_TIMEOUT, default_value = "30s", value_parser = parse_duration)]
     pub tls_handshake_timeout: Duration,
     /// Listeners whose connections must start with a PROXY protocol header (v1 or v2), as a
     /// comma-separated list of `smtp`, `submission`, `submissions`. Empty: none.
-    #[arg(long, env = "TERN_INGRESS_PROXY_PROTOCOL", default_value = "")]
+    #[arg(long, env = var::PROXY_PROTOCOL, default_value = "")]
     pub proxy_protocol: String,
     /// The load balancers allowed to send PROXY headers (comma-separated CIDRs). Required when
     /// any listener requires the header; connections from elsewhere on those listeners are closed.
-    #[arg(long, env = "TERN_INGRESS_PROXY_TRUSTED_NETWORKS", default_value = "")]
+    #[arg(long, env = var::PROXY_TRUSTED_NETWORKS, default_value = "")]
     pub proxy_trusted_networks: String,
     /// A PROXY header not complete in this time closes the connection.
-    #[arg(long, env = "TERN_INGRESS_PROXY_HEADER_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = var::PROXY_HEADER_TIMEOUT, default_value = "5s", value_parser = parse_duration)]
     pub proxy_header_timeout: Duration,
     /// Name in the greeting, EHLO reply and `Received:` headers.
-    #[arg(long, env = "TERN_INGRESS_HOSTNAME", default_value = "localhost")]
+    #[arg(long, env = var::HOSTNAME, default_value = "localhost")]
     pub hostname: String,
     /// Domains whose recipients are accepted from anyone (comma separated).
     #[arg(
         long,
-        env = "TERN_INGRESS_LOCAL_DOMAINS",
+        env = var::LOCAL_DOMAINS,
         default_value = "localhost,tern.test"
     )]
     pub local_domains: String,
     /// Client networks allowed to relay to any domain (comma separated CIDRs). Default: none.
-    #[arg(long, env = "TERN_INGRESS_TRUSTED_NETWORKS", default_value = "")]
+    #[arg(long, env = var::TRUSTED_NETWORKS, default_value = "")]
     pub trusted_networks: String,
     /// Largest message accepted, in octets (advertised as SIZE).
     #[arg(
         long,
-        env = "TERN_INGRESS_MAX_MESSAGE_SIZE",
+        env = var::MAX_MESSAGE_SIZE,
         default_value_t = 26_214_400
     )]
     pub max_message_size: u64,
     /// Recipients per message; more get 452 4.5.3.
-    #[arg(long, env = "TERN_INGRESS_MAX_RECIPIENTS", default_value_t = 100)]
+    #[arg(long, env = var::MAX_RECIPIENTS, default_value_t = 100)]
     pub max_recipients: usize,
     /// Error replies per session before 421 and disconnect.
-    #[arg(long, env = "TERN_INGRESS_MAX_ERRORS", default_value_t = 20)]
+    #[arg(long, env = var::MAX_ERRORS, default_value_t = 20)]
     pub max_errors: u32,
     /// Longest command line, CRLF included.
-    #[arg(long, env = "TERN_INGRESS_MAX_COMMAND_LINE", default_value_t = 2048)]
+    #[arg(long, env = var::MAX_COMMAND_LINE, default_value_t = 2048)]
     pub max_command_line: usize,
     /// Longest message text line, CRLF included (RFC 5321 4.5.3.1.6).
-    #[arg(long, env = "TERN_INGRESS_MAX_TEXT_LINE", default_value_t = 1000)]
+    #[arg(long, env = var::MAX_TEXT_LINE, default_value_t = 1000)]
     pub max_text_line: usize,
     /// Most `Received:` fields a message may carry, ours included; more get 554 5.4.6 (a loop).
-    #[arg(long, env = "TERN_INGRESS_MAX_RECEIVED_HEADERS", default_value_t = 50)]
+    #[arg(long, env = var::MAX_RECEIVED_HEADERS, default_value_t = 50)]
     pub max_received_headers: usize,
     /// A session idle this long gets 421 4.4.2 and is closed.
-    #[arg(long, env = "TERN_INGRESS_IDLE_TIMEOUT", default_value = "300s", value_parser = parse_duration)]
+    #[arg(long, env = var::IDLE_TIMEOUT, default_value = "300s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
     /// Concurrent connections on all listeners; more get 421 4.7.0.
-    #[arg(long, env = "TERN_INGRESS_MAX_CONNECTIONS", default_value_t = 10_000)]
+    #[arg(long, env = var::MAX_CONNECTIONS, default_value_t = 10_000)]
     pub max_connections: usize,
     /// Concurrent connections from one client IP; more get 421 4.7.0.
     #[arg(
         long,
-        env = "TERN_INGRESS_MAX_CONNECTIONS_PER_IP",
+        env = var::MAX_CONNECTIONS_PER_IP,
         default_value_t = 50
     )]
     pub max_connections_per_ip: usize,
     /// After SIGTERM, how long transactions in progress may take to finish.
-    #[arg(long, env = "TERN_INGRESS_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = var::SHUTDOWN_GRACE, default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
     /// Failed SMTP AUTH attempts per login within the lockout window, counted across all pods.
     #[arg(
         long,
-        env = "TERN_INGRESS_AUTH_MAX_FAILURES_PER_LOGIN",
+        env = var::AUTH_MAX_FAILURES_PER_LOGIN,
         default_value_t = 5
     )]
     pub auth_max_failures_per_login: u32,
     /// Failed SMTP AUTH attempts per client address (IPv6: per /64) within the lockout window.
     #[arg(
         long,
-        env = "TERN_INGRESS_AUTH_MAX_FAILURES_PER_IP",
+        env = var::AUTH_MAX_FAILURES_PER_IP,
         default_value_t = 20
     )]
     pub auth_max_failures_per_ip: u32,
     /// How long failures count; a locked-out login or address may try again after it.
-    #[arg(long, env = "TERN_INGRESS_AUTH_LOCKOUT_WINDOW", default_value = "15m", value_parser = parse_duration)]
+    #[arg(long, env = var::AUTH_LOCKOUT_WINDOW, default_value = "15m", value_parser = parse_duration)]
     pub auth_lockout_window: Duration,
 }
 
@@ -206,16 +237,16 @@ pub struct IngressConfig {
 impl IngressArgs {
     fn lockout(&self) -> Result<LockoutPolicy, ConfigError> {
         positive(
-            "TERN_INGRESS_AUTH_MAX_FAILURES_PER_LOGIN",
+            var::AUTH_MAX_FAILURES_PER_LOGIN,
             u64::from(self.auth_max_failures_per_login),
         )?;
         positive(
-            "TERN_INGRESS_AUTH_MAX_FAILURES_PER_IP",
+            var::AUTH_MAX_FAILURES_PER_IP,
             u64::from(self.auth_max_failures_per_ip),
         )?;
         if self.auth_lockout_window.is_zero() {
             return Err(ConfigError::new(
-                "TERN_INGRESS_AUTH_LOCKOUT_WINDOW",
+                var::AUTH_LOCKOUT_WINDOW,
                 "must be greater than zero",
             ));
         }
@@ -230,7 +261,7 @@ impl IngressArgs {
         let tls = self.tls()?;
         let mut listeners = vec![(self.smtp_listen, ListenerKind::Smtp)];
         let submission = optional_listen(
-            "TERN_INGRESS_SUBMISSION_LISTEN",
+            var::SUBMISSION_LISTEN,
             self.submission_listen.as_deref(),
             "0.0.0.0:587",
         )?;
@@ -242,14 +273,10 @@ impl IngressArgs {
             (None, Some(_)) => Some(DEFAULT_SUBMISSIONS_LISTEN),
             (Some(text), _) => Some(text),
         };
-        if let Some(addr) = optional_listen(
-            "TERN_INGRESS_SUBMISSIONS_LISTEN",
-            submissions,
-            "0.0.0.0:465",
-        )? {
+        if let Some(addr) = optional_listen(var::SUBMISSIONS_LISTEN, submissions, "0.0.0.0:465")? {
             if tls.is_none() {
                 return Err(ConfigError::new(
-                    "TERN_INGRESS_SUBMISSIONS_LISTEN",
+                    var::SUBMISSIONS_LISTEN,
                     "implicit TLS needs TERN_INGRESS_TLS_CERTIFICATES",
                 ));
             }
@@ -264,42 +291,42 @@ impl IngressArgs {
                 ));
             }
         }
-        let hostname = host_name("TERN_INGRESS_HOSTNAME", &self.hostname)?;
+        let hostname = host_name(var::HOSTNAME, &self.hostname)?;
         let proxy = ProxyConfig::parse(
             &self.proxy_protocol,
             &self.proxy_trusted_networks,
             self.proxy_header_timeout,
         )?;
-        positive("TERN_INGRESS_MAX_MESSAGE_SIZE", self.max_message_size)?;
-        positive("TERN_INGRESS_MAX_RECIPIENTS", self.max_recipients as u64)?;
-        positive("TERN_INGRESS_MAX_ERRORS", u64::from(self.max_errors))?;
-        positive("TERN_INGRESS_MAX_CONNECTIONS", self.max_connections as u64)?;
+        positive(var::MAX_MESSAGE_SIZE, self.max_message_size)?;
+        positive(var::MAX_RECIPIENTS, self.max_recipients as u64)?;
+        positive(var::MAX_ERRORS, u64::from(self.max_errors))?;
+        positive(var::MAX_CONNECTIONS, self.max_connections as u64)?;
         positive(
-            "TERN_INGRESS_MAX_CONNECTIONS_PER_IP",
+            var::MAX_CONNECTIONS_PER_IP,
             self.max_connections_per_ip as u64,
         )?;
         if self.max_command_line < 512 {
             return Err(ConfigError::new(
-                "TERN_INGRESS_MAX_COMMAND_LINE",
+                var::MAX_COMMAND_LINE,
                 "must be at least 512 (RFC 5321 4.5.3.1.4)",
             ));
         }
         if self.max_text_line < 1000 {
             return Err(ConfigError::new(
-                "TERN_INGRESS_MAX_TEXT_LINE",
+                var::MAX_TEXT_LINE,
                 "must be at least 1000 (RFC 5321 4.5.3.1.6)",
             ));
         }
         // Ours and at least one more: a limit of 1 would refuse every relayed message.
         if self.max_received_headers < 2 {
             return Err(ConfigError::new(
-                "TERN_INGRESS_MAX_RECEIVED_HEADERS",
+                var::MAX_RECEIVED_HEADERS,
                 "must be at least 2",
             ));
         }
         if self.idle_timeout.is_zero() {
             return Err(ConfigError::new(
-                "TERN_INGRESS_IDLE_TIMEOUT",
+                var::IDLE_TIMEOUT,
                 "must be greater than zero",
             ));
         }
@@ -321,7 +348,10 @@ impl IngressArgs {
             trace_join_traceparent: self.trace_join_traceparent,
             listeners,
             session: Arc::new(session),
-            relay: RelayPolicy::parse(&self.local_domains, &self.trusted_networks)?,
+            relay: RelayPolicy::new(
+                parse_domains(var::LOCAL_DOMAINS, &self.local_domains)?,
+                parse_networks(var::TRUSTED_NETWORKS, &self.trusted_networks)?,
+            ),
             tls,
             proxy,
             lockout: self.lockout()?,
@@ -336,18 +366,15 @@ impl IngressArgs {
 impl IngressArgs {
     /// Loads the certificates now, so a bad file stops startup before any port is bound.
     fn tls(&self) -> Result<Option<Arc<TlsServer>>, ConfigError> {
-        const SETTING: &str = "TERN_INGRESS_TLS_CERTIFICATES";
+        const SETTING: &str = var::TLS_CERTIFICATES;
         let sources = certificate_sources(&self.tls_certificates)
             .map_err(|message| ConfigError::new(SETTING, message))?;
         if sources.is_empty() {
             return Ok(None);
         }
         for (setting, value) in [
-            ("TERN_INGRESS_TLS_RELOAD_INTERVAL", self.tls_reload_interval),
-            (
-                "TERN_INGRESS_TLS_HANDSHAKE_TIMEOUT",
-                self.tls_handshake_timeout,
-            ),
+            (var::TLS_RELOAD_INTERVAL, self.tls_reload_interval),
+            (var::TLS_HANDSHAKE_TIMEOUT, self.tls_handshake_timeout),
         ] {
             if value.is_zero() {
                 return Err(ConfigError::new(setting, "must be greater than zero"));
@@ -399,9 +426,9 @@ fn optional_listen(
 
 fn listen_setting(kind: ListenerKind) -> &'static str {
     match kind {
-        ListenerKind::Smtp => "TERN_INGRESS_SMTP_LISTEN",
-        ListenerKind::Submission => "TERN_INGRESS_SUBMISSION_LISTEN",
-        ListenerKind::Submissions => "TERN_INGRESS_SUBMISSIONS_LISTEN",
+        ListenerKind::Smtp => var::SMTP_LISTEN,
+        ListenerKind::Submission => var::SUBMISSION_LISTEN,
+        ListenerKind::Submissions => var::SUBMISSIONS_LISTEN,
     }
 }
 

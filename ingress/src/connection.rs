@@ -8,26 +8,27 @@
 use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use tern_common::policy::RelayDecision;
+use tern_common::control::ControlWatch;
+use tern_common::policy::{RelayDecision, RelayPolicy};
 use tern_common::queue::QueueStore;
-use tern_common::users::{AuthOutcome, User};
-use tern_smtp::TlsState;
+use tern_common::users::{AuthOutcome, User, UserStore};
 use tern_smtp::auth::Credentials;
 use tern_smtp::{AuthPolicy, Reply, ReversePath, Session, Step, Verdict};
+use tern_smtp::{SessionConfig, TlsState};
 use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::accept::{Client, accept};
+use crate::accept::{Client, Committer};
 use crate::blocklist::{self, Gate};
 use crate::config::ListenerKind;
 use crate::metrics;
-use crate::server::Shared;
 use crate::stream::SmtpStream;
-use crate::tls::TlsInfo;
+use crate::tls::{TlsInfo, TlsServer};
 use crate::trace::{self, SessionTrace};
 
 /// Flush replies early once this many bytes are pending, so a client that pipelines without
@@ -43,8 +44,25 @@ pub(crate) struct Stop {
     pub(crate) abort: CancellationToken,
 }
 
+/// What every session of one ingress uses: the policy it judges clients and recipients by, the
+/// means to check credentials and to start TLS, and the committer that queues messages.
+pub(crate) struct Sessions<Q> {
+    pub(crate) committer: Committer<Q>,
+    pub(crate) relay: RelayPolicy,
+    /// The live control plane: domains, networks and the blocklist on top of `relay`.
+    pub(crate) control: ControlWatch,
+    pub(crate) session: Arc<SessionConfig>,
+    /// Certificates and handshakes; `None` without TLS.
+    pub(crate) tls: Option<Arc<TlsServer>>,
+    /// SMTP AUTH users; `None` means AUTH is not offered (and submission cannot be used).
+    pub(crate) users: Option<UserStore>,
+    pub(crate) idle_timeout: Duration,
+    /// A message's `Traceparent:` header may parent its transaction span.
+    pub(crate) trace_join_traceparent: bool,
+}
+
 pub(crate) struct Connection<Q> {
-    shared: Arc<Shared<Q>>,
+    sessions: Arc<Sessions<Q>>,
     stream: SmtpStream,
     client: Client,
     kind: ListenerKind,
@@ -70,28 +88,28 @@ enum Next {
 impl<Q: QueueStore> Connection<Q> {
     /// `tls` is set when the stream is already encrypted (implicit TLS).
     pub(crate) fn new(
-        shared: Arc<Shared<Q>>,
+        sessions: Arc<Sessions<Q>>,
         stream: SmtpStream,
         client_ip: IpAddr,
         tls: Option<TlsInfo>,
         kind: ListenerKind,
         stop: Stop,
     ) -> Self {
-        let tls_state = match (&tls, &shared.tls) {
+        let tls_state = match (&tls, &sessions.tls) {
             (Some(_), _) => TlsState::Active,
             (None, Some(_)) => TlsState::Offered,
             (None, None) => TlsState::Unavailable,
         };
         let auth = AuthPolicy {
-            offered: shared.users.is_some(),
+            offered: sessions.users.is_some(),
             // RFC 6409: the submission roles take mail only from authenticated users.
             required: kind != ListenerKind::Smtp,
         };
-        let session = Session::new(Arc::clone(&shared.session))
+        let session = Session::new(Arc::clone(&sessions.session))
             .with_tls(tls_state)
             .with_auth(auth);
         Self {
-            shared,
+            sessions,
             stream,
             client: Client {
                 ip: client_ip,
@@ -112,15 +130,13 @@ impl<Q: QueueStore> Connection<Q> {
 
     pub(crate) async fn run(mut self) -> io::Result<()> {
         if self.stop.drain.is_cancelled() {
-            metrics::rejected(metrics::Stage::Connect, "shutting_down");
             return self.close_with(Reply::shutting_down()).await;
         }
-        let plane = self.shared.control.current();
+        let plane = self.sessions.control.current();
         match blocklist::at_connect(&plane, self.client.ip, OffsetDateTime::now_utc()) {
             Gate::Pass => {}
             Gate::Allowlisted => self.allowlisted = true,
             Gate::Refuse(reply) => {
-                metrics::rejected(metrics::Stage::Connect, "blocklisted");
                 tracing::info!(client = %self.client.ip, reply = %reply, "client refused by the blocklist");
                 return self.close_with(reply).await;
             }
@@ -136,7 +152,7 @@ impl<Q: QueueStore> Connection<Q> {
             if self.stop.drain.is_cancelled() && !self.session.in_transaction() {
                 return self.close_with(Reply::shutting_down()).await;
             }
-            let idle = self.shared.idle_timeout;
+            let idle = self.sessions.idle_timeout;
             let in_transaction = self.session.in_transaction();
             tokio::select! {
                 biased;
@@ -177,7 +193,7 @@ impl<Q: QueueStore> Connection<Q> {
                     self.start_tls().await?;
                 }
                 Step::CheckRecipient(recipient) => {
-                    let plane = self.shared.control.current();
+                    let plane = self.sessions.control.current();
                     // Most installations list nothing: skip formatting the address then.
                     let gate = match self.allowlisted || plane.blocklist_len() == 0 {
                         true => Gate::Pass,
@@ -197,7 +213,7 @@ impl<Q: QueueStore> Connection<Q> {
                         // Authenticated users may relay anywhere (RFC 6409 submission).
                         Some(_) => RelayDecision::Relay,
                         None => {
-                            self.shared
+                            self.sessions
                                 .relay
                                 .decide_with(&plane, &recipient.path, self.client.ip)
                         }
@@ -229,10 +245,13 @@ impl<Q: QueueStore> Connection<Q> {
                     self.flush().await?;
                     let span = self.trace.transaction();
                     // Before the span is entered: a started span keeps its parent.
-                    if self.shared.trace_join_traceparent {
+                    if self.sessions.trace_join_traceparent {
                         trace::join_sender_trace(&span, &transaction.body);
                     }
-                    let result = accept(&self.shared, *transaction, &self.client, &span)
+                    let result = self
+                        .sessions
+                        .committer
+                        .accept(*transaction, &self.client, &span)
                         .instrument(span.clone())
                         .await;
                     let reply = self.session.message_result(result);
@@ -255,7 +274,7 @@ impl<Q: QueueStore> Connection<Q> {
     /// Checks AUTH credentials against the shared user table (and its lockout). A database
     /// failure is a temporary failure, never a success.
     async fn authenticate(&mut self, credentials: Credentials) -> Verdict {
-        let Some(users) = &self.shared.users else {
+        let Some(users) = &self.sessions.users else {
             return Verdict::Reject(Reply::auth_temporary_failure());
         };
         let outcome = users
@@ -295,7 +314,7 @@ impl<Q: QueueStore> Connection<Q> {
                 .increment(1);
             return Verdict::Reject(Reply::sender_not_owned(&from.to_string()));
         }
-        let plane = self.shared.control.current();
+        let plane = self.sessions.control.current();
         if self.allowlisted || plane.blocklist_len() == 0 {
             return Verdict::Accept;
         }
@@ -337,7 +356,7 @@ impl<Q: QueueStore> Connection<Q> {
         self.input.clear();
         let (SmtpStream::Plain(tcp), Some(tls)) = (
             std::mem::replace(&mut self.stream, SmtpStream::Gone),
-            self.shared.tls.as_ref(),
+            self.sessions.tls.as_ref(),
         ) else {
             return Err(io::Error::other(
                 "STARTTLS without a plain stream and certificates",
@@ -360,7 +379,10 @@ impl<Q: QueueStore> Connection<Q> {
         }
     }
 
+    /// Says `reply` and closes. It counts under the last command's stage, as Postfix logs a
+    /// timeout "after RCPT".
     async fn close_with(mut self, reply: Reply) -> io::Result<()> {
+        metrics::reply(self.stage, &reply);
         reply.write_to(&mut self.output);
         self.flush().await?;
         self.shutdown_stream().await

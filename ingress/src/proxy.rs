@@ -19,7 +19,7 @@ use tern_smtp::proxy::{self, Parse, ProxyError, V2_MAX_PAYLOAD};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ListenerKind;
+use crate::config::{ListenerKind, var};
 use crate::metrics;
 
 /// Which listeners require a PROXY header and from whom it is believed.
@@ -41,8 +41,8 @@ impl ProxyConfig {
         trusted_networks: &str,
         header_timeout: Duration,
     ) -> Result<Self, ConfigError> {
-        const LISTENERS: &str = "TERN_INGRESS_PROXY_PROTOCOL";
-        const NETWORKS: &str = "TERN_INGRESS_PROXY_TRUSTED_NETWORKS";
+        const LISTENERS: &str = var::PROXY_PROTOCOL;
+        const NETWORKS: &str = var::PROXY_TRUSTED_NETWORKS;
         let kinds = [
             ListenerKind::Smtp,
             ListenerKind::Submission,
@@ -69,7 +69,7 @@ impl ProxyConfig {
         }
         if header_timeout.is_zero() {
             return Err(ConfigError::new(
-                "TERN_INGRESS_PROXY_HEADER_TIMEOUT",
+                var::PROXY_HEADER_TIMEOUT,
                 "must be greater than zero",
             ));
         }

@@ -10,73 +10,27 @@ use std::time::Duration;
 
 use tern_common::bus::Bus;
 use tern_common::control::ControlWatch;
-use tern_common::policy::RelayPolicy;
-use tern_common::queue::QueueId;
 use tern_common::queue::QueueStore;
-use tern_common::telemetry::TraceContext;
 use tern_common::users::UserStore;
-use tern_smtp::{Reply, SessionConfig};
+use tern_smtp::Reply;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, Span};
 
+use crate::accept::Committer;
 use crate::config::{IngressConfig, ListenerKind};
-use crate::connection::{Connection, Stop};
+use crate::connection::{Connection, Sessions, Stop};
 use crate::limits::ConnectionLimits;
 use crate::metrics;
 use crate::proxy::{self, ProxyConfig, ProxyRefusal};
 use crate::stream::SmtpStream;
-use crate::tls::TlsServer;
 use crate::trace;
-
-/// Everything a session needs, shared by all sessions.
-pub(crate) struct Shared<Q> {
-    pub(crate) store: Q,
-    pub(crate) bus: Option<Bus>,
-    pub(crate) relay: RelayPolicy,
-    /// The live control plane: domains, networks and the blocklist on top of `relay`.
-    pub(crate) control: ControlWatch,
-    pub(crate) session: Arc<SessionConfig>,
-    /// Certificates and handshakes; `None` without TLS.
-    pub(crate) tls: Option<Arc<TlsServer>>,
-    /// SMTP AUTH users; `None` means AUTH is not offered (and submission cannot be used).
-    pub(crate) users: Option<UserStore>,
-    pub(crate) idle_timeout: Duration,
-    /// A message's `Traceparent:` header may parent its transaction span.
-    pub(crate) trace_join_traceparent: bool,
-    /// Notices still being published; awaited (briefly) on shutdown.
-    notices: TaskTracker,
-}
-
-impl<Q> Shared<Q> {
-    /// Publishes "message committed" on its own task: the SMTP reply does not wait for it.
-    /// The notice's span is a child of `transaction`; its context travels in the notice headers.
-    pub(crate) fn notify(&self, id: QueueId, transaction: &Span) {
-        let Some(bus) = self.bus.clone() else { return };
-        let span = if transaction.is_disabled() {
-            Span::none()
-        } else {
-            let queue_id = id.to_string();
-            trace::publish_span(transaction, &bus.names().new_message_subject, &queue_id)
-        };
-        let context = TraceContext::of_span(&span);
-        let failed_span = span.clone();
-        let publish = async move {
-            if let Err(error) = bus.publish_new_message(id, context.as_ref()).await {
-                trace::failed(&failed_span, "publish");
-                ::metrics::counter!(metrics::NOTICE_FAILURES_TOTAL).increment(1);
-                tracing::warn!(queue_id = %id, %error, "JetStream notice not published; workers will find the jobs by polling");
-            }
-        };
-        self.notices.spawn(publish.instrument(span));
-    }
-}
 
 /// A configured ingress, ready to [`run`].
 pub struct Ingress<Q> {
-    shared: Arc<Shared<Q>>,
+    sessions: Arc<Sessions<Q>>,
     limits: Arc<ConnectionLimits>,
     proxy: Arc<ProxyConfig>,
     shutdown_grace: Duration,
@@ -92,9 +46,8 @@ impl<Q: QueueStore> Ingress<Q> {
         users: Option<UserStore>,
         control: ControlWatch,
     ) -> Self {
-        let shared = Shared {
-            store,
-            bus,
+        let sessions = Sessions {
+            committer: Committer::new(store, bus, config.session.hostname.clone()),
             relay: config.relay.clone(),
             control,
             session: Arc::clone(&config.session),
@@ -102,10 +55,9 @@ impl<Q: QueueStore> Ingress<Q> {
             users,
             idle_timeout: config.idle_timeout,
             trace_join_traceparent: config.trace_join_traceparent,
-            notices: TaskTracker::new(),
         };
         Self {
-            shared: Arc::new(shared),
+            sessions: Arc::new(sessions),
             limits: ConnectionLimits::new(config.max_connections, config.max_connections_per_ip),
             proxy: Arc::new(config.proxy.clone()),
             shutdown_grace: config.shutdown_grace,
@@ -125,19 +77,19 @@ pub async fn run<Q: QueueStore>(
         abort: CancellationToken::new(),
     };
     let accept_loops = TaskTracker::new();
-    let reload = ingress.shared.tls.clone().map(|tls| {
+    let reload = ingress.sessions.tls.clone().map(|tls| {
         let stop = CancellationToken::new();
-        tokio::spawn(tls.watch_certificates(ingress.shared.control.clone(), stop.clone()));
+        tokio::spawn(tls.watch_certificates(ingress.sessions.control.clone(), stop.clone()));
         stop.drop_guard()
     });
-    let prune = ingress.shared.users.clone().map(|users| {
+    let prune = ingress.sessions.users.clone().map(|users| {
         let stop = CancellationToken::new();
         tokio::spawn(prune_auth_failures(users, stop.clone()));
         stop.drop_guard()
     });
     for (listener, kind) in listeners {
         let ingress = Ingress {
-            shared: Arc::clone(&ingress.shared),
+            sessions: Arc::clone(&ingress.sessions),
             limits: Arc::clone(&ingress.limits),
             proxy: Arc::clone(&ingress.proxy),
             shutdown_grace: ingress.shutdown_grace,
@@ -163,10 +115,11 @@ pub async fn run<Q: QueueStore>(
         stop.abort.cancel();
         sessions.wait().await;
     }
-    ingress.shared.notices.close();
-    if tokio::time::timeout(Duration::from_secs(5), ingress.shared.notices.wait())
+    if !ingress
+        .sessions
+        .committer
+        .drain_notices(Duration::from_secs(5))
         .await
-        .is_err()
     {
         tracing::warn!(
             "some JetStream notices were still in flight at shutdown; workers will poll for them"
@@ -181,7 +134,7 @@ async fn accept_loop<Q: QueueStore>(
     ingress: Ingress<Q>,
     listener: TcpListener,
     kind: ListenerKind,
-    sessions: TaskTracker,
+    tasks: TaskTracker,
     stop: Stop,
 ) {
     let local = listener.local_addr().ok();
@@ -206,11 +159,11 @@ async fn accept_loop<Q: QueueStore>(
             }
         };
         let _ = stream.set_nodelay(true);
-        let shared = Arc::clone(&ingress.shared);
+        let sessions = Arc::clone(&ingress.sessions);
         let limits = Arc::clone(&ingress.limits);
         let stop = stop.clone();
         if !ingress.proxy.required_on(kind) {
-            sessions.spawn(admit(shared, limits, stream, peer, kind, stop));
+            tasks.spawn(admit(sessions, limits, stream, peer, kind, stop));
             continue;
         }
         if !ingress.proxy.trusts(peer.ip()) {
@@ -219,12 +172,12 @@ async fn accept_loop<Q: QueueStore>(
             continue;
         }
         let timeout = ingress.proxy.header_timeout;
-        sessions.spawn(async move {
+        tasks.spawn(async move {
             let mut stream = stream;
             match proxy::read_client(&mut stream, peer, timeout, &stop.drain).await {
                 Ok(client) => {
                     tracing::debug!(balancer = %peer, %client, listener = kind.label(), "PROXY header accepted");
-                    admit(shared, limits, stream, client, kind, stop).await;
+                    admit(sessions, limits, stream, client, kind, stop).await;
                 }
                 Err(refusal) => refusal.record(kind, peer),
             }
@@ -236,7 +189,7 @@ async fn accept_loop<Q: QueueStore>(
 /// Takes the connection permits for `client` (the TCP peer, or the client a PROXY header named)
 /// and serves the session, or says why not and closes.
 async fn admit<Q: QueueStore>(
-    shared: Arc<Shared<Q>>,
+    sessions: Arc<Sessions<Q>>,
     limits: Arc<ConnectionLimits>,
     stream: TcpStream,
     client: SocketAddr,
@@ -245,7 +198,7 @@ async fn admit<Q: QueueStore>(
 ) {
     match limits.try_acquire(client.ip()) {
         Ok(_permit) => {
-            serve(shared, stream, client, kind, stop)
+            serve(sessions, stream, client, kind, stop)
                 .instrument(trace::session_span(client, kind))
                 .await
         }
@@ -258,7 +211,7 @@ async fn admit<Q: QueueStore>(
 }
 
 async fn serve<Q: QueueStore>(
-    shared: Arc<Shared<Q>>,
+    sessions: Arc<Sessions<Q>>,
     stream: TcpStream,
     peer: SocketAddr,
     kind: ListenerKind,
@@ -268,7 +221,7 @@ async fn serve<Q: QueueStore>(
     let active = ::metrics::gauge!(metrics::SESSIONS_ACTIVE);
     active.increment(1.0);
     let client_ip = peer.ip();
-    let (stream, tls) = match (kind, &shared.tls) {
+    let (stream, tls) = match (kind, &sessions.tls) {
         // Implicit TLS (RFC 8314): the handshake comes before the greeting.
         (ListenerKind::Submissions, Some(server)) => match server.accept(stream).await {
             Ok((stream, info)) => {
@@ -284,7 +237,7 @@ async fn serve<Q: QueueStore>(
         },
         _ => (SmtpStream::Plain(stream), None),
     };
-    let connection = Connection::new(shared, stream, client_ip, tls, kind, stop);
+    let connection = Connection::new(sessions, stream, client_ip, tls, kind, stop);
     if let Err(error) = connection.run().await {
         tracing::debug!(client = %client_ip, %error, "session ended with an I/O error");
     }
