@@ -2,24 +2,24 @@
 //! and record what happened to every recipient.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use tern_common::control::Suspension;
+use tern_common::control::{ControlWatch, Suspension};
 use tern_common::queue::QueueId;
-use tern_common::queue::{ClaimedJob, StoredMessage};
+use tern_common::queue::{ClaimedJob, PgJobStore, StoredMessage};
 use tern_smtp::Body;
+use tokio::sync::Semaphore;
 use tracing::{Instrument, Span};
 
 use crate::delivery::DeliveryError;
 use crate::delivery::client::{
-    ConnectError, Connection, Envelope, EnvelopeRecipient, Protocol, TlsMode,
+    ClientConfig, ConnectError, Connection, Envelope, EnvelopeRecipient, Protocol,
 };
-use crate::delivery::mx::TargetHost;
 use crate::delivery::outcome::{self, Verdict};
-use crate::delivery::route::Route;
 use crate::metrics;
-use crate::record::{Attempt, Hop, record, record_all};
-use crate::runner::Shared;
+use crate::plan::{Plan, Planner};
+use crate::pool::ConnectionCache;
+use crate::record::{Attempt, Hop, Recorder};
 use crate::trace;
 
 /// Messages one connection carries before the next group starts its own connection: enough to
@@ -58,49 +58,86 @@ pub(crate) fn split(jobs: Vec<ClaimedJob>) -> Vec<Vec<ClaimedJob>> {
     groups
 }
 
-/// Where a group goes: resolved hosts in the order to try, and how to speak to them.
-struct Plan {
-    key: String,
-    protocol: Protocol,
-    tls: TlsMode,
-    hosts: Vec<TargetHost>,
+/// What delivering a destination's share of a claim needs: routing, the client and its idle
+/// connections, the per-destination limit, and the queue to load from and record into.
+pub(crate) struct Destinations {
+    pub(crate) worker_id: String,
+    /// The destination of jobs without a domain (local recipients such as `postmaster`).
+    pub(crate) hostname: String,
+    /// Suspensions, read at the start of each group.
+    pub(crate) control: ControlWatch,
+    pub(crate) planner: Planner,
+    pub(crate) client: ClientConfig,
+    pub(crate) connections: ConnectionCache,
+    pub(crate) limits: DestinationLimits,
+    pub(crate) store: PgJobStore,
+    pub(crate) recorder: Recorder,
+}
+
+/// One semaphore per destination: at most `per_destination` connections to it from this worker.
+pub(crate) struct DestinationLimits {
+    per_destination: usize,
+    semaphores: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl DestinationLimits {
+    pub(crate) fn new(per_destination: usize) -> Self {
+        Self {
+            per_destination,
+            semaphores: Mutex::default(),
+        }
+    }
+
+    fn get(&self, key: &str) -> Arc<Semaphore> {
+        let mut map = self.semaphores.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(key.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_destination)))
+            .clone()
+    }
 }
 
 /// Delivers one group. Every job ends finished (delivered, deferred, bounced, expired) unless
 /// the store is unreachable; then its lease runs out and another attempt follows.
-pub(crate) async fn deliver(shared: &Arc<Shared>, group: Vec<ClaimedJob>) {
+pub(crate) async fn deliver(destinations: &Destinations, group: Vec<ClaimedJob>) {
     let Some(first) = group.first() else { return };
     let domain = if first.domain.is_empty() {
-        shared.config.hostname.clone()
+        destinations.hostname.clone()
     } else {
         first.domain.clone()
     };
-    let plane = shared.control.current();
+    let plane = destinations.control.current();
     if let Some(suspension) = plane.suspension(&domain, time::OffsetDateTime::now_utc())
-        && hold(shared, &group, &domain, suspension).await
+        && hold(destinations, &group, &domain, suspension).await
     {
         return;
     }
     // Messages are loaded before routing so that each has its attempt span (in its own trace)
     // from the start; the routing of the group is a child of the first message's attempt.
-    let messages: Vec<(StoredMessage, Vec<ClaimedJob>, Span)> = by_message(shared, group)
+    let messages: Vec<(StoredMessage, Vec<ClaimedJob>, Span)> = by_message(destinations, group)
         .await
         .into_iter()
         .map(|(message, jobs)| {
-            let span = trace::attempt_span(&shared.config.id, &message, &jobs, &domain);
+            let span = trace::attempt_span(&destinations.worker_id, &message, &jobs, &domain);
             (message, jobs, span)
         })
         .collect();
     let lookup = messages
         .first()
         .map_or_else(Span::none, |(_, _, span)| trace::mx_span(span, &domain));
-    let plan = match plan(shared, &domain).instrument(lookup.clone()).await {
+    let plan = match destinations
+        .planner
+        .plan(&domain)
+        .instrument(lookup.clone())
+        .await
+    {
         Ok(plan) => plan,
         Err(error) => {
             trace::failed(&lookup, "dns");
             let verdict = outcome::classify(&Err(error));
             for (message, jobs, span) in messages {
-                record_all(shared, &message, &jobs, &verdict)
+                destinations
+                    .recorder
+                    .record_all(&message, &jobs, &verdict)
                     .instrument(span)
                     .await;
             }
@@ -108,7 +145,7 @@ pub(crate) async fn deliver(shared: &Arc<Shared>, group: Vec<ClaimedJob>) {
         }
     };
     drop(lookup);
-    let limit = shared.destination_limit(&plan.key);
+    let limit = destinations.limits.get(&plan.key);
     let Ok(_permit) = limit.acquire_owned().await else {
         return;
     };
@@ -119,7 +156,7 @@ pub(crate) async fn deliver(shared: &Arc<Shared>, group: Vec<ClaimedJob>) {
     let mut unreachable: Option<Verdict> = None;
     for (message, jobs, span) in messages {
         attempt(
-            shared,
+            destinations,
             &plan,
             &mut connection,
             &mut unreachable,
@@ -130,14 +167,14 @@ pub(crate) async fn deliver(shared: &Arc<Shared>, group: Vec<ClaimedJob>) {
         .await;
     }
     if let Some(conn) = connection {
-        shared.connections.put(&plan.key, conn);
+        destinations.connections.put(&plan.key, conn);
     }
     ::metrics::gauge!(metrics::DELIVERIES_ACTIVE).decrement(1.0);
 }
 
 /// One message's attempt over the group's connection, opening one if there is none.
 async fn attempt(
-    shared: &Shared,
+    destinations: &Destinations,
     plan: &Plan,
     connection: &mut Option<Connection>,
     unreachable: &mut Option<Verdict>,
@@ -145,22 +182,28 @@ async fn attempt(
     jobs: &[ClaimedJob],
 ) {
     if let Some(verdict) = unreachable {
-        record_all(shared, message, jobs, verdict).await;
+        destinations
+            .recorder
+            .record_all(message, jobs, verdict)
+            .await;
         return;
     }
     if connection.is_none() {
-        *connection = shared.connections.take(&plan.key).await;
+        *connection = destinations.connections.take(&plan.key).await;
     }
     if connection.is_none() {
         let span = trace::connect_span();
-        match connect(shared, plan).instrument(span.clone()).await {
+        match connect(destinations, plan).instrument(span.clone()).await {
             Ok(c) => {
                 trace::connected(&[&span], &c, plan.protocol);
                 *connection = Some(c);
             }
             Err(verdict) => {
                 trace::failed(&span, "connect");
-                record_all(shared, message, jobs, &verdict).await;
+                destinations
+                    .recorder
+                    .record_all(message, jobs, &verdict)
+                    .await;
                 *unreachable = Some(verdict);
                 return;
             }
@@ -170,7 +213,7 @@ async fn attempt(
         return;
     };
     trace::connected(&[&Span::current()], conn, plan.protocol);
-    if !send_one(shared, conn, plan.protocol, message, jobs).await {
+    if !send_one(destinations, conn, plan.protocol, message, jobs).await {
         *connection = None;
     }
 }
@@ -178,15 +221,15 @@ async fn attempt(
 /// Holds a suspended destination's jobs until the suspension ends, without an attempt. `false`:
 /// the suspension was lifted after this worker's snapshot was taken, so deliver them now.
 async fn hold(
-    shared: &Shared,
+    destinations: &Destinations,
     group: &[ClaimedJob],
     domain: &str,
     suspension: &Suspension,
 ) -> bool {
     let ids: Vec<i64> = group.iter().map(|job| job.id).collect();
-    match shared
+    match destinations
         .store
-        .hold_for_suspension(&shared.config.id, &ids, domain)
+        .hold_for_suspension(&destinations.worker_id, &ids, domain)
         .await
     {
         Ok(Some(held)) => {
@@ -202,63 +245,8 @@ async fn hold(
     }
 }
 
-/// A domain's route: its control-plane row's, else the static routes and smarthost, else MX.
-fn route(shared: &Shared, domain: &str) -> Route {
-    let plane = shared.control.current();
-    let from_row = plane
-        .domain(domain)
-        .and_then(|row| row.route.as_deref())
-        .and_then(|spec| {
-            Route::for_domain(domain, spec)
-                .inspect_err(|error| tracing::warn!(domain, spec, %error, "unusable route in the control plane; using the configured one"))
-                .ok()
-        });
-    from_row.unwrap_or_else(|| shared.config.routes.lookup(domain))
-}
-
-async fn plan(shared: &Shared, domain: &str) -> Result<Plan, DeliveryError> {
-    let resolver = &shared.resolver;
-    match route(shared, domain) {
-        Route::Mx { domain } => {
-            let hosts = resolver.resolve(&domain, shared.config.smtp_port).await?;
-            Ok(Plan {
-                hosts: shared.config.myself.drop_from(&domain, hosts)?,
-                key: domain.clone(),
-                protocol: Protocol::Smtp,
-                tls: shared.config.tls_policy.mode(&domain),
-            })
-        }
-        Route::Relay {
-            protocol,
-            host,
-            port,
-            mx_lookup,
-        } => {
-            let hosts = if mx_lookup {
-                let hosts = resolver.resolve(&host, port).await?;
-                shared.config.myself.drop_from(&host, hosts)?
-            } else {
-                resolver.resolve_host(&host, port).await?
-            };
-            let tls = shared.config.tls_policy.mode(domain);
-            // Domains with different TLS policies may share a relay; their connections must not
-            // be shared.
-            let key = match tls {
-                TlsMode::Verified => format!("{host}:{port} verified"),
-                _ => format!("{host}:{port}"),
-            };
-            Ok(Plan {
-                key,
-                protocol,
-                tls,
-                hosts,
-            })
-        }
-    }
-}
-
 /// Tries every address of every host in order; the last failure is the verdict.
-async fn connect(shared: &Shared, plan: &Plan) -> Result<Connection, Verdict> {
+async fn connect(destinations: &Destinations, plan: &Plan) -> Result<Connection, Verdict> {
     let mut last = Err(DeliveryError::NoAddress(plan.key.clone()));
     for host in &plan.hosts {
         for address in &host.addrs {
@@ -268,7 +256,7 @@ async fn connect(shared: &Shared, plan: &Plan) -> Result<Connection, Verdict> {
                 &host.name,
                 plan.protocol,
                 plan.tls,
-                &shared.client,
+                &destinations.client,
             )
             .await
             {
@@ -289,7 +277,7 @@ async fn connect(shared: &Shared, plan: &Plan) -> Result<Connection, Verdict> {
 
 /// Sends one message. Returns whether the connection may carry another.
 async fn send_one(
-    shared: &Shared,
+    destinations: &Destinations,
     conn: &mut Connection,
     protocol: Protocol,
     message: &StoredMessage,
@@ -329,7 +317,10 @@ async fn send_one(
                 next_hop_reports: peer_has_dsn && !final_hop,
                 final_hop,
             };
-            record(shared, message, jobs, &verdicts, &hop).await;
+            destinations
+                .recorder
+                .record(message, jobs, &verdicts, &hop)
+                .await;
             true
         }
         Err(error) => {
@@ -340,7 +331,10 @@ async fn send_one(
                 next_hop_reports: false,
                 final_hop,
             };
-            record(shared, message, jobs, &verdicts, &hop).await;
+            destinations
+                .recorder
+                .record(message, jobs, &verdicts, &hop)
+                .await;
             false
         }
     }
@@ -349,7 +343,7 @@ async fn send_one(
 /// The group's jobs by message, with each message loaded once. A message that cannot be loaded
 /// is left leased: its lease expires and another attempt loads it.
 async fn by_message(
-    shared: &Shared,
+    destinations: &Destinations,
     group: Vec<ClaimedJob>,
 ) -> Vec<(StoredMessage, Vec<ClaimedJob>)> {
     let mut order: Vec<QueueId> = Vec::new();
@@ -360,7 +354,7 @@ async fn by_message(
         }
         jobs.entry(job.message_id).or_default().push(job);
     }
-    let loaded = match shared.store.load_messages(&order).await {
+    let loaded = match destinations.store.load_messages(&order).await {
         Ok(loaded) => loaded,
         Err(error) => {
             ::metrics::counter!(metrics::STORE_ERRORS_TOTAL, "op" => "load").increment(1);

@@ -2,23 +2,36 @@
 //! transaction that clears what they cover: each notification is queued exactly once.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use tern_common::queue::{DsnBatch, DsnOwed, OwedDsn};
+use tern_common::queue::{DsnBatch, DsnOwed, OwedDsn, PgJobStore};
 use tern_common::queue::{NewMessage, NewRecipient};
 use time::OffsetDateTime;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::dsn::{self, Action, DsnInput, DsnRecipient, Ret};
 use crate::metrics;
-use crate::runner::Shared;
 
-pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
+/// What the DSN task needs.
+pub(crate) struct DsnTask {
+    pub(crate) store: PgJobStore,
+    /// The reporting MTA, and the sender domain of every report.
+    pub(crate) hostname: String,
+    /// Woken when a finished job owes a notification.
+    pub(crate) wake: Arc<Notify>,
+    /// How often to look anyway (a wake-up from another worker's finish never reaches us).
+    pub(crate) poll_interval: Duration,
+}
+
+pub(crate) async fn run(task: DsnTask, stop: CancellationToken) {
+    let hostname = task.hostname.as_str();
     loop {
         loop {
-            match shared.store.next_dsn_batch().await {
+            match task.store.next_dsn_batch().await {
                 Ok(Some(batch)) => {
                     let (kinds, notifications): (Vec<&str>, Vec<NewMessage>) =
-                        notifications(&shared, &batch).into_iter().unzip();
+                        notifications(hostname, &batch).into_iter().unzip();
                     let queue_id = batch.message.id;
                     match batch.commit(&notifications).await {
                         Ok(()) => {
@@ -48,15 +61,15 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         }
         tokio::select! {
             () = stop.cancelled() => return,
-            () = shared.dsn_wake.notified() => {}
-            () = tokio::time::sleep(shared.config.poll_interval) => {}
+            () = task.wake.notified() => {}
+            () = tokio::time::sleep(task.poll_interval) => {}
         }
     }
 }
 
 /// One notification for the failures and one for the successes of a batch (each only if owed),
 /// with its kind as a metric label (`failure` is a bounce).
-fn notifications(shared: &Shared, batch: &DsnBatch) -> Vec<(&'static str, NewMessage)> {
+fn notifications(hostname: &str, batch: &DsnBatch) -> Vec<(&'static str, NewMessage)> {
     let message = &batch.message;
     if message.mail_from.is_empty() {
         return Vec::new();
@@ -68,13 +81,12 @@ fn notifications(shared: &Shared, batch: &DsnBatch) -> Vec<(&'static str, NewMes
     [("failure", failed), ("success", succeeded)]
         .into_iter()
         .filter(|(_, owed)| !owed.is_empty())
-        .map(|(kind, owed)| (kind, notification(shared, batch, &owed)))
+        .map(|(kind, owed)| (kind, notification(hostname, batch, &owed)))
         .collect()
 }
 
-fn notification(shared: &Shared, batch: &DsnBatch, owed: &[&OwedDsn]) -> NewMessage {
+fn notification(hostname: &str, batch: &DsnBatch, owed: &[&OwedDsn]) -> NewMessage {
     let message = &batch.message;
-    let hostname = &shared.config.hostname;
     let now = OffsetDateTime::now_utc();
     let recipients: Vec<DsnRecipient<'_>> = owed
         .iter()

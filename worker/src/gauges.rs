@@ -2,20 +2,19 @@
 //! [`REFRESH_INTERVAL`]. Each worker reports the same cluster-wide numbers, so dashboards take
 //! the `max` over workers rather than the sum.
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use tern_common::queue::PgJobStore;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics;
-use crate::runner::Shared;
 
 /// Often enough for a 15–30 s Prometheus scrape, rare enough that many workers cost little.
 pub(crate) const REFRESH_INTERVAL: Duration = Duration::from_secs(15);
 
-pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
+pub(crate) async fn run(store: PgJobStore, stop: CancellationToken) {
     loop {
-        match shared.store.queue_depth().await {
+        match store.queue_depth().await {
             Ok(depth) => {
                 for (status, count) in [
                     ("queued", depth.queued),

@@ -7,6 +7,7 @@
 //! - [`config`]: `tern worker` settings ([`WorkerArgs`] → [`WorkerConfig`]).
 //! - [`runner`]: the claim loop, lease renewal and shutdown ([`Worker`], [`run`]).
 //! - `destination`: one destination's share of a claim, from route to recorded outcomes.
+//! - `plan`: a destination's route and the hosts it resolves to.
 //! - `record`: verdicts to recorded outcomes: retry time, expiry, owed notifications.
 //! - `dsn_task`: queues the notifications finished jobs owe.
 //! - `retention`: the sweep that forgets finished messages' bodies, then their history.
@@ -29,6 +30,7 @@ mod gauges;
 mod in_flight;
 pub mod metrics;
 mod notices;
+mod plan;
 mod pool;
 mod record;
 mod retention;

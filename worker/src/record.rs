@@ -2,16 +2,17 @@
 //! the notification it owes, and one store call per transaction.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use tern_common::queue::{ClaimedJob, DsnOwed, Finished, JobState, StoredMessage};
+use tern_common::queue::{ClaimedJob, DsnOwed, Finished, JobState, PgJobStore, StoredMessage};
 use tern_smtp::Notify;
 use time::OffsetDateTime;
+use tokio::sync::Notify as Wake;
 
 use crate::delivery::client::TlsInfo;
 use crate::delivery::outcome::{Outcome, Verdict};
 use crate::metrics;
-use crate::runner::Shared;
-use crate::schedule::Next;
+use crate::schedule::{Next, RetrySchedule};
 use crate::trace;
 
 /// Who was talked to, for the attempt record.
@@ -39,107 +40,119 @@ pub(crate) struct Hop<'a> {
     pub final_hop: bool,
 }
 
-/// Records the same verdict for every job of a message (routing and connection failures).
-pub(crate) async fn record_all(
-    shared: &Shared,
-    message: &StoredMessage,
-    jobs: &[ClaimedJob],
-    verdict: &Verdict,
-) {
-    let verdicts = vec![verdict.clone(); jobs.len()];
-    let hop = Hop {
-        attempt: None,
-        next_hop_reports: false,
-        final_hop: false,
-    };
-    record(shared, message, jobs, &verdicts, &hop).await;
+/// Writes what became of each job under this worker's leases, and wakes the DSN task when a
+/// job owes a notification.
+pub(crate) struct Recorder {
+    pub(crate) store: PgJobStore,
+    pub(crate) worker_id: String,
+    pub(crate) retry: RetrySchedule,
+    pub(crate) dsn_wake: Arc<Wake>,
 }
 
-/// Records one verdict per job, in one store call.
-pub(crate) async fn record(
-    shared: &Shared,
-    message: &StoredMessage,
-    jobs: &[ClaimedJob],
-    verdicts: &[Verdict],
-    hop: &Hop<'_>,
-) {
-    let now = OffsetDateTime::now_utc();
-    let mut rng = fastrand::Rng::new();
-    let queue_id = message.id;
-    let message_id = tern_smtp::header::field(&message.body, "Message-ID");
-    let relay = hop
-        .attempt
-        .map_or_else(|| "none".to_owned(), Attempt::relay);
-    let delay = (now - message.received_at).as_seconds_f64().max(0.0);
-    let rows: Vec<(JobState, String, String, Option<DsnOwed>)> = jobs
-        .iter()
-        .zip(verdicts)
-        .map(|(job, verdict)| {
-            let (state, status) = next_state(shared, message, job, verdict, now, &mut rng);
-            let dsn = dsn_owed(message, job, state, hop);
-            let reply = verdict.to_string();
-            let label = state_label(state);
-            ::metrics::counter!(metrics::ATTEMPTS_TOTAL, "outcome" => label).increment(1);
-            if !matches!(state, JobState::Deferred(_)) {
-                ::metrics::histogram!(metrics::DELIVERY_SECONDS, "outcome" => label).record(delay);
+impl Recorder {
+    /// Records the same verdict for every job of a message (routing and connection failures).
+    pub(crate) async fn record_all(
+        &self,
+        message: &StoredMessage,
+        jobs: &[ClaimedJob],
+        verdict: &Verdict,
+    ) {
+        let verdicts = vec![verdict.clone(); jobs.len()];
+        let hop = Hop {
+            attempt: None,
+            next_hop_reports: false,
+            final_hop: false,
+        };
+        self.record(message, jobs, &verdicts, &hop).await;
+    }
+
+    /// Records one verdict per job, in one store call.
+    pub(crate) async fn record(
+        &self,
+        message: &StoredMessage,
+        jobs: &[ClaimedJob],
+        verdicts: &[Verdict],
+        hop: &Hop<'_>,
+    ) {
+        let now = OffsetDateTime::now_utc();
+        let mut rng = fastrand::Rng::new();
+        let queue_id = message.id;
+        let message_id = tern_smtp::header::field(&message.body, "Message-ID");
+        let relay = hop
+            .attempt
+            .map_or_else(|| "none".to_owned(), Attempt::relay);
+        let delay = (now - message.received_at).as_seconds_f64().max(0.0);
+        let rows: Vec<(JobState, String, String, Option<DsnOwed>)> = jobs
+            .iter()
+            .zip(verdicts)
+            .map(|(job, verdict)| {
+                let (state, status) = next_state(&self.retry, message, job, verdict, now, &mut rng);
+                let dsn = dsn_owed(message, job, state, hop);
+                let reply = verdict.to_string();
+                let label = state_label(state);
+                ::metrics::counter!(metrics::ATTEMPTS_TOTAL, "outcome" => label).increment(1);
+                if !matches!(state, JobState::Deferred(_)) {
+                    ::metrics::histogram!(metrics::DELIVERY_SECONDS, "outcome" => label)
+                        .record(delay);
+                }
+                // One line per recipient and attempt, in the spirit of Postfix's
+                // `to=<…>, relay=…, delay=…, dsn=…, status=…`.
+                tracing::info!(
+                    %queue_id,
+                    message_id = message_id.as_deref(),
+                    to = %job.recipient,
+                    %relay,
+                    delay = (delay * 100.0).round() / 100.0,
+                    dsn = %status,
+                    status = log_status(state),
+                    %reply,
+                    "delivery attempt"
+                );
+                (state, status, reply, dsn)
+            })
+            .collect();
+        trace::attempt_finished(verdicts, rows.iter().map(|row| state_label(row.0)));
+        let attempt = hop.attempt;
+        let outcomes: Vec<Finished<'_>> = jobs
+            .iter()
+            .zip(&rows)
+            .map(|(job, (state, status, reply, dsn))| Finished {
+                job_id: job.id,
+                state: *state,
+                status,
+                reply,
+                mx_host: attempt.map(|a| a.host.as_str()),
+                remote_ip: attempt.map(|a| a.ip),
+                tls_version: attempt
+                    .and_then(|a| a.tls.as_ref())
+                    .map(|t| t.version.as_str()),
+                tls_cipher: attempt
+                    .and_then(|a| a.tls.as_ref())
+                    .map(|t| t.cipher.as_str()),
+                dsn: *dsn,
+            })
+            .collect();
+        match self.store.finish(&self.worker_id, &outcomes).await {
+            Ok(recorded) => {
+                let lost = outcomes.len() as u64 - recorded.min(outcomes.len() as u64);
+                if lost > 0 {
+                    ::metrics::counter!(metrics::LEASES_LOST_TOTAL).increment(lost);
+                    tracing::warn!(%queue_id, lost, "leases lost before the outcomes were recorded");
+                }
+                if rows.iter().any(|row| row.3.is_some()) {
+                    self.dsn_wake.notify_one();
+                }
             }
-            // One line per recipient and attempt, in the spirit of Postfix's
-            // `to=<…>, relay=…, delay=…, dsn=…, status=…`.
-            tracing::info!(
-                %queue_id,
-                message_id = message_id.as_deref(),
-                to = %job.recipient,
-                %relay,
-                delay = (delay * 100.0).round() / 100.0,
-                dsn = %status,
-                status = log_status(state),
-                %reply,
-                "delivery attempt"
-            );
-            (state, status, reply, dsn)
-        })
-        .collect();
-    trace::attempt_finished(verdicts, rows.iter().map(|row| state_label(row.0)));
-    let attempt = hop.attempt;
-    let outcomes: Vec<Finished<'_>> = jobs
-        .iter()
-        .zip(&rows)
-        .map(|(job, (state, status, reply, dsn))| Finished {
-            job_id: job.id,
-            state: *state,
-            status,
-            reply,
-            mx_host: attempt.map(|a| a.host.as_str()),
-            remote_ip: attempt.map(|a| a.ip),
-            tls_version: attempt
-                .and_then(|a| a.tls.as_ref())
-                .map(|t| t.version.as_str()),
-            tls_cipher: attempt
-                .and_then(|a| a.tls.as_ref())
-                .map(|t| t.cipher.as_str()),
-            dsn: *dsn,
-        })
-        .collect();
-    match shared.store.finish(&shared.config.id, &outcomes).await {
-        Ok(recorded) => {
-            let lost = outcomes.len() as u64 - recorded.min(outcomes.len() as u64);
-            if lost > 0 {
-                ::metrics::counter!(metrics::LEASES_LOST_TOTAL).increment(lost);
-                tracing::warn!(%queue_id, lost, "leases lost before the outcomes were recorded");
+            Err(error) => {
+                ::metrics::counter!(metrics::STORE_ERRORS_TOTAL, "op" => "finish").increment(1);
+                tracing::warn!(%queue_id, %error, "recording outcomes failed; the leases will expire and the jobs run again");
             }
-            if rows.iter().any(|row| row.3.is_some()) {
-                shared.dsn_wake.notify_one();
-            }
-        }
-        Err(error) => {
-            ::metrics::counter!(metrics::STORE_ERRORS_TOTAL, "op" => "finish").increment(1);
-            tracing::warn!(%queue_id, %error, "recording outcomes failed; the leases will expire and the jobs run again");
         }
     }
 }
 
 fn next_state(
-    shared: &Shared,
+    retry: &RetrySchedule,
     message: &StoredMessage,
     job: &ClaimedJob,
     verdict: &Verdict,
@@ -151,11 +164,7 @@ fn next_state(
         Outcome::Bounced => (JobState::Bounced, verdict.status.clone()),
         Outcome::Deferred => {
             let attempts = u32::try_from(job.attempts).unwrap_or(0).saturating_add(1);
-            match shared
-                .config
-                .retry
-                .after_failure(message.received_at, now, attempts, rng)
-            {
+            match retry.after_failure(message.received_at, now, attempts, rng) {
                 Next::Retry(at) => (JobState::Deferred(at), verdict.status.clone()),
                 // RFC 3463 5.4.7: delivery time expired; the last reply stays in the diagnostic.
                 Next::Expired => (JobState::Expired, "5.4.7".to_owned()),
@@ -198,13 +207,11 @@ fn dsn_owed(
     let notify = job.dsn_notify.unwrap_or(Notify::ABSENT);
     match state {
         JobState::Bounced | JobState::Expired if notify.failure => Some(DsnOwed::Failed),
-        JobState::Delivered if notify.success && !hop.next_hop_reports => {
-            Some(if hop.final_hop {
-                DsnOwed::Delivered
-            } else {
-                DsnOwed::Relayed
-            })
-        }
+        JobState::Delivered if notify.success && !hop.next_hop_reports => Some(if hop.final_hop {
+            DsnOwed::Delivered
+        } else {
+            DsnOwed::Relayed
+        }),
         _ => None,
     }
 }

@@ -3,13 +3,13 @@
 //! `TERN_RETENTION_HISTORY`. Batches skip rows another worker is sweeping, so many workers share
 //! the work; a short pause between batches keeps the sweep from competing with ingest.
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use tern_common::queue::PgJobStore;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Retention;
 use crate::metrics;
-use crate::runner::Shared;
 
 /// How often a worker looks for something to forget.
 const EVERY: Duration = Duration::from_secs(60);
@@ -17,23 +17,22 @@ const EVERY: Duration = Duration::from_secs(60);
 const BATCH: u32 = 500;
 const PAUSE: Duration = Duration::from_millis(50);
 
-pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
+pub(crate) async fn run(store: PgJobStore, retention: Retention, stop: CancellationToken) {
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(EVERY) => {}
         }
-        sweep(&shared, &stop).await;
+        sweep(&store, retention, &stop).await;
     }
 }
 
-async fn sweep(shared: &Shared, stop: &CancellationToken) {
-    let retention = shared.config.retention;
+async fn sweep(store: &PgJobStore, retention: Retention, stop: &CancellationToken) {
     for what in ["body", "message"] {
         loop {
             let swept = match what {
-                "body" => shared.store.sweep_bodies(retention.body, BATCH).await,
-                _ => shared.store.sweep_history(retention.history, BATCH).await,
+                "body" => store.sweep_bodies(retention.body, BATCH).await,
+                _ => store.sweep_history(retention.history, BATCH).await,
             };
             match swept {
                 Ok(0) => break,

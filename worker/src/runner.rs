@@ -1,8 +1,7 @@
 //! The worker's main loop: claim due jobs, hand each destination its share, keep leases alive,
 //! queue DSNs, and hand unfinished work back on shutdown.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tern_common::bus::Bus;
 use tern_common::control::ControlWatch;
 use tern_common::queue::PgJobStore;
@@ -12,11 +11,14 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::WorkerConfig;
 use crate::delivery::client::{ClientConfig, Timeouts};
-use crate::delivery::mx::MxResolver;
 use crate::delivery::tls;
+use crate::destination::{self, DestinationLimits, Destinations};
+use crate::dsn_task::{self, DsnTask};
 use crate::in_flight::InFlight;
+use crate::plan::Planner;
 use crate::pool::ConnectionCache;
-use crate::{destination, dsn_task, gauges, metrics, notices, retention};
+use crate::record::Recorder;
+use crate::{gauges, metrics, notices, retention};
 
 /// How long a woken claim loop waits for more notices before claiming.
 const GATHER_NOTICES: std::time::Duration = std::time::Duration::from_millis(5);
@@ -24,35 +26,16 @@ const GATHER_NOTICES: std::time::Duration = std::time::Duration::from_millis(5);
 /// How long a starting worker waits for the control plane before claiming.
 const FIRST_CONTROL_READ: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// What every delivery task of one worker shares.
-pub(crate) struct Shared {
-    pub store: PgJobStore,
-    pub config: WorkerConfig,
-    /// The live control plane: domain routes and suspensions.
-    pub control: ControlWatch,
-    pub resolver: MxResolver,
-    pub client: ClientConfig,
-    /// One semaphore per destination: at most `destination_concurrency` connections to it.
-    destinations: Mutex<HashMap<String, Arc<Semaphore>>>,
-    /// Wakes the DSN task when a finished job owes a notification.
-    pub dsn_wake: Notify,
-    /// The claimed jobs still being worked on: the only leases renewed.
-    in_flight: Arc<InFlight>,
-    pub connections: ConnectionCache,
-}
-
-impl Shared {
-    pub(crate) fn destination_limit(&self, key: &str) -> Arc<Semaphore> {
-        let mut map = self.destinations.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(key.to_owned())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.config.destination_concurrency)))
-            .clone()
-    }
-}
-
 /// A worker ready to run: built from validated config, before anything is spawned.
 pub struct Worker {
-    shared: Arc<Shared>,
+    config: WorkerConfig,
+    store: PgJobStore,
+    control: ControlWatch,
+    destinations: Arc<Destinations>,
+    /// Wakes the DSN task when a finished job owes a notification.
+    dsn_wake: Arc<Notify>,
+    /// The claimed jobs still being worked on: the only leases renewed.
+    in_flight: Arc<InFlight>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,10 +52,14 @@ impl Worker {
         store: PgJobStore,
         control: ControlWatch,
     ) -> Result<Self, WorkerError> {
-        let resolver = match config.nameserver {
-            Some(address) => MxResolver::with_nameserver(address),
-            None => MxResolver::system(),
-        }
+        let planner = Planner::new(
+            control.clone(),
+            config.routes.clone(),
+            config.tls_policy.clone(),
+            config.myself.clone(),
+            config.smtp_port,
+            config.nameserver,
+        )
         .map_err(|e| WorkerError::Resolver(e.to_string()))?;
         let client = ClientConfig {
             helo_name: config.hostname.clone(),
@@ -83,18 +70,30 @@ impl Worker {
             tls_opportunistic: tls::opportunistic().map_err(|e| WorkerError::Tls(e.to_string()))?,
             tls_verified: tls::verified(&[]).map_err(|e| WorkerError::Tls(e.to_string()))?,
         };
+        let dsn_wake = Arc::new(Notify::new());
+        let destinations = Destinations {
+            worker_id: config.id.clone(),
+            hostname: config.hostname.clone(),
+            control: control.clone(),
+            planner,
+            client,
+            connections: ConnectionCache::new(config.destination_concurrency),
+            limits: DestinationLimits::new(config.destination_concurrency),
+            store: store.clone(),
+            recorder: Recorder {
+                store: store.clone(),
+                worker_id: config.id.clone(),
+                retry: config.retry,
+                dsn_wake: Arc::clone(&dsn_wake),
+            },
+        };
         Ok(Self {
-            shared: Arc::new(Shared {
-                connections: ConnectionCache::new(config.destination_concurrency),
-                store,
-                config,
-                control,
-                resolver,
-                client,
-                destinations: Mutex::new(HashMap::new()),
-                dsn_wake: Notify::new(),
-                in_flight: Arc::default(),
-            }),
+            config,
+            store,
+            control,
+            destinations: Arc::new(destinations),
+            dsn_wake,
+            in_flight: Arc::default(),
         })
     }
 }
@@ -102,8 +101,7 @@ impl Worker {
 /// Runs until `shutdown`; then lets deliveries in progress finish within the grace period and
 /// hands back the leases of whatever did not.
 pub async fn run(worker: Worker, bus: Option<Bus>, shutdown: CancellationToken) {
-    let shared = worker.shared;
-    let config = &shared.config;
+    let config = &worker.config;
     let wake = Arc::new(Notify::new());
     let (claimed_tx, claimed_rx) = watch::channel(0u64);
     let background = TaskTracker::new();
@@ -116,14 +114,30 @@ pub async fn run(worker: Worker, bus: Option<Bus>, shutdown: CancellationToken) 
             stop_background.clone(),
         ));
     }
-    background.spawn(renew_leases(shared.clone(), stop_background.clone()));
-    background.spawn(dsn_task::run(shared.clone(), stop_background.clone()));
-    background.spawn(gauges::run(shared.clone(), stop_background.clone()));
-    background.spawn(retention::run(shared.clone(), stop_background.clone()));
+    background.spawn(renew_leases(
+        worker.store.clone(),
+        Arc::clone(&worker.in_flight),
+        config.id.clone(),
+        config.lease,
+        stop_background.clone(),
+    ));
+    let dsn = DsnTask {
+        store: worker.store.clone(),
+        hostname: config.hostname.clone(),
+        wake: Arc::clone(&worker.dsn_wake),
+        poll_interval: config.poll_interval,
+    };
+    background.spawn(dsn_task::run(dsn, stop_background.clone()));
+    background.spawn(gauges::run(worker.store.clone(), stop_background.clone()));
+    background.spawn(retention::run(
+        worker.store.clone(),
+        config.retention,
+        stop_background.clone(),
+    ));
 
     // Suspensions and routes must be known before the first claim; a database that is down
     // delays the start a little, then the claim fails anyway until it is back.
-    if !shared.control.first_read(FIRST_CONTROL_READ).await {
+    if !worker.control.first_read(FIRST_CONTROL_READ).await {
         tracing::warn!("control plane not read yet; claiming with the configured routes only");
     }
     let deliveries = TaskTracker::new();
@@ -136,7 +150,7 @@ pub async fn run(worker: Worker, bus: Option<Bus>, shutdown: CancellationToken) 
             deliveries: &deliveries,
             abort: &abort,
         };
-        claim_until_idle(&shared, &room, &claimed_tx, &shutdown).await;
+        claim_until_idle(&worker, &room, &claimed_tx, &shutdown).await;
         tokio::select! {
             () = shutdown.cancelled() => break,
             () = wake.notified() => {
@@ -160,8 +174,8 @@ pub async fn run(worker: Worker, bus: Option<Bus>, shutdown: CancellationToken) 
         abort.cancel();
         deliveries.wait().await;
     }
-    shared.connections.close_all().await;
-    match shared.store.release(&config.id).await {
+    worker.destinations.connections.close_all().await;
+    match worker.store.release(&config.id).await {
         Ok(0) => {}
         Ok(released) => tracing::info!(released, "leases handed back"),
         Err(error) => {
@@ -183,12 +197,12 @@ struct Room<'a> {
 
 /// Claims batches while there is due work and room for it.
 async fn claim_until_idle(
-    shared: &Arc<Shared>,
+    worker: &Worker,
     room: &Room<'_>,
     claimed: &watch::Sender<u64>,
     shutdown: &CancellationToken,
 ) {
-    let config = &shared.config;
+    let config = &worker.config;
     let slots = room.slots;
     loop {
         if shutdown.is_cancelled() {
@@ -202,7 +216,7 @@ async fn claim_until_idle(
             }
             continue;
         }
-        let jobs = match shared
+        let jobs = match worker
             .store
             .claim(&config.id, config.lease, config.batch)
             .await
@@ -229,18 +243,18 @@ async fn claim_until_idle(
         }
         for group in destination::split(jobs) {
             // Held from the claim on: a group waiting for a slot is still work in hand.
-            let held = shared
+            let held = worker
                 .in_flight
                 .hold(group.iter().map(|job| job.id).collect());
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 return;
             };
-            let shared = shared.clone();
+            let destinations = Arc::clone(&worker.destinations);
             let abort = room.abort.clone();
             room.deliveries.spawn(async move {
                 tokio::select! {
                     () = abort.cancelled() => {}
-                    () = destination::deliver(&shared, group) => {}
+                    () = destination::deliver(&destinations, group) => {}
                 }
                 drop(held);
                 drop(permit);
@@ -252,19 +266,22 @@ async fn claim_until_idle(
     }
 }
 
-async fn renew_leases(shared: Arc<Shared>, stop: CancellationToken) {
-    let every = shared.config.lease / 3;
+/// Renews the leases of the jobs in `in_flight` every third of a lease, and no others.
+async fn renew_leases(
+    store: PgJobStore,
+    in_flight: Arc<InFlight>,
+    worker_id: String,
+    lease: std::time::Duration,
+    stop: CancellationToken,
+) {
+    let every = lease / 3;
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
-        let jobs = shared.in_flight.jobs();
-        if let Err(error) = shared
-            .store
-            .renew_leases(&shared.config.id, &jobs, shared.config.lease)
-            .await
-        {
+        let jobs = in_flight.jobs();
+        if let Err(error) = store.renew_leases(&worker_id, &jobs, lease).await {
             ::metrics::counter!(metrics::STORE_ERRORS_TOTAL, "op" => "renew").increment(1);
             tracing::warn!(%error, "renewing leases failed");
         }
