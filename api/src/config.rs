@@ -8,6 +8,14 @@ use tern_common::config::{
     ConfigError, DatabaseArgs, DatabaseConfig, LogArgs, NatsArgs, NatsConfig,
 };
 
+/// `tern api`'s settings as environment variables, each name written here once: the arguments, their
+/// validation and their error messages all refer to these.
+pub mod var {
+    pub const LISTEN: &str = "TERN_API_LISTEN";
+    pub const BOOTSTRAP_TOKEN_FILE: &str = "TERN_API_BOOTSTRAP_TOKEN_FILE";
+    pub const TRACE_URL: &str = "TERN_API_TRACE_URL";
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ApiArgs {
     #[command(flatten)]
@@ -17,15 +25,15 @@ pub struct ApiArgs {
     #[command(flatten)]
     pub log: LogArgs,
     /// Address of the admin API; `/healthz`, `/readyz` and `/metrics` are served there too.
-    #[arg(long, env = "TERN_API_LISTEN", default_value = "127.0.0.1:2580")]
+    #[arg(long, env = var::LISTEN, default_value = "127.0.0.1:2580")]
     pub api_listen: SocketAddr,
     /// A file holding a bootstrap admin token (a mounted Secret in Kubernetes): it needs no
     /// row in the token table.
-    #[arg(long, env = "TERN_API_BOOTSTRAP_TOKEN_FILE")]
+    #[arg(long, env = var::BOOTSTRAP_TOKEN_FILE)]
     pub bootstrap_token_file: Option<PathBuf>,
     /// A trace's URL with `{trace_id}` in it, shown with each message (e.g.
     /// `http://localhost:16686/trace/{trace_id}` for Jaeger).
-    #[arg(long, env = "TERN_API_TRACE_URL")]
+    #[arg(long, env = var::TRACE_URL)]
     pub trace_url: Option<String>,
 }
 
@@ -60,14 +68,14 @@ impl ApiArgs {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|error| {
                     ConfigError::new(
-                        "TERN_API_BOOTSTRAP_TOKEN_FILE",
+                        var::BOOTSTRAP_TOKEN_FILE,
                         format!("cannot read {}: {error}", path.display()),
                     )
                 })?;
                 let token = text.trim();
                 if token.len() < 16 {
                     return Err(ConfigError::new(
-                        "TERN_API_BOOTSTRAP_TOKEN_FILE",
+                        var::BOOTSTRAP_TOKEN_FILE,
                         "the token must be at least 16 characters",
                     ));
                 }
@@ -82,10 +90,7 @@ impl ApiArgs {
         if let Some(url) = trace_url
             && !url.contains("{trace_id}")
         {
-            return Err(ConfigError::new(
-                "TERN_API_TRACE_URL",
-                "must contain {trace_id}",
-            ));
+            return Err(ConfigError::new(var::TRACE_URL, "must contain {trace_id}"));
         }
         Ok(ApiConfig {
             database: self.database.validate()?,

@@ -30,24 +30,38 @@ impl ConfigError {
     }
 }
 
+/// The settings every component shares as environment variables, each name written here once: the arguments, their
+/// validation and their error messages all refer to these.
+pub mod var {
+    pub const DATABASE_URL: &str = "TERN_DATABASE_URL";
+    pub const DATABASE_MAX_CONNECTIONS: &str = "TERN_DATABASE_MAX_CONNECTIONS";
+    pub const DATABASE_COMMIT_TIMEOUT: &str = "TERN_DATABASE_COMMIT_TIMEOUT";
+    pub const NATS_URL: &str = "TERN_NATS_URL";
+    pub const NATS_PREFIX: &str = "TERN_NATS_PREFIX";
+    pub const ADMIN_LISTEN: &str = "TERN_ADMIN_LISTEN";
+    pub const CONTROL_POLL_INTERVAL: &str = "TERN_CONTROL_POLL_INTERVAL";
+    pub const LOG_FORMAT: &str = "TERN_LOG_FORMAT";
+    pub const LOG: &str = "TERN_LOG";
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// PostgreSQL URL of the queue database.
     #[arg(
         long = "database-url",
-        env = "TERN_DATABASE_URL",
+        env = var::DATABASE_URL,
         default_value = "postgres://tern@127.0.0.1:55432/tern"
     )]
     pub database_url: String,
     /// Connections in the pool; concurrent commits share WAL flushes (group commit).
     #[arg(
         long = "database-max-connections",
-        env = "TERN_DATABASE_MAX_CONNECTIONS",
+        env = var::DATABASE_MAX_CONNECTIONS,
         default_value_t = 32
     )]
     pub database_max_connections: u32,
     /// How long one queue commit may take before the client is told 451 4.3.0.
-    #[arg(long = "database-commit-timeout", env = "TERN_DATABASE_COMMIT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long = "database-commit-timeout", env = var::DATABASE_COMMIT_TIMEOUT, default_value = "10s", value_parser = parse_duration)]
     pub database_commit_timeout: Duration,
 }
 
@@ -63,19 +77,19 @@ impl DatabaseArgs {
         let url = self.database_url.trim();
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(ConfigError::new(
-                "TERN_DATABASE_URL",
+                var::DATABASE_URL,
                 "must start with postgres:// or postgresql://",
             ));
         }
         if self.database_max_connections == 0 {
             return Err(ConfigError::new(
-                "TERN_DATABASE_MAX_CONNECTIONS",
+                var::DATABASE_MAX_CONNECTIONS,
                 "must be at least 1",
             ));
         }
         if self.database_commit_timeout.is_zero() {
             return Err(ConfigError::new(
-                "TERN_DATABASE_COMMIT_TIMEOUT",
+                var::DATABASE_COMMIT_TIMEOUT,
                 "must be greater than zero",
             ));
         }
@@ -92,12 +106,12 @@ pub struct NatsArgs {
     /// NATS server URL (JetStream enabled).
     #[arg(
         long = "nats-url",
-        env = "TERN_NATS_URL",
+        env = var::NATS_URL,
         default_value = "nats://127.0.0.1:54222"
     )]
     pub nats_url: String,
     /// Prefix of every stream and subject name, so several installations (or tests) share a NATS.
-    #[arg(long = "nats-prefix", env = "TERN_NATS_PREFIX", default_value = "tern")]
+    #[arg(long = "nats-prefix", env = var::NATS_PREFIX, default_value = "tern")]
     pub nats_prefix: String,
 }
 
@@ -111,7 +125,7 @@ impl NatsArgs {
     pub fn validate(&self) -> Result<NatsConfig, ConfigError> {
         if !self.nats_url.starts_with("nats://") && !self.nats_url.starts_with("tls://") {
             return Err(ConfigError::new(
-                "TERN_NATS_URL",
+                var::NATS_URL,
                 "must start with nats:// or tls://",
             ));
         }
@@ -123,7 +137,7 @@ impl NatsArgs {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if !valid {
             return Err(ConfigError::new(
-                "TERN_NATS_PREFIX",
+                var::NATS_PREFIX,
                 "1 to 32 characters of letters, digits, '-' or '_' (it names a stream)",
             ));
         }
@@ -139,7 +153,7 @@ pub struct AdminArgs {
     /// Address of the admin HTTP server: /metrics, /healthz, /readyz.
     #[arg(
         long = "admin-listen",
-        env = "TERN_ADMIN_LISTEN",
+        env = var::ADMIN_LISTEN,
         default_value = "127.0.0.1:9090"
     )]
     pub admin_listen: SocketAddr,
@@ -149,7 +163,7 @@ pub struct AdminArgs {
 pub struct ControlArgs {
     /// How often the control plane is re-read when no change notice arrives (a lost notice, NATS
     /// down): the longest a change can take to reach this pod.
-    #[arg(long = "control-poll-interval", env = "TERN_CONTROL_POLL_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long = "control-poll-interval", env = var::CONTROL_POLL_INTERVAL, default_value = "30s", value_parser = parse_duration)]
     pub control_poll_interval: Duration,
 }
 
@@ -157,7 +171,7 @@ impl ControlArgs {
     pub fn validate(&self) -> Result<Duration, ConfigError> {
         if self.control_poll_interval.is_zero() {
             return Err(ConfigError::new(
-                "TERN_CONTROL_POLL_INTERVAL",
+                var::CONTROL_POLL_INTERVAL,
                 "must be greater than zero",
             ));
         }
@@ -176,10 +190,10 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct LogArgs {
     /// Log line format.
-    #[arg(long = "log-format", env = "TERN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    #[arg(long = "log-format", env = var::LOG_FORMAT, value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
     /// Log filter in tracing's EnvFilter syntax (RUST_LOG is honoured when this is unset).
-    #[arg(long = "log", env = "TERN_LOG")]
+    #[arg(long = "log", env = var::LOG)]
     pub log: Option<String>,
 }
 
@@ -228,6 +242,29 @@ pub fn host_name(setting: &'static str, value: &str) -> Result<String, ConfigErr
 pub fn split_list(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c: char| c == ',' || c.is_whitespace())
         .filter(|item| !item.is_empty())
+}
+
+/// A list of domain names (`example.com, example.net`), lower-cased, as the `setting` says.
+pub fn parse_domains(setting: &'static str, text: &str) -> Result<Vec<String>, ConfigError> {
+    split_list(text)
+        .map(|domain| {
+            let valid = domain.len() <= 253
+                && domain.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            match valid {
+                true => Ok(domain.to_ascii_lowercase()),
+                false => Err(ConfigError::new(
+                    setting,
+                    format!("'{domain}' is not a domain name"),
+                )),
+            }
+        })
+        .collect()
 }
 
 /// A list of CIDR networks or single addresses (`10.0.0.0/8, 192.0.2.7`), as the `setting` says.

@@ -12,7 +12,6 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use tern_smtp::{Domain, ForwardPath};
 
-use crate::config::{ConfigError, parse_networks, split_list};
 use crate::control::{ConfigRows, ControlPlane};
 
 #[derive(Debug, Clone, Default)]
@@ -45,30 +44,6 @@ impl RelayPolicy {
             local_domains,
             trusted_networks,
         }
-    }
-
-    /// Parses the two settings as written in the environment.
-    pub fn parse(local_domains: &str, trusted_networks: &str) -> Result<Self, ConfigError> {
-        let mut domains = Vec::new();
-        for domain in split_list(local_domains) {
-            let valid = domain.len() <= 253
-                && domain.split('.').all(|label| {
-                    !label.is_empty()
-                        && label.len() <= 63
-                        && label
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                });
-            if !valid {
-                return Err(ConfigError::new(
-                    "TERN_INGRESS_LOCAL_DOMAINS",
-                    format!("'{domain}' is not a domain name"),
-                ));
-            }
-            domains.push(domain.to_owned());
-        }
-        let networks = parse_networks("TERN_INGRESS_TRUSTED_NETWORKS", trusted_networks)?;
-        Ok(Self::new(domains, networks))
     }
 
     /// These settings as the control plane's `config` rows.

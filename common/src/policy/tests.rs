@@ -1,5 +1,14 @@
 use super::*;
+use crate::config::{ConfigError, parse_domains, parse_networks};
 use tern_smtp::Mailbox;
+
+/// The policy the ingress builds from its two settings.
+fn parse(domains: &str, networks: &str) -> Result<RelayPolicy, ConfigError> {
+    Ok(RelayPolicy::new(
+        parse_domains("TERN_INGRESS_LOCAL_DOMAINS", domains)?,
+        parse_networks("TERN_INGRESS_TRUSTED_NETWORKS", networks)?,
+    ))
+}
 
 fn mailbox(local: &str, domain: Domain) -> ForwardPath {
     ForwardPath::Mailbox(Mailbox {
@@ -13,7 +22,7 @@ fn name(domain: &str) -> Domain {
 }
 
 fn policy() -> RelayPolicy {
-    RelayPolicy::parse("tern.test, localhost", "10.0.0.0/8 192.0.2.7").expect("valid policy")
+    parse("tern.test, localhost", "10.0.0.0/8 192.0.2.7").expect("valid policy")
 }
 
 #[test]
@@ -110,7 +119,7 @@ fn ipv4_mapped_clients_match_ipv4_networks() {
 
 #[test]
 fn no_trusted_networks_means_nobody_relays() {
-    let policy = RelayPolicy::parse("tern.test", "").expect("valid");
+    let policy = parse("tern.test", "").expect("valid");
     let loopback: IpAddr = "127.0.0.1".parse().expect("ip");
     assert_eq!(
         policy.decide(&mailbox("x", name("example.com")), loopback),
@@ -120,8 +129,8 @@ fn no_trusted_networks_means_nobody_relays() {
 
 #[test]
 fn bad_settings_name_the_variable() {
-    let err = RelayPolicy::parse("tern.test", "10.0.0.0/33").expect_err("must be refused");
+    let err = parse("tern.test", "10.0.0.0/33").expect_err("must be refused");
     assert_eq!(err.setting, "TERN_INGRESS_TRUSTED_NETWORKS");
-    let err = RelayPolicy::parse("bad_domain!", "").expect_err("must be refused");
+    let err = parse("bad_domain!", "").expect_err("must be refused");
     assert_eq!(err.setting, "TERN_INGRESS_LOCAL_DOMAINS");
 }
