@@ -206,3 +206,45 @@ fn validated<C>(
         Ok(config) => Ok(config),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every environment variable any subcommand reads, from the arguments themselves.
+    fn variables(command: &clap::Command, out: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            if let Some(name) = arg.get_env() {
+                out.push(name.to_string_lossy().into_owned());
+            }
+        }
+        for sub in command.get_subcommands() {
+            variables(sub, out);
+        }
+    }
+
+    /// The README's tables hold the settings; tracing's live in the observability guide.
+    #[test]
+    fn the_docs_list_every_setting() {
+        let docs = [
+            include_str!("../../README.md"),
+            include_str!("../../docs/observability.md"),
+        ];
+        let mut names = Vec::new();
+        variables(&Cli::command(), &mut names);
+        names.sort();
+        names.dedup();
+        assert!(names.len() > 40, "only {} settings found", names.len());
+        let missing: Vec<&String> = names
+            .iter()
+            .filter(|name| {
+                !docs
+                    .iter()
+                    .any(|doc| doc.contains(&format!("| `{name}` |")))
+            })
+            .collect();
+        assert!(missing.is_empty(), "no table row documents {missing:?}");
+    }
+}
