@@ -17,6 +17,8 @@ pub mod admin;
 pub mod bus;
 pub mod config;
 pub mod control;
+pub mod dns;
+pub mod dnsbl;
 pub mod policy;
 pub mod queue;
 pub mod route;

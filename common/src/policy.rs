@@ -68,6 +68,12 @@ impl RelayPolicy {
             .any(|net| net.contains(&client))
     }
 
+    /// Whether `client` is in a trusted network of these settings or of the control plane.
+    pub fn trusts(&self, plane: &ControlPlane, client: IpAddr) -> bool {
+        let ip = canonical(client);
+        self.is_trusted(client) || plane.trusted_networks().iter().any(|net| net.contains(&ip))
+    }
+
     pub fn decide(&self, recipient: &ForwardPath, client: IpAddr) -> RelayDecision {
         self.decide_with(&ControlPlane::default(), recipient, client)
     }
@@ -93,13 +99,9 @@ impl RelayPolicy {
                 Domain::Literal(_) => false,
             },
         };
-        let trusted = || {
-            let ip = canonical(client);
-            self.is_trusted(client) || plane.trusted_networks().iter().any(|net| net.contains(&ip))
-        };
         if local {
             RelayDecision::Local
-        } else if trusted() {
+        } else if self.trusts(plane, client) {
             RelayDecision::Relay
         } else {
             RelayDecision::Denied

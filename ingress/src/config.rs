@@ -10,6 +10,8 @@ use tern_common::config::{
     AdminArgs, ConfigError, ControlArgs, DatabaseArgs, DatabaseConfig, LogArgs, NatsArgs,
     NatsConfig, host_name, parse_domains, parse_duration, parse_networks,
 };
+use tern_common::dns::Resolver;
+use tern_common::dnsbl::{self, Dnsbl};
 use tern_common::policy::RelayPolicy;
 use tern_common::telemetry::{TelemetryArgs, TelemetryConfig};
 use tern_common::users::LockoutPolicy;
@@ -48,6 +50,11 @@ pub mod var {
     pub const MAX_CONNECTIONS: &str = "TERN_INGRESS_MAX_CONNECTIONS";
     pub const MAX_CONNECTIONS_PER_IP: &str = "TERN_INGRESS_MAX_CONNECTIONS_PER_IP";
     pub const SHUTDOWN_GRACE: &str = "TERN_INGRESS_SHUTDOWN_GRACE";
+    pub const DNSBL_SITES: &str = "TERN_INGRESS_DNSBL_SITES";
+    pub const DNSBL_THRESHOLD: &str = "TERN_INGRESS_DNSBL_THRESHOLD";
+    pub const DNSBL_TIMEOUT: &str = "TERN_INGRESS_DNSBL_TIMEOUT";
+    pub const DNSBL_CACHE_TTL: &str = "TERN_INGRESS_DNSBL_CACHE_TTL";
+    pub const DNSBL_NAMESERVER: &str = "TERN_INGRESS_DNSBL_NAMESERVER";
     pub const AUTH_MAX_FAILURES_PER_LOGIN: &str = "TERN_INGRESS_AUTH_MAX_FAILURES_PER_LOGIN";
     pub const AUTH_MAX_FAILURES_PER_IP: &str = "TERN_INGRESS_AUTH_MAX_FAILURES_PER_IP";
     pub const AUTH_LOCKOUT_WINDOW: &str = "TERN_INGRESS_AUTH_LOCKOUT_WINDOW";
@@ -184,6 +191,24 @@ pub struct IngressArgs {
     /// How long failures count; a locked-out login or address may try again after it.
     #[arg(long, env = var::AUTH_LOCKOUT_WINDOW, default_value = "15m", value_parser = parse_duration)]
     pub auth_lockout_window: Duration,
+    /// DNS blocklists and allowlists asked about every client of the port 25 role, in
+    /// postscreen's form `zone[=filter][*weight]`, comma separated; an allowlist (DNSWL) has a
+    /// negative weight. Empty: none are asked.
+    #[arg(long, env = var::DNSBL_SITES, default_value = "")]
+    pub dnsbl_sites: String,
+    /// A client whose listings weigh this much or more is refused before the greeting.
+    #[arg(long, env = var::DNSBL_THRESHOLD, default_value_t = 1, allow_hyphen_values = true)]
+    pub dnsbl_threshold: i32,
+    /// How long the greeting waits for the lists; one that has not answered counts nothing.
+    #[arg(long, env = var::DNSBL_TIMEOUT, default_value = "2s", value_parser = parse_duration)]
+    pub dnsbl_timeout: Duration,
+    /// How long a client's complete report is reused (0: not cached).
+    #[arg(long, env = var::DNSBL_CACHE_TTL, default_value = "60s", value_parser = parse_duration)]
+    pub dnsbl_cache_ttl: Duration,
+    /// The name server (`address:port`) to send DNSBL queries to; unset: the system's. Most
+    /// lists refuse queries that come through public resolvers.
+    #[arg(long, env = var::DNSBL_NAMESERVER)]
+    pub dnsbl_nameserver: Option<SocketAddr>,
 }
 
 /// Which role a listener plays.
@@ -232,9 +257,40 @@ pub struct IngressConfig {
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
     pub shutdown_grace: Duration,
+    /// DNS blocklists for the port 25 role; `None` when no sites are configured.
+    pub dnsbl: Option<Arc<Dnsbl>>,
 }
 
 impl IngressArgs {
+    fn dnsbl(&self) -> Result<Option<Arc<Dnsbl>>, ConfigError> {
+        let sites = dnsbl::parse_sites(&self.dnsbl_sites)
+            .map_err(|e| ConfigError::new(var::DNSBL_SITES, e))?;
+        if sites.is_empty() {
+            return Ok(None);
+        }
+        if self.dnsbl_threshold < 1 {
+            return Err(ConfigError::new(
+                var::DNSBL_THRESHOLD,
+                "must be at least 1 (a lower one refuses clients no list names)",
+            ));
+        }
+        if self.dnsbl_timeout.is_zero() {
+            return Err(ConfigError::new(
+                var::DNSBL_TIMEOUT,
+                "must be greater than zero",
+            ));
+        }
+        let resolver = Resolver::new(self.dnsbl_nameserver)
+            .map_err(|e| ConfigError::new(var::DNSBL_NAMESERVER, e.to_string()))?;
+        Ok(Some(Arc::new(Dnsbl::new(
+            sites,
+            self.dnsbl_threshold,
+            self.dnsbl_timeout,
+            self.dnsbl_cache_ttl,
+            resolver,
+        ))))
+    }
+
     fn lockout(&self) -> Result<LockoutPolicy, ConfigError> {
         positive(
             var::AUTH_MAX_FAILURES_PER_LOGIN,
@@ -359,6 +415,7 @@ impl IngressArgs {
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,
             shutdown_grace: self.shutdown_grace,
+            dnsbl: self.dnsbl()?,
         })
     }
 }

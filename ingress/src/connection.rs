@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tern_common::control::ControlWatch;
+use tern_common::dnsbl::Dnsbl;
 use tern_common::policy::{RelayDecision, RelayPolicy};
 use tern_common::queue::QueueStore;
 use tern_common::users::{AuthOutcome, User, UserStore};
@@ -26,10 +27,10 @@ use tracing::Instrument;
 use crate::accept::{Client, Committer};
 use crate::blocklist::{self, Gate};
 use crate::config::ListenerKind;
-use crate::metrics;
 use crate::stream::SmtpStream;
 use crate::tls::{TlsInfo, TlsServer};
 use crate::trace::{self, SessionTrace};
+use crate::{dnsbl, metrics};
 
 /// Flush replies early once this many bytes are pending, so a client that pipelines without
 /// reading cannot make us buffer without bound.
@@ -59,6 +60,8 @@ pub(crate) struct Sessions<Q> {
     pub(crate) idle_timeout: Duration,
     /// A message's `Traceparent:` header may parent its transaction span.
     pub(crate) trace_join_traceparent: bool,
+    /// DNS blocklists asked about clients of the port 25 role; `None` when none are configured.
+    pub(crate) dnsbl: Option<Arc<Dnsbl>>,
 }
 
 pub(crate) struct Connection<Q> {
@@ -140,6 +143,16 @@ impl<Q: QueueStore> Connection<Q> {
                 tracing::info!(client = %self.client.ip, reply = %reply, "client refused by the blocklist");
                 return self.close_with(reply).await;
             }
+        }
+        // Reputation is for strangers: trusted networks and allowlisted clients skip it, and
+        // the submission roles take only authenticated mail.
+        if let Some(lists) = &self.sessions.dnsbl
+            && self.kind == ListenerKind::Smtp
+            && !self.allowlisted
+            && !self.sessions.relay.trusts(&plane, self.client.ip)
+            && let Some(reply) = dnsbl::at_connect(lists, self.client.ip).await
+        {
+            return self.close_with(reply).await;
         }
         self.session.greeting().write_to(&mut self.output);
         self.flush().await?;

@@ -5,6 +5,7 @@
 //! - [`server`]: accept loops over injected listeners, connection limits, graceful shutdown.
 //! - `connection`: drives one [`tern_smtp::Session`] over a byte stream (PIPELINING-aware).
 //! - `blocklist`: the control plane's blocklist at connect, MAIL and RCPT, and its replies.
+//! - `dnsbl`: DNS blocklists and allowlists asked at connect on the port 25 role.
 //! - `accept`: turns a finished transaction into a committed queue entry.
 //! - [`proxy`]: PROXY protocol settings and reading the header before the session.
 //! - `received`: the RFC 5321 4.4 `Received:` header.
@@ -25,6 +26,7 @@ pub mod tls;
 mod accept;
 mod blocklist;
 mod connection;
+mod dnsbl;
 mod limits;
 mod received;
 mod stream;

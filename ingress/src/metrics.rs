@@ -22,6 +22,8 @@ pub const SENDERS_REJECTED_TOTAL: &str = "tern_ingress_senders_rejected_total";
 pub const AUTH_ATTEMPTS_TOTAL: &str = "tern_ingress_auth_attempts_total";
 pub const TLS_RELOADS_TOTAL: &str = "tern_ingress_tls_reloads_total";
 pub const PROXY_REFUSED_TOTAL: &str = "tern_ingress_proxy_refused_total";
+/// Each DNSBL site's answer about each client asked, by zone and result.
+pub const DNSBL_RESULTS_TOTAL: &str = "tern_ingress_dnsbl_results_total";
 
 /// Every ingress metric, for checks that dashboards and alerts only name metrics that exist.
 pub const ALL: &[&str] = &[
@@ -41,6 +43,7 @@ pub const ALL: &[&str] = &[
     AUTH_ATTEMPTS_TOTAL,
     TLS_RELOADS_TOTAL,
     PROXY_REFUSED_TOTAL,
+    DNSBL_RESULTS_TOTAL,
 ];
 
 /// Histogram buckets of [`COMMIT_SECONDS`]: a durable commit takes milliseconds, a stuck one
@@ -108,6 +111,12 @@ pub(crate) fn reply(stage: Stage, reply: &Reply) {
 /// Counts a reject whose reason the caller knows.
 pub(crate) fn rejected(stage: Stage, reason: &'static str) {
     ::metrics::counter!(REJECTS_TOTAL, "stage" => stage.label(), "reason" => reason).increment(1);
+}
+
+/// Counts one DNSBL site's answer (`zone` comes from the settings, so the label is bounded).
+pub(crate) fn dnsbl_result(zone: &str, result: &'static str) {
+    ::metrics::counter!(DNSBL_RESULTS_TOTAL, "zone" => zone.to_owned(), "result" => result)
+        .increment(1);
 }
 
 /// Counts a failed STARTTLS or implicit-TLS handshake by listener and reason.

@@ -55,6 +55,7 @@ impl<Q: QueueStore> Ingress<Q> {
             users,
             idle_timeout: config.idle_timeout,
             trace_join_traceparent: config.trace_join_traceparent,
+            dnsbl: config.dnsbl.clone(),
         };
         Self {
             sessions: Arc::new(sessions),

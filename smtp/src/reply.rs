@@ -49,6 +49,8 @@ pub enum Refusal {
     TooManyHops,
     /// A blocklist entry (reject or tempfail).
     Blocklisted,
+    /// DNS blocklists scored the client at or above the threshold.
+    Dnsbl,
 }
 
 impl Refusal {
@@ -77,6 +79,7 @@ impl Refusal {
             Refusal::LineTooLong => "line_too_long",
             Refusal::TooManyHops => "too_many_hops",
             Refusal::Blocklisted => "blocklisted",
+            Refusal::Dnsbl => "dnsbl",
         }
     }
 }

@@ -6,10 +6,11 @@ use std::net::SocketAddr;
 
 use crate::delivery::route::RouteTable;
 use tern_common::control::ControlWatch;
+use tern_common::dns::{Resolver, ResolverError};
 
 use crate::delivery::DeliveryError;
 use crate::delivery::client::{Protocol, TlsMode};
-use crate::delivery::mx::{MxResolver, ResolverError, TargetHost};
+use crate::delivery::mx::{MxResolver, TargetHost};
 use crate::delivery::myself::Myself;
 use crate::delivery::route::Route;
 use crate::delivery::tls_policy::TlsPolicy;
@@ -43,10 +44,7 @@ impl Planner {
         smtp_port: u16,
         nameserver: Option<SocketAddr>,
     ) -> Result<Self, ResolverError> {
-        let resolver = match nameserver {
-            Some(address) => MxResolver::with_nameserver(address),
-            None => MxResolver::system(),
-        }?;
+        let resolver = MxResolver::new(&Resolver::new(nameserver)?);
         Ok(Self {
             control,
             routes,

@@ -3,6 +3,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use tern_common::dns::Resolver;
 use tern_testkit::dns::TestDns;
 use tern_worker::delivery::DeliveryError;
 use tern_worker::delivery::mx::{MxResolver, TargetHost};
@@ -13,7 +14,7 @@ const V4_C: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 4);
 
 async fn setup() -> (TestDns, MxResolver) {
     let dns = TestDns::start().await;
-    let resolver = MxResolver::with_nameserver(dns.addr()).expect("a resolver");
+    let resolver = MxResolver::new(&Resolver::with_nameserver(dns.addr()).expect("a resolver"));
     (dns, resolver)
 }
 
@@ -271,8 +272,9 @@ async fn a_silent_name_server_is_temporary() {
             Err(error) => panic!("bind: {error}"),
         }
     };
-    let resolver =
-        MxResolver::with_nameserver(udp.local_addr().expect("address")).expect("resolver");
+    let resolver = MxResolver::new(
+        &Resolver::with_nameserver(udp.local_addr().expect("address")).expect("resolver"),
+    );
     let error = resolver
         .resolve("example.test", 25)
         .await

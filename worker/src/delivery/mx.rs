@@ -1,32 +1,22 @@
 //! Finding the hosts that take a domain's mail: MX records in preference order (RFC 5321 5.1),
 //! the implicit MX when there are none, the null MX of RFC 7505, and each host's addresses.
 //!
-//! Every name is looked up as absolute (a trailing dot, no search domains, `/etc/hosts` not
-//! consulted): a recipient domain must never be completed to `example.com.cluster.local`. The
-//! resolver's own cache is the positive cache; TTLs are honoured.
+//! Every name is looked up as absolute through the shared resolver set-up ([`tern_common::dns`]):
+//! a recipient domain must never be completed to `example.com.cluster.local`.
 //!
 //! A host's addresses come IPv4 first, then IPv6, each in the order DNS gave them. Pods often
 //! have no IPv6 route out, and a connection attempt into a black hole costs a whole connect
 //! timeout, so the family that works almost everywhere goes first; IPv6 is still tried next.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 use futures::future::join_all;
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{
-    ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
-};
 use hickory_resolver::net::NetError;
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::{Name, RData};
+use tern_common::dns::Resolver;
 
 use super::DeliveryError;
-
-/// One DNS try waits this long; with [`ATTEMPTS`] retries a dead server costs a delivery about
-/// ten seconds rather than the better part of a minute, and the recipient is deferred.
-const TIMEOUT: Duration = Duration::from_secs(3);
-const ATTEMPTS: usize = 2;
 
 /// A host to connect to, with its addresses in the order to try them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,11 +27,6 @@ pub struct TargetHost {
     pub preference: u16,
     pub addrs: Vec<SocketAddr>,
 }
-
-/// The resolver could not be configured (for example an unreadable `/etc/resolv.conf`).
-#[derive(Debug, thiserror::Error)]
-#[error("cannot set up the DNS resolver: {0}")]
-pub struct ResolverError(#[from] NetError);
 
 /// MX and address lookups for delivery; cheap to clone (clones share one cache).
 #[derive(Clone)]
@@ -66,38 +51,11 @@ enum Addresses {
 }
 
 impl MxResolver {
-    /// Uses the name servers of `/etc/resolv.conf`, without its search domains.
-    pub fn system() -> Result<Self, ResolverError> {
-        let (config, options) = hickory_resolver::system_conf::read_system_conf()?;
-        let servers = ResolverConfig::from_name_servers(config.name_servers().to_vec());
-        Self::build(servers, options)
-    }
-
-    /// Uses one name server, over UDP with TCP for truncated answers.
-    pub fn with_nameserver(address: SocketAddr) -> Result<Self, ResolverError> {
-        let connections = [ConnectionConfig::udp(), ConnectionConfig::tcp()]
-            .into_iter()
-            .map(|mut connection| {
-                connection.port = address.port();
-                connection
-            })
-            .collect();
-        let server = NameServerConfig::new(address.ip(), true, connections);
-        Self::build(
-            ResolverConfig::from_name_servers(vec![server]),
-            ResolverOpts::default(),
-        )
-    }
-
-    fn build(config: ResolverConfig, mut options: ResolverOpts) -> Result<Self, ResolverError> {
-        options.ndots = 0;
-        options.timeout = TIMEOUT;
-        options.attempts = ATTEMPTS;
-        options.use_hosts_file = ResolveHosts::Never;
-        let resolver = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
-            .with_options(options)
-            .build()?;
-        Ok(Self { resolver })
+    /// MX lookups through `resolver` (sharing its cache).
+    pub fn new(resolver: &Resolver) -> Self {
+        Self {
+            resolver: resolver.hickory().clone(),
+        }
     }
 
     /// The hosts to try for `domain`, most preferred first, hosts of equal preference in random
