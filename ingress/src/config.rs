@@ -17,6 +17,7 @@ use tern_common::telemetry::{TelemetryArgs, TelemetryConfig};
 use tern_common::users::LockoutPolicy;
 use tern_smtp::SessionConfig;
 
+pub use crate::listener::ListenerKind;
 use crate::proxy::ProxyConfig;
 use crate::tls::TlsServer;
 use crate::tls::certificates::CertificateSource;
@@ -24,41 +25,7 @@ use crate::tls::certificates::CertificateSource;
 /// Where implicit TLS listens when certificates exist and the setting is not given.
 const DEFAULT_SUBMISSIONS_LISTEN: &str = "127.0.0.1:2465";
 
-/// `tern ingress`'s settings as environment variables, each name written here once: the arguments, their
-/// validation and their error messages all refer to these.
-pub mod var {
-    pub const TRACE_JOIN_TRACEPARENT: &str = "TERN_INGRESS_TRACE_JOIN_TRACEPARENT";
-    pub const SMTP_LISTEN: &str = "TERN_INGRESS_SMTP_LISTEN";
-    pub const SUBMISSION_LISTEN: &str = "TERN_INGRESS_SUBMISSION_LISTEN";
-    pub const SUBMISSIONS_LISTEN: &str = "TERN_INGRESS_SUBMISSIONS_LISTEN";
-    pub const TLS_CERTIFICATES: &str = "TERN_INGRESS_TLS_CERTIFICATES";
-    pub const TLS_RELOAD_INTERVAL: &str = "TERN_INGRESS_TLS_RELOAD_INTERVAL";
-    pub const TLS_HANDSHAKE_TIMEOUT: &str = "TERN_INGRESS_TLS_HANDSHAKE_TIMEOUT";
-    pub const PROXY_PROTOCOL: &str = "TERN_INGRESS_PROXY_PROTOCOL";
-    pub const PROXY_TRUSTED_NETWORKS: &str = "TERN_INGRESS_PROXY_TRUSTED_NETWORKS";
-    pub const PROXY_HEADER_TIMEOUT: &str = "TERN_INGRESS_PROXY_HEADER_TIMEOUT";
-    pub const HOSTNAME: &str = "TERN_INGRESS_HOSTNAME";
-    pub const LOCAL_DOMAINS: &str = "TERN_INGRESS_LOCAL_DOMAINS";
-    pub const TRUSTED_NETWORKS: &str = "TERN_INGRESS_TRUSTED_NETWORKS";
-    pub const MAX_MESSAGE_SIZE: &str = "TERN_INGRESS_MAX_MESSAGE_SIZE";
-    pub const MAX_RECIPIENTS: &str = "TERN_INGRESS_MAX_RECIPIENTS";
-    pub const MAX_ERRORS: &str = "TERN_INGRESS_MAX_ERRORS";
-    pub const MAX_COMMAND_LINE: &str = "TERN_INGRESS_MAX_COMMAND_LINE";
-    pub const MAX_TEXT_LINE: &str = "TERN_INGRESS_MAX_TEXT_LINE";
-    pub const MAX_RECEIVED_HEADERS: &str = "TERN_INGRESS_MAX_RECEIVED_HEADERS";
-    pub const IDLE_TIMEOUT: &str = "TERN_INGRESS_IDLE_TIMEOUT";
-    pub const MAX_CONNECTIONS: &str = "TERN_INGRESS_MAX_CONNECTIONS";
-    pub const MAX_CONNECTIONS_PER_IP: &str = "TERN_INGRESS_MAX_CONNECTIONS_PER_IP";
-    pub const SHUTDOWN_GRACE: &str = "TERN_INGRESS_SHUTDOWN_GRACE";
-    pub const DNSBL_SITES: &str = "TERN_INGRESS_DNSBL_SITES";
-    pub const DNSBL_THRESHOLD: &str = "TERN_INGRESS_DNSBL_THRESHOLD";
-    pub const DNSBL_TIMEOUT: &str = "TERN_INGRESS_DNSBL_TIMEOUT";
-    pub const DNSBL_CACHE_TTL: &str = "TERN_INGRESS_DNSBL_CACHE_TTL";
-    pub const DNSBL_NAMESERVER: &str = "TERN_INGRESS_DNSBL_NAMESERVER";
-    pub const AUTH_MAX_FAILURES_PER_LOGIN: &str = "TERN_INGRESS_AUTH_MAX_FAILURES_PER_LOGIN";
-    pub const AUTH_MAX_FAILURES_PER_IP: &str = "TERN_INGRESS_AUTH_MAX_FAILURES_PER_IP";
-    pub const AUTH_LOCKOUT_WINDOW: &str = "TERN_INGRESS_AUTH_LOCKOUT_WINDOW";
-}
+pub mod var;
 
 #[derive(Debug, Clone, Args)]
 pub struct IngressArgs {
@@ -209,27 +176,6 @@ pub struct IngressArgs {
     /// lists refuse queries that come through public resolvers.
     #[arg(long, env = var::DNSBL_NAMESERVER)]
     pub dnsbl_nameserver: Option<SocketAddr>,
-}
-
-/// Which role a listener plays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListenerKind {
-    /// Port 25: MX and relay, STARTTLS offered.
-    Smtp,
-    /// Port 587: STARTTLS offered.
-    Submission,
-    /// Port 465: TLS from the first byte.
-    Submissions,
-}
-
-impl ListenerKind {
-    pub fn label(self) -> &'static str {
-        match self {
-            ListenerKind::Smtp => "smtp",
-            ListenerKind::Submission => "submission",
-            ListenerKind::Submissions => "submissions",
-        }
-    }
 }
 
 /// Validated ingress settings.

@@ -26,7 +26,7 @@ use tracing::Instrument;
 
 use crate::accept::{Client, Committer};
 use crate::blocklist::{self, Gate};
-use crate::config::ListenerKind;
+use crate::listener::ListenerKind;
 use crate::stream::SmtpStream;
 use crate::tls::{TlsInfo, TlsServer};
 use crate::trace::{self, SessionTrace};
@@ -385,7 +385,7 @@ impl<Q: QueueStore> Connection<Q> {
                 Ok(())
             }
             Err(error) => {
-                metrics::handshake_failed(self.kind, &error);
+                metrics::handshake_failed(self.kind, error.metric_label());
                 tracing::info!(client = %self.client.ip, listener = self.kind.label(), %error, "STARTTLS handshake failed");
                 Err(io::Error::other(error))
             }

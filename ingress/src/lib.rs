@@ -28,6 +28,7 @@ mod blocklist;
 mod connection;
 mod dnsbl;
 mod limits;
+mod listener;
 mod received;
 mod stream;
 mod trace;

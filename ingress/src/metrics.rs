@@ -3,6 +3,8 @@
 
 use tern_smtp::{Reply, Verb};
 
+use crate::listener::ListenerKind;
+
 pub const SESSIONS_TOTAL: &str = "tern_ingress_sessions_total";
 pub const SESSIONS_ACTIVE: &str = "tern_ingress_sessions_active";
 pub const CONNECTIONS_REFUSED_TOTAL: &str = "tern_ingress_connections_refused_total";
@@ -120,16 +122,13 @@ pub(crate) fn dnsbl_result(zone: &str, result: &'static str) {
 }
 
 /// Counts a failed STARTTLS or implicit-TLS handshake by listener and reason.
-pub(crate) fn handshake_failed(
-    kind: crate::config::ListenerKind,
-    error: &crate::tls::HandshakeError,
-) {
-    ::metrics::counter!(TLS_HANDSHAKE_FAILURES_TOTAL, "listener" => kind.label(), "reason" => error.metric_label())
+pub(crate) fn handshake_failed(kind: ListenerKind, reason: &'static str) {
+    ::metrics::counter!(TLS_HANDSHAKE_FAILURES_TOTAL, "listener" => kind.label(), "reason" => reason)
         .increment(1);
 }
 
 /// Counts a connection closed before its session because of the PROXY protocol, by reason.
-pub(crate) fn proxy_refused(kind: crate::config::ListenerKind, reason: &'static str) {
+pub(crate) fn proxy_refused(kind: ListenerKind, reason: &'static str) {
     ::metrics::counter!(PROXY_REFUSED_TOTAL, "listener" => kind.label(), "reason" => reason)
         .increment(1);
     rejected(Stage::Connect, "proxy_refused");

@@ -19,7 +19,8 @@ use tern_smtp::proxy::{self, Parse, ProxyError, V2_MAX_PAYLOAD};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ListenerKind, var};
+use crate::config::var;
+use crate::listener::ListenerKind;
 use crate::metrics;
 
 /// Which listeners require a PROXY header and from whom it is believed.

@@ -230,7 +230,7 @@ async fn serve<Q: QueueStore>(
                 (SmtpStream::Tls(Box::new(stream)), Some(info))
             }
             Err(error) => {
-                metrics::handshake_failed(kind, &error);
+                metrics::handshake_failed(kind, error.metric_label());
                 tracing::info!(client = %client_ip, listener = kind.label(), %error, "TLS handshake failed");
                 active.decrement(1.0);
                 return;

@@ -15,7 +15,7 @@ use tern_smtp::{Reply, Verb};
 use tracing::field::Empty;
 use tracing::{Level, Span};
 
-use crate::config::ListenerKind;
+use crate::listener::ListenerKind;
 use crate::tls::TlsInfo;
 
 /// The span of one connection. Its TLS fields are filled once a handshake completes.
