@@ -176,6 +176,19 @@ pub struct IngressArgs {
     /// lists refuse queries that come through public resolvers.
     #[arg(long, env = var::DNSBL_NAMESERVER)]
     pub dnsbl_nameserver: Option<SocketAddr>,
+    /// Close sessions that send commands or content ahead of a reply they had to wait for
+    /// (RFC 2920; Postfix's `smtpd_forbid_unauth_pipelining`), with `554 5.5.0`.
+    #[arg(
+        long,
+        env = var::FORBID_UNAUTH_PIPELINING,
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub forbid_unauth_pipelining: bool,
+    /// How long the port 25 role stays silent before its greeting; a client that talks in that
+    /// time is refused as an early talker (postscreen's pregreet test). 0: greet at once.
+    #[arg(long, env = var::GREET_DELAY, default_value = "0s", value_parser = parse_duration)]
+    pub greet_delay: Duration,
 }
 
 /// Validated ingress settings.
@@ -205,6 +218,8 @@ pub struct IngressConfig {
     pub shutdown_grace: Duration,
     /// DNS blocklists for the port 25 role; `None` when no sites are configured.
     pub dnsbl: Option<Arc<Dnsbl>>,
+    /// The port 25 role's silence before the greeting (zero: none).
+    pub greet_delay: Duration,
 }
 
 impl IngressArgs {
@@ -340,6 +355,7 @@ impl IngressArgs {
             max_command_line: self.max_command_line,
             max_text_line: self.max_text_line,
             max_received_headers: self.max_received_headers,
+            forbid_unauth_pipelining: self.forbid_unauth_pipelining,
         };
         Ok(IngressConfig {
             database: self.database.validate()?,
@@ -362,6 +378,7 @@ impl IngressArgs {
             max_connections_per_ip: self.max_connections_per_ip,
             shutdown_grace: self.shutdown_grace,
             dnsbl: self.dnsbl()?,
+            greet_delay: self.greet_delay,
         })
     }
 }

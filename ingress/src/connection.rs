@@ -62,6 +62,8 @@ pub(crate) struct Sessions<Q> {
     pub(crate) trace_join_traceparent: bool,
     /// DNS blocklists asked about clients of the port 25 role; `None` when none are configured.
     pub(crate) dnsbl: Option<Arc<Dnsbl>>,
+    /// The port 25 role's silence before the greeting, to catch early talkers (zero: none).
+    pub(crate) greet_delay: Duration,
 }
 
 pub(crate) struct Connection<Q> {
@@ -86,6 +88,13 @@ pub(crate) struct Connection<Q> {
 enum Next {
     Read,
     Close,
+}
+
+/// What a client did while the port 25 role kept silent before its greeting.
+enum Pregreet {
+    Quiet,
+    Talked,
+    HungUp,
 }
 
 impl<Q: QueueStore> Connection<Q> {
@@ -146,13 +155,25 @@ impl<Q: QueueStore> Connection<Q> {
         }
         // Reputation is for strangers: trusted networks and allowlisted clients skip it, and
         // the submission roles take only authenticated mail.
-        if let Some(lists) = &self.sessions.dnsbl
-            && self.kind == ListenerKind::Smtp
+        let stranger = self.kind == ListenerKind::Smtp
             && !self.allowlisted
-            && !self.sessions.relay.trusts(&plane, self.client.ip)
-            && let Some(reply) = dnsbl::at_connect(lists, self.client.ip).await
-        {
-            return self.close_with(reply).await;
+            && !self.sessions.relay.trusts(&plane, self.client.ip);
+        if stranger {
+            if let Some(lists) = &self.sessions.dnsbl
+                && let Some(reply) = dnsbl::at_connect(lists, self.client.ip).await
+            {
+                return self.close_with(reply).await;
+            }
+            if !self.sessions.greet_delay.is_zero() {
+                match self.before_greeting().await? {
+                    Pregreet::Quiet => {}
+                    Pregreet::HungUp => return Ok(()),
+                    Pregreet::Talked => {
+                        tracing::info!(client = %self.client.ip, "client talked before the greeting");
+                        return self.close_with(Reply::early_talker()).await;
+                    }
+                }
+            }
         }
         self.session.greeting().write_to(&mut self.output);
         self.flush().await?;
@@ -180,6 +201,20 @@ impl<Q: QueueStore> Connection<Q> {
                     Ok(Err(error)) => return Err(error),
                 },
             }
+        }
+    }
+
+    /// Waits out the greeting delay, watching what the client does meanwhile.
+    async fn before_greeting(&mut self) -> io::Result<Pregreet> {
+        let delay = self.sessions.greet_delay;
+        tokio::select! {
+            _ = self.stop.drain.cancelled() => Ok(Pregreet::Quiet),
+            read = tokio::time::timeout(delay, self.stream.read_buf(&mut self.input)) => match read {
+                Err(_) => Ok(Pregreet::Quiet),
+                Ok(Ok(0)) => Ok(Pregreet::HungUp),
+                Ok(Ok(_)) => Ok(Pregreet::Talked),
+                Ok(Err(error)) => Err(error),
+            },
         }
     }
 

@@ -56,6 +56,7 @@ impl<Q: QueueStore> Ingress<Q> {
             idle_timeout: config.idle_timeout,
             trace_join_traceparent: config.trace_join_traceparent,
             dnsbl: config.dnsbl.clone(),
+            greet_delay: config.greet_delay,
         };
         Self {
             sessions: Arc::new(sessions),

@@ -51,6 +51,10 @@ pub enum Refusal {
     Blocklisted,
     /// DNS blocklists scored the client at or above the threshold.
     Dnsbl,
+    /// Commands (or message content) sent ahead of a reply the client had to wait for.
+    UnauthorisedPipelining,
+    /// Input before the greeting.
+    EarlyTalker,
 }
 
 impl Refusal {
@@ -80,6 +84,8 @@ impl Refusal {
             Refusal::TooManyHops => "too_many_hops",
             Refusal::Blocklisted => "blocklisted",
             Refusal::Dnsbl => "dnsbl",
+            Refusal::UnauthorisedPipelining => "unauthorised_pipelining",
+            Refusal::EarlyTalker => "early_talker",
         }
     }
 }
@@ -202,6 +208,22 @@ impl Reply {
 
     pub fn queued(queue_id: &str) -> Self {
         Self::new(250, "2.0.0", format!("Ok: queued as {queue_id}"))
+    }
+
+    /// Postfix's words for a client that did not wait for a reply it had to wait for.
+    pub(crate) fn unauthorised_pipelining() -> Self {
+        Self::new(554, "5.5.0", "Error: SMTP protocol synchronization")
+            .because(Refusal::UnauthorisedPipelining)
+    }
+
+    /// A client that talked before the greeting (postscreen's "PREGREET").
+    pub fn early_talker() -> Self {
+        Self::new(
+            554,
+            "5.5.1",
+            "Error: protocol error, talked before the greeting",
+        )
+        .because(Refusal::EarlyTalker)
     }
 
     pub(crate) fn too_many_errors() -> Self {

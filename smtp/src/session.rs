@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::auth::{Credentials, SaslExchange};
 use crate::body::BoundedBody;
-use crate::command::Verb;
+use crate::command::{self, Verb};
 use crate::data::{DataError, DataReader};
 use crate::line::{Line, LineReader};
 use crate::{Envelope, MailParams, Recipient, Refusal, Reply, ReversePath, Transaction};
@@ -36,6 +36,11 @@ pub struct SessionConfig {
     /// Most `Received:` fields a message may carry once ours is added (Postfix's
     /// `hopcount_limit`); more means it is going round in a loop (RFC 5321 6.3).
     pub max_received_headers: usize,
+    /// Close sessions that send ahead where RFC 2920 says to wait for the reply: after HELO,
+    /// EHLO or DATA, or after any command of a session that never said EHLO (Postfix's
+    /// `smtpd_forbid_unauth_pipelining`). Spam engines and smuggling attempts write ahead;
+    /// real MTAs wait.
+    pub forbid_unauth_pipelining: bool,
 }
 
 impl Default for SessionConfig {
@@ -48,6 +53,7 @@ impl Default for SessionConfig {
             max_command_line: 2048,
             max_text_line: 1000,
             max_received_headers: 50,
+            forbid_unauth_pipelining: true,
         }
     }
 }
@@ -276,6 +282,11 @@ impl Session {
                 self.last_command = Some(Verb::Unknown);
                 self.answer(error.reply())
             }
+            Line::Complete(line) if used < input.len() && self.must_wait_after(line) => {
+                // Whatever else was sent is not read: the session ends here.
+                self.closed = true;
+                return (input.len(), Step::Close(Reply::unauthorised_pipelining()));
+            }
             Line::Complete(line) => self.command(line),
         };
         // BDAT switches to chunk mode; its octets may already be here.
@@ -284,6 +295,21 @@ impl Session {
             return (used + more, step);
         }
         (used, step)
+    }
+
+    /// Whether the client had to wait for this command's reply before sending more (RFC 2920:
+    /// EHLO and DATA end a pipelined group; without EHLO nothing may be pipelined). Records the
+    /// verb, so the refusal is counted at its stage.
+    fn must_wait_after(&mut self, line: &[u8]) -> bool {
+        if !self.config.forbid_unauth_pipelining {
+            return false;
+        }
+        let verb = std::str::from_utf8(line).map_or(Verb::Unknown, |l| command::split(l).0);
+        let must_wait = !self.esmtp || matches!(verb, Verb::Helo | Verb::Ehlo | Verb::Data);
+        if must_wait {
+            self.last_command = Some(verb);
+        }
+        must_wait
     }
 
     fn process_data(&mut self, input: &[u8]) -> (usize, Step) {

@@ -193,6 +193,8 @@ pub(crate) fn small_config() -> SessionConfig {
         max_command_line: 512,
         max_text_line: 100,
         max_received_headers: 5,
+        // Most tests feed a whole conversation at once; `session::tests::pipelining` turns it on.
+        forbid_unauth_pipelining: false,
     }
 }
 

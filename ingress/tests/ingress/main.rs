@@ -13,6 +13,7 @@ mod outage;
 mod peers;
 mod proxy;
 mod relay;
+mod sync;
 mod tls;
 mod tls_peers;
 mod tls_reload;

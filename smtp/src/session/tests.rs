@@ -4,6 +4,7 @@
 mod auth;
 mod bdat;
 mod limits;
+mod pipelining;
 mod random;
 mod starttls;
 
