@@ -3,6 +3,7 @@
 use anyhow::Context as _;
 use tern_common::admin;
 use tern_common::bus::Bus;
+use tern_common::greylist::Greylist;
 use tern_common::queue::{self, PgQueueStore};
 use tern_common::users::UserStore;
 use tern_ingress::{Ingress, IngressConfig};
@@ -49,12 +50,11 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
         Some(control.clone()),
         control_stop.clone(),
     );
-    tern_ingress::run(
-        Ingress::new(&config, store, Some(bus.clone()), Some(users), control),
-        listeners,
-        shutdown,
-    )
-    .await;
+    let mut ingress = Ingress::new(&config, store, Some(bus.clone()), Some(users), control);
+    if let Some(settings) = config.greylist {
+        ingress = ingress.with_greylist(Greylist::new(pool.clone(), settings));
+    }
+    tern_ingress::run(ingress, listeners, shutdown).await;
 
     control_stop.cancel();
     let _ = beating.await;

@@ -19,6 +19,7 @@ pub mod config;
 pub mod control;
 pub mod dns;
 pub mod dnsbl;
+pub mod greylist;
 pub mod policy;
 pub mod queue;
 pub mod route;

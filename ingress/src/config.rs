@@ -12,6 +12,7 @@ use tern_common::config::{
 };
 use tern_common::dns::Resolver;
 use tern_common::dnsbl::{self, Dnsbl};
+use tern_common::greylist::GreylistSettings;
 use tern_common::policy::RelayPolicy;
 use tern_common::telemetry::{TelemetryArgs, TelemetryConfig};
 use tern_common::users::LockoutPolicy;
@@ -189,6 +190,27 @@ pub struct IngressArgs {
     /// time is refused as an early talker (postscreen's pregreet test). 0: greet at once.
     #[arg(long, env = var::GREET_DELAY, default_value = "0s", value_parser = parse_duration)]
     pub greet_delay: Duration,
+    /// Greylist recipients of the port 25 role (postgrey's triplets, shared by every pod
+    /// through PostgreSQL): a new triplet gets `451 4.7.1` until its delay is over.
+    #[arg(
+        long,
+        env = var::GREYLIST,
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    pub greylist: bool,
+    /// How long a new triplet is deferred.
+    #[arg(long, env = var::GREYLIST_DELAY, default_value = "5m", value_parser = parse_duration)]
+    pub greylist_delay: Duration,
+    /// How long after its first attempt a triplet may come back and pass.
+    #[arg(long, env = var::GREYLIST_RETRY_WINDOW, default_value = "2d", value_parser = parse_duration)]
+    pub greylist_retry_window: Duration,
+    /// A triplet not seen for this long is forgotten.
+    #[arg(long, env = var::GREYLIST_MAX_AGE, default_value = "35d", value_parser = parse_duration)]
+    pub greylist_max_age: Duration,
+    /// Passed triplets after which a client network is not greylisted any more (0: never).
+    #[arg(long, env = var::GREYLIST_AUTO_ALLOW_CLIENTS, default_value_t = 5)]
+    pub greylist_auto_allow_clients: u32,
 }
 
 /// Validated ingress settings.
@@ -220,9 +242,38 @@ pub struct IngressConfig {
     pub dnsbl: Option<Arc<Dnsbl>>,
     /// The port 25 role's silence before the greeting (zero: none).
     pub greet_delay: Duration,
+    /// Greylisting on the port 25 role; `None` when off.
+    pub greylist: Option<GreylistSettings>,
 }
 
 impl IngressArgs {
+    fn greylist(&self) -> Result<Option<GreylistSettings>, ConfigError> {
+        if !self.greylist {
+            return Ok(None);
+        }
+        if self.greylist_retry_window <= self.greylist_delay {
+            return Err(ConfigError::new(
+                var::GREYLIST_RETRY_WINDOW,
+                format!(
+                    "must be longer than {}, or no triplet could ever pass",
+                    var::GREYLIST_DELAY
+                ),
+            ));
+        }
+        if self.greylist_max_age < self.greylist_retry_window {
+            return Err(ConfigError::new(
+                var::GREYLIST_MAX_AGE,
+                format!("must be at least {}", var::GREYLIST_RETRY_WINDOW),
+            ));
+        }
+        Ok(Some(GreylistSettings {
+            delay: self.greylist_delay,
+            retry_window: self.greylist_retry_window,
+            max_age: self.greylist_max_age,
+            auto_allow_clients: self.greylist_auto_allow_clients,
+        }))
+    }
+
     fn dnsbl(&self) -> Result<Option<Arc<Dnsbl>>, ConfigError> {
         let sites = dnsbl::parse_sites(&self.dnsbl_sites)
             .map_err(|e| ConfigError::new(var::DNSBL_SITES, e))?;
@@ -379,6 +430,7 @@ impl IngressArgs {
             shutdown_grace: self.shutdown_grace,
             dnsbl: self.dnsbl()?,
             greet_delay: self.greet_delay,
+            greylist: self.greylist()?,
         })
     }
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use tern_common::control::ControlWatch;
 use tern_common::dnsbl::Dnsbl;
+use tern_common::greylist::Greylist;
 use tern_common::policy::{RelayDecision, RelayPolicy};
 use tern_common::queue::QueueStore;
 use tern_common::users::{AuthOutcome, User, UserStore};
@@ -30,7 +31,7 @@ use crate::listener::ListenerKind;
 use crate::stream::SmtpStream;
 use crate::tls::{TlsInfo, TlsServer};
 use crate::trace::{self, SessionTrace};
-use crate::{dnsbl, metrics};
+use crate::{dnsbl, greylist, metrics};
 
 /// Flush replies early once this many bytes are pending, so a client that pipelines without
 /// reading cannot make us buffer without bound.
@@ -64,6 +65,8 @@ pub(crate) struct Sessions<Q> {
     pub(crate) dnsbl: Option<Arc<Dnsbl>>,
     /// The port 25 role's silence before the greeting, to catch early talkers (zero: none).
     pub(crate) greet_delay: Duration,
+    /// Greylisting for strangers on the port 25 role; `None` when off.
+    pub(crate) greylist: Option<Greylist>,
 }
 
 pub(crate) struct Connection<Q> {
@@ -83,6 +86,9 @@ pub(crate) struct Connection<Q> {
     trace: SessionTrace,
     /// An allow entry of the blocklist matched: the blocklist is not asked again.
     allowlisted: bool,
+    /// A client of the port 25 role from outside the trusted networks: the reputation checks
+    /// (DNSBL, greeting delay, greylisting) apply to it.
+    stranger: bool,
 }
 
 enum Next {
@@ -137,6 +143,7 @@ impl<Q: QueueStore> Connection<Q> {
             stage: metrics::Stage::Connect,
             trace: SessionTrace::current(),
             allowlisted: false,
+            stranger: false,
         }
     }
 
@@ -155,10 +162,10 @@ impl<Q: QueueStore> Connection<Q> {
         }
         // Reputation is for strangers: trusted networks and allowlisted clients skip it, and
         // the submission roles take only authenticated mail.
-        let stranger = self.kind == ListenerKind::Smtp
+        self.stranger = self.kind == ListenerKind::Smtp
             && !self.allowlisted
             && !self.sessions.relay.trusts(&plane, self.client.ip);
-        if stranger {
+        if self.stranger {
             if let Some(lists) = &self.sessions.dnsbl
                 && let Some(reply) = dnsbl::at_connect(lists, self.client.ip).await
             {
@@ -202,6 +209,16 @@ impl<Q: QueueStore> Connection<Q> {
                 },
             }
         }
+    }
+
+    /// The greylist's reply for this recipient, when greylisting is on.
+    async fn greylisted(&self, recipient: &str) -> Option<Reply> {
+        let list = self.sessions.greylist.as_ref()?;
+        let sender = match self.session.sender() {
+            Some(ReversePath::Mailbox(mailbox)) => mailbox.to_string(),
+            _ => String::new(),
+        };
+        greylist::at_rcpt(list, self.client.ip, &sender, recipient).await
     }
 
     /// Waits out the greeting delay, watching what the client does meanwhile.
@@ -267,6 +284,15 @@ impl<Q: QueueStore> Connection<Q> {
                         }
                     };
                     let verdict = match decision {
+                        // Mail from strangers to our domains: the greylist has its say.
+                        RelayDecision::Local
+                            if self.stranger && self.user.is_none() && !self.allowlisted =>
+                        {
+                            match self.greylisted(&recipient.path.to_string()).await {
+                                Some(reply) => Verdict::Reject(reply),
+                                None => Verdict::Accept,
+                            }
+                        }
                         RelayDecision::Local | RelayDecision::Relay => Verdict::Accept,
                         RelayDecision::Denied => {
                             ::metrics::counter!(metrics::RECIPIENTS_REJECTED_TOTAL, "reason" => "relay_denied")

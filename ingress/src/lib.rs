@@ -6,6 +6,7 @@
 //! - `connection`: drives one [`tern_smtp::Session`] over a byte stream (PIPELINING-aware).
 //! - `blocklist`: the control plane's blocklist at connect, MAIL and RCPT, and its replies.
 //! - `dnsbl`: DNS blocklists and allowlists asked at connect on the port 25 role.
+//! - `greylist`: greylisting at RCPT on the port 25 role, and the expiry of old triplets.
 //! - `accept`: turns a finished transaction into a committed queue entry.
 //! - [`proxy`]: PROXY protocol settings and reading the header before the session.
 //! - `received`: the RFC 5321 4.4 `Received:` header.
@@ -27,6 +28,7 @@ mod accept;
 mod blocklist;
 mod connection;
 mod dnsbl;
+mod greylist;
 mod limits;
 mod listener;
 mod received;

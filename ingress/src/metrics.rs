@@ -24,6 +24,8 @@ pub const SENDERS_REJECTED_TOTAL: &str = "tern_ingress_senders_rejected_total";
 pub const AUTH_ATTEMPTS_TOTAL: &str = "tern_ingress_auth_attempts_total";
 pub const TLS_RELOADS_TOTAL: &str = "tern_ingress_tls_reloads_total";
 pub const PROXY_REFUSED_TOTAL: &str = "tern_ingress_proxy_refused_total";
+/// Greylisting decisions by result: passed, client_allowed, deferred, error.
+pub const GREYLIST_RESULTS_TOTAL: &str = "tern_ingress_greylist_results_total";
 /// Each DNSBL site's answer about each client asked, by zone and result.
 pub const DNSBL_RESULTS_TOTAL: &str = "tern_ingress_dnsbl_results_total";
 
@@ -46,6 +48,7 @@ pub const ALL: &[&str] = &[
     TLS_RELOADS_TOTAL,
     PROXY_REFUSED_TOTAL,
     DNSBL_RESULTS_TOTAL,
+    GREYLIST_RESULTS_TOTAL,
 ];
 
 /// Histogram buckets of [`COMMIT_SECONDS`]: a durable commit takes milliseconds, a stuck one
@@ -113,6 +116,11 @@ pub(crate) fn reply(stage: Stage, reply: &Reply) {
 /// Counts a reject whose reason the caller knows.
 pub(crate) fn rejected(stage: Stage, reason: &'static str) {
     ::metrics::counter!(REJECTS_TOTAL, "stage" => stage.label(), "reason" => reason).increment(1);
+}
+
+/// Counts one greylisting decision.
+pub(crate) fn greylist_result(result: &'static str) {
+    ::metrics::counter!(GREYLIST_RESULTS_TOTAL, "result" => result).increment(1);
 }
 
 /// Counts one DNSBL site's answer (`zone` comes from the settings, so the label is bounded).

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tern_common::bus::Bus;
 use tern_common::control::ControlWatch;
+use tern_common::greylist::Greylist;
 use tern_common::queue::QueueStore;
 use tern_common::users::UserStore;
 use tern_smtp::Reply;
@@ -23,10 +24,10 @@ use crate::accept::Committer;
 use crate::config::{IngressConfig, ListenerKind};
 use crate::connection::{Connection, Sessions, Stop};
 use crate::limits::ConnectionLimits;
-use crate::metrics;
 use crate::proxy::{self, ProxyConfig, ProxyRefusal};
 use crate::stream::SmtpStream;
 use crate::trace;
+use crate::{greylist, metrics};
 
 /// A configured ingress, ready to [`run`].
 pub struct Ingress<Q> {
@@ -57,6 +58,7 @@ impl<Q: QueueStore> Ingress<Q> {
             trace_join_traceparent: config.trace_join_traceparent,
             dnsbl: config.dnsbl.clone(),
             greet_delay: config.greet_delay,
+            greylist: None,
         };
         Self {
             sessions: Arc::new(sessions),
@@ -64,6 +66,17 @@ impl<Q: QueueStore> Ingress<Q> {
             proxy: Arc::new(config.proxy.clone()),
             shutdown_grace: config.shutdown_grace,
         }
+    }
+}
+
+impl<Q> Ingress<Q> {
+    /// Greylists strangers' recipients through `greylist` (call before [`run`]; the settings
+    /// say whether greylisting is on at all).
+    pub fn with_greylist(mut self, greylist: Greylist) -> Self {
+        if let Some(sessions) = Arc::get_mut(&mut self.sessions) {
+            sessions.greylist = Some(greylist);
+        }
+        self
     }
 }
 
@@ -82,6 +95,11 @@ pub async fn run<Q: QueueStore>(
     let reload = ingress.sessions.tls.clone().map(|tls| {
         let stop = CancellationToken::new();
         tokio::spawn(tls.watch_certificates(ingress.sessions.control.clone(), stop.clone()));
+        stop.drop_guard()
+    });
+    let expire = ingress.sessions.greylist.clone().map(|list| {
+        let stop = CancellationToken::new();
+        tokio::spawn(greylist::expire(list, stop.clone()));
         stop.drop_guard()
     });
     let prune = ingress.sessions.users.clone().map(|users| {
@@ -129,6 +147,7 @@ pub async fn run<Q: QueueStore>(
     }
     drop(reload);
     drop(prune);
+    drop(expire);
     tracing::info!("ingress stopped");
 }
 

@@ -55,6 +55,10 @@ pub enum Refusal {
     UnauthorisedPipelining,
     /// Input before the greeting.
     EarlyTalker,
+    /// A new (client network, sender, recipient) triplet, deferred.
+    Greylisted,
+    /// A policy check could not be made (its database is away): try again later.
+    PolicyUnavailable,
 }
 
 impl Refusal {
@@ -86,6 +90,8 @@ impl Refusal {
             Refusal::Dnsbl => "dnsbl",
             Refusal::UnauthorisedPipelining => "unauthorised_pipelining",
             Refusal::EarlyTalker => "early_talker",
+            Refusal::Greylisted => "greylisted",
+            Refusal::PolicyUnavailable => "policy_unavailable",
         }
     }
 }

@@ -274,6 +274,11 @@ impl Session {
         self.helo.as_deref()
     }
 
+    /// The envelope sender of the open transaction.
+    pub fn sender(&self) -> Option<&ReversePath> {
+        self.txn.as_ref().map(|txn| &txn.from)
+    }
+
     fn process_command(&mut self, input: &[u8]) -> (usize, Step) {
         let (used, line) = self.lines.next(input, self.config.max_command_line);
         let step = match line {

@@ -7,6 +7,7 @@ use clap::Parser;
 use futures::StreamExt;
 use tern_common::bus::Bus;
 use tern_common::control::{ControlWatch, PgControlStore};
+use tern_common::greylist::Greylist;
 use tern_common::queue::PgQueueStore;
 use tern_common::users::UserStore;
 use tern_ingress::{Ingress, IngressArgs, ListenerKind};
@@ -91,7 +92,10 @@ impl TestIngress {
             config.control_poll,
             shutdown.clone(),
         );
-        let ingress = Ingress::new(&config, store, Some(bus.clone()), Some(users), control);
+        let mut ingress = Ingress::new(&config, store, Some(bus.clone()), Some(users), control);
+        if let Some(settings) = config.greylist {
+            ingress = ingress.with_greylist(Greylist::new(db.pool.clone(), settings));
+        }
         let task = tokio::spawn(tern_ingress::run(ingress, bound, shutdown.clone()));
         Self {
             addr: listeners[0].0,

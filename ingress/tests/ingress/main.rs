@@ -8,6 +8,7 @@ mod auth_lockout;
 mod commit;
 mod control;
 mod dnsbl;
+mod greylist;
 mod limits;
 mod outage;
 mod peers;
