@@ -186,6 +186,15 @@ pub struct IngressArgs {
         action = clap::ArgAction::Set
     )]
     pub forbid_unauth_pipelining: bool,
+    /// Refuse HELO/EHLO names that are neither a domain name nor an address literal (`501
+    /// 5.5.2`).
+    #[arg(
+        long,
+        env = var::REJECT_INVALID_HELO,
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    pub reject_invalid_helo: bool,
     /// How long the port 25 role stays silent before its greeting; a client that talks in that
     /// time is refused as an early talker (postscreen's pregreet test). 0: greet at once.
     #[arg(long, env = var::GREET_DELAY, default_value = "0s", value_parser = parse_duration)]
@@ -407,6 +416,7 @@ impl IngressArgs {
             max_text_line: self.max_text_line,
             max_received_headers: self.max_received_headers,
             forbid_unauth_pipelining: self.forbid_unauth_pipelining,
+            reject_invalid_helo: self.reject_invalid_helo,
         };
         Ok(IngressConfig {
             database: self.database.validate()?,

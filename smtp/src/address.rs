@@ -2,6 +2,7 @@
 //! UTF-8): the types, their canonical text form and the path parser.
 
 mod domain;
+pub(crate) use domain::parse_domain;
 mod parse;
 #[cfg(test)]
 mod tests;

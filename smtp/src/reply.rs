@@ -59,6 +59,8 @@ pub enum Refusal {
     Greylisted,
     /// A policy check could not be made (its database is away): try again later.
     PolicyUnavailable,
+    /// A HELO/EHLO name that is neither a domain name nor an address literal.
+    InvalidHelo,
 }
 
 impl Refusal {
@@ -92,6 +94,7 @@ impl Refusal {
             Refusal::EarlyTalker => "early_talker",
             Refusal::Greylisted => "greylisted",
             Refusal::PolicyUnavailable => "policy_unavailable",
+            Refusal::InvalidHelo => "invalid_helo",
         }
     }
 }

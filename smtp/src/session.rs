@@ -41,6 +41,10 @@ pub struct SessionConfig {
     /// `smtpd_forbid_unauth_pipelining`). Spam engines and smuggling attempts write ahead;
     /// real MTAs wait.
     pub forbid_unauth_pipelining: bool,
+    /// Refuse HELO/EHLO names that are neither a domain name nor an address literal, `501
+    /// 5.5.2` (Postfix's `reject_invalid_helo_hostname`). Off by default: real MTAs do send
+    /// such names.
+    pub reject_invalid_helo: bool,
 }
 
 impl Default for SessionConfig {
@@ -54,6 +58,7 @@ impl Default for SessionConfig {
             max_text_line: 1000,
             max_received_headers: 50,
             forbid_unauth_pipelining: true,
+            reject_invalid_helo: false,
         }
     }
 }

@@ -195,6 +195,7 @@ pub(crate) fn small_config() -> SessionConfig {
         max_received_headers: 5,
         // Most tests feed a whole conversation at once; `session::tests::pipelining` turns it on.
         forbid_unauth_pipelining: false,
+        reject_invalid_helo: false,
     }
 }
 

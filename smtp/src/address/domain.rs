@@ -9,7 +9,7 @@ const MAX_LABEL: usize = 63;
 const IPV6_TAG: &str = "IPv6:";
 
 /// Parses the text after `@`: a dotted name or a bracketed address literal.
-pub(super) fn parse_domain(s: &str) -> Result<Domain, AddressError> {
+pub(crate) fn parse_domain(s: &str) -> Result<Domain, AddressError> {
     if s.len() > MAX_DOMAIN {
         return Err(AddressError::DomainTooLong);
     }

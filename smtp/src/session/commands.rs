@@ -73,6 +73,18 @@ impl Session {
             };
             return self.answer(Reply::syntax(usage));
         }
+        if self.config.reject_invalid_helo
+            && crate::address::parse_domain(args.trim_end_matches('.')).is_err()
+        {
+            return self.answer(
+                Reply::new(
+                    501,
+                    "5.5.2",
+                    format!("<{args}>: Helo command rejected: Invalid name"),
+                )
+                .because(Refusal::InvalidHelo),
+            );
+        }
         self.helo = Some(args.to_string());
         self.esmtp = esmtp;
         self.txn = None;

@@ -276,3 +276,35 @@ fn each_command_line_is_reported_once_by_verb_and_message_data_is_not() {
     }
     assert_eq!(verbs, ["ehlo", "other", "mail", "rcpt", "data"]);
 }
+
+#[test]
+fn invalid_helo_names_are_refused_only_when_asked() {
+    let strict = SessionConfig {
+        reject_invalid_helo: true,
+        ..small_config()
+    };
+    for name in [
+        "mx.example.org",
+        "mx.example.org.",
+        "[192.0.2.1]",
+        "[IPv6:2001:db8::1]",
+        "localhost",
+    ] {
+        let mut driver = Driver::new(strict.clone());
+        driver.feed(format!("HELO {name}\r\n").as_bytes());
+        assert_eq!(driver.last(), "250 mx.test", "{name}");
+    }
+    for name in ["bad_name!", "-x.example", "[300.1.1.1]", "a..b"] {
+        let mut driver = Driver::new(strict.clone());
+        driver.feed(format!("EHLO {name}\r\n").as_bytes());
+        assert_eq!(
+            driver.last(),
+            format!("501 5.5.2 <{name}>: Helo command rejected: Invalid name"),
+            "{name}"
+        );
+        assert_eq!(driver.session.helo(), None, "{name}");
+    }
+    let mut driver = Driver::new(small_config());
+    driver.feed(b"HELO bad_name!\r\n");
+    assert_eq!(driver.last(), "250 mx.test");
+}
