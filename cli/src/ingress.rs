@@ -5,7 +5,9 @@ use tern_common::admin;
 use tern_common::bus::Bus;
 use tern_common::greylist::Greylist;
 use tern_common::queue::{self, PgQueueStore};
+use tern_common::ratelimit::RateLimiter;
 use tern_common::users::UserStore;
+use tern_ingress::ratelimit::RateLimits;
 use tern_ingress::{Ingress, IngressConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -53,6 +55,10 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
     let mut ingress = Ingress::new(&config, store, Some(bus.clone()), Some(users), control);
     if let Some(settings) = config.greylist {
         ingress = ingress.with_greylist(Greylist::new(pool.clone(), settings));
+    }
+    if !config.rate_limits.is_off() {
+        let limiter = RateLimiter::new(pool.clone());
+        ingress = ingress.with_rate_limits(RateLimits::new(limiter, config.rate_limits));
     }
     tern_ingress::run(ingress, listeners, shutdown).await;
 

@@ -55,16 +55,21 @@ pub enum Grey {
     Deferred { retry_after: Duration },
 }
 
+/// The network a client is judged by: its /24, or its /64 for IPv6 (one host's neighbours, or
+/// one site's pool of outbound servers, share it).
+pub fn client_network(client: IpAddr) -> IpNet {
+    match canonical(client) {
+        IpAddr::V4(v4) => IpNet::new(v4.into(), 24),
+        IpAddr::V6(v6) => IpNet::new(v6.into(), 64),
+    }
+    .map(|net| net.trunc())
+    .unwrap_or_else(|_| IpNet::from(client))
+}
+
 impl Triplet {
     pub fn new(client: IpAddr, sender: &str, recipient: &str) -> Self {
-        let client_net = match canonical(client) {
-            IpAddr::V4(v4) => IpNet::new(v4.into(), 24),
-            IpAddr::V6(v6) => IpNet::new(v6.into(), 64),
-        }
-        .map(|net| net.trunc())
-        .unwrap_or_else(|_| IpNet::from(client));
         Self {
-            client_net,
+            client_net: client_network(client),
             sender: normalise_sender(sender),
             recipient: recipient.to_lowercase(),
         }

@@ -22,6 +22,7 @@ pub mod dnsbl;
 pub mod greylist;
 pub mod policy;
 pub mod queue;
+pub mod ratelimit;
 pub mod route;
 pub mod shutdown;
 pub mod telemetry;

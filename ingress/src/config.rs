@@ -14,12 +14,14 @@ use tern_common::dns::Resolver;
 use tern_common::dnsbl::{self, Dnsbl};
 use tern_common::greylist::GreylistSettings;
 use tern_common::policy::RelayPolicy;
+use tern_common::ratelimit::Limit;
 use tern_common::telemetry::{TelemetryArgs, TelemetryConfig};
 use tern_common::users::LockoutPolicy;
 use tern_smtp::SessionConfig;
 
 pub use crate::listener::ListenerKind;
 use crate::proxy::ProxyConfig;
+use crate::ratelimit::RateLimitSettings;
 use crate::tls::TlsServer;
 use crate::tls::certificates::CertificateSource;
 
@@ -220,6 +222,19 @@ pub struct IngressArgs {
     /// Passed triplets after which a client network is not greylisted any more (0: never).
     #[arg(long, env = var::GREYLIST_AUTO_ALLOW_CLIENTS, default_value_t = 5)]
     pub greylist_auto_allow_clients: u32,
+    /// Recipients per client network (/24, /64) from port 25 strangers, cluster-wide, as
+    /// `COUNT/PERIOD` (`200/1h`). Empty: no limit.
+    #[arg(long, env = var::RATE_LIMIT_CLIENT, default_value = "")]
+    pub rate_limit_client: String,
+    /// Recipients per recipient domain from port 25 strangers. Empty: no limit.
+    #[arg(long, env = var::RATE_LIMIT_RECIPIENT_DOMAIN, default_value = "")]
+    pub rate_limit_recipient_domain: String,
+    /// Messages per authenticated user. Empty: no limit.
+    #[arg(long, env = var::RATE_LIMIT_USER, default_value = "")]
+    pub rate_limit_user: String,
+    /// Messages per sender domain from clients outside the trusted networks. Empty: no limit.
+    #[arg(long, env = var::RATE_LIMIT_SENDER_DOMAIN, default_value = "")]
+    pub rate_limit_sender_domain: String,
 }
 
 /// Validated ingress settings.
@@ -253,6 +268,8 @@ pub struct IngressConfig {
     pub greet_delay: Duration,
     /// Greylisting on the port 25 role; `None` when off.
     pub greylist: Option<GreylistSettings>,
+    /// The cluster-wide rate limits that are set.
+    pub rate_limits: RateLimitSettings,
 }
 
 impl IngressArgs {
@@ -441,6 +458,18 @@ impl IngressArgs {
             dnsbl: self.dnsbl()?,
             greet_delay: self.greet_delay,
             greylist: self.greylist()?,
+            rate_limits: RateLimitSettings {
+                client: limit(var::RATE_LIMIT_CLIENT, &self.rate_limit_client)?,
+                recipient_domain: limit(
+                    var::RATE_LIMIT_RECIPIENT_DOMAIN,
+                    &self.rate_limit_recipient_domain,
+                )?,
+                user: limit(var::RATE_LIMIT_USER, &self.rate_limit_user)?,
+                sender_domain: limit(
+                    var::RATE_LIMIT_SENDER_DOMAIN,
+                    &self.rate_limit_sender_domain,
+                )?,
+            },
         })
     }
 }
@@ -511,6 +540,17 @@ fn listen_setting(kind: ListenerKind) -> &'static str {
         ListenerKind::Smtp => var::SMTP_LISTEN,
         ListenerKind::Submission => var::SUBMISSION_LISTEN,
         ListenerKind::Submissions => var::SUBMISSIONS_LISTEN,
+    }
+}
+
+/// An optional `COUNT/PERIOD` setting.
+fn limit(setting: &'static str, text: &str) -> Result<Option<Limit>, ConfigError> {
+    match text.trim() {
+        "" => Ok(None),
+        text => text
+            .parse()
+            .map(Some)
+            .map_err(|reason: String| ConfigError::new(setting, reason)),
     }
 }
 

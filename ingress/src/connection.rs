@@ -28,6 +28,7 @@ use tracing::Instrument;
 use crate::accept::{Client, Committer};
 use crate::blocklist::{self, Gate};
 use crate::listener::ListenerKind;
+use crate::ratelimit::RateLimits;
 use crate::stream::SmtpStream;
 use crate::tls::{TlsInfo, TlsServer};
 use crate::trace::{self, SessionTrace};
@@ -67,6 +68,8 @@ pub(crate) struct Sessions<Q> {
     pub(crate) greet_delay: Duration,
     /// Greylisting for strangers on the port 25 role; `None` when off.
     pub(crate) greylist: Option<Greylist>,
+    /// Cluster-wide rate limits; `None` when none is set.
+    pub(crate) rate_limits: Option<RateLimits>,
 }
 
 pub(crate) struct Connection<Q> {
@@ -86,8 +89,10 @@ pub(crate) struct Connection<Q> {
     trace: SessionTrace,
     /// An allow entry of the blocklist matched: the blocklist is not asked again.
     allowlisted: bool,
+    /// The client is in a trusted network (the settings' or the control plane's).
+    trusted: bool,
     /// A client of the port 25 role from outside the trusted networks: the reputation checks
-    /// (DNSBL, greeting delay, greylisting) apply to it.
+    /// (DNSBL, greeting delay, greylisting, per-client limits) apply to it.
     stranger: bool,
 }
 
@@ -143,6 +148,7 @@ impl<Q: QueueStore> Connection<Q> {
             stage: metrics::Stage::Connect,
             trace: SessionTrace::current(),
             allowlisted: false,
+            trusted: false,
             stranger: false,
         }
     }
@@ -162,9 +168,8 @@ impl<Q: QueueStore> Connection<Q> {
         }
         // Reputation is for strangers: trusted networks and allowlisted clients skip it, and
         // the submission roles take only authenticated mail.
-        self.stranger = self.kind == ListenerKind::Smtp
-            && !self.allowlisted
-            && !self.sessions.relay.trusts(&plane, self.client.ip);
+        self.trusted = self.sessions.relay.trusts(&plane, self.client.ip);
+        self.stranger = self.kind == ListenerKind::Smtp && !self.allowlisted && !self.trusted;
         if self.stranger {
             if let Some(lists) = &self.sessions.dnsbl
                 && let Some(reply) = dnsbl::at_connect(lists, self.client.ip).await
@@ -301,6 +306,17 @@ impl<Q: QueueStore> Connection<Q> {
                             Verdict::Reject(Reply::relay_denied())
                         }
                     };
+                    let verdict = match (verdict, &self.sessions.rate_limits) {
+                        (Verdict::Accept, Some(limits))
+                            if self.stranger && self.user.is_none() && !self.allowlisted =>
+                        {
+                            match limits.at_rcpt(self.client.ip, &recipient.path).await {
+                                Some(reply) => Verdict::Reject(reply),
+                                None => Verdict::Accept,
+                            }
+                        }
+                        (verdict, _) => verdict,
+                    };
                     let reply = self.session.recipient_verdict(verdict);
                     self.reply(&reply);
                 }
@@ -310,7 +326,14 @@ impl<Q: QueueStore> Connection<Q> {
                     self.reply(&reply);
                 }
                 Step::CheckSender(from) => {
-                    let verdict = self.check_sender(&from);
+                    let mut verdict = self.check_sender(&from);
+                    if let (Verdict::Accept, Some(limits)) = (&verdict, &self.sessions.rate_limits)
+                    {
+                        let login = self.user.as_ref().map(|user| user.login.as_str());
+                        if let Some(reply) = limits.at_mail(login, &from, self.trusted).await {
+                            verdict = Verdict::Reject(reply);
+                        }
+                    }
                     let reply = self.session.sender_verdict(verdict);
                     self.reply(&reply);
                 }

@@ -8,6 +8,7 @@
 //! - `dnsbl`: DNS blocklists and allowlists asked at connect on the port 25 role.
 //! - `greylist`: greylisting at RCPT on the port 25 role, and the expiry of old triplets.
 //! - `accept`: turns a finished transaction into a committed queue entry.
+//! - [`ratelimit`]: cluster-wide rate limits at MAIL and RCPT, and their replies.
 //! - [`proxy`]: PROXY protocol settings and reading the header before the session.
 //! - `received`: the RFC 5321 4.4 `Received:` header.
 //! - [`submission`]: `Message-ID` and `Date` added to submitted messages that lack them.
@@ -20,6 +21,7 @@
 pub mod config;
 pub mod metrics;
 pub mod proxy;
+pub mod ratelimit;
 pub mod server;
 pub mod submission;
 pub mod tls;

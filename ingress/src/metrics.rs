@@ -24,6 +24,8 @@ pub const SENDERS_REJECTED_TOTAL: &str = "tern_ingress_senders_rejected_total";
 pub const AUTH_ATTEMPTS_TOTAL: &str = "tern_ingress_auth_attempts_total";
 pub const TLS_RELOADS_TOTAL: &str = "tern_ingress_tls_reloads_total";
 pub const PROXY_REFUSED_TOTAL: &str = "tern_ingress_proxy_refused_total";
+/// Rate-limit checks by limit and result: allowed, limited, error.
+pub const RATE_LIMIT_RESULTS_TOTAL: &str = "tern_ingress_rate_limit_results_total";
 /// Greylisting decisions by result: passed, client_allowed, deferred, error.
 pub const GREYLIST_RESULTS_TOTAL: &str = "tern_ingress_greylist_results_total";
 /// Each DNSBL site's answer about each client asked, by zone and result.
@@ -49,6 +51,7 @@ pub const ALL: &[&str] = &[
     PROXY_REFUSED_TOTAL,
     DNSBL_RESULTS_TOTAL,
     GREYLIST_RESULTS_TOTAL,
+    RATE_LIMIT_RESULTS_TOTAL,
 ];
 
 /// Histogram buckets of [`COMMIT_SECONDS`]: a durable commit takes milliseconds, a stuck one
@@ -116,6 +119,12 @@ pub(crate) fn reply(stage: Stage, reply: &Reply) {
 /// Counts a reject whose reason the caller knows.
 pub(crate) fn rejected(stage: Stage, reason: &'static str) {
     ::metrics::counter!(REJECTS_TOTAL, "stage" => stage.label(), "reason" => reason).increment(1);
+}
+
+/// Counts one rate-limit check.
+pub(crate) fn rate_limit_result(limit: &'static str, result: &'static str) {
+    ::metrics::counter!(RATE_LIMIT_RESULTS_TOTAL, "limit" => limit, "result" => result)
+        .increment(1);
 }
 
 /// Counts one greylisting decision.

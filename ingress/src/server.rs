@@ -25,6 +25,7 @@ use crate::config::{IngressConfig, ListenerKind};
 use crate::connection::{Connection, Sessions, Stop};
 use crate::limits::ConnectionLimits;
 use crate::proxy::{self, ProxyConfig, ProxyRefusal};
+use crate::ratelimit::RateLimits;
 use crate::stream::SmtpStream;
 use crate::trace;
 use crate::{greylist, metrics};
@@ -59,6 +60,7 @@ impl<Q: QueueStore> Ingress<Q> {
             dnsbl: config.dnsbl.clone(),
             greet_delay: config.greet_delay,
             greylist: None,
+            rate_limits: None,
         };
         Self {
             sessions: Arc::new(sessions),
@@ -75,6 +77,14 @@ impl<Q> Ingress<Q> {
     pub fn with_greylist(mut self, greylist: Greylist) -> Self {
         if let Some(sessions) = Arc::get_mut(&mut self.sessions) {
             sessions.greylist = Some(greylist);
+        }
+        self
+    }
+
+    /// Counts the configured rate limits in `limits` (call before [`run`]).
+    pub fn with_rate_limits(mut self, limits: RateLimits) -> Self {
+        if let Some(sessions) = Arc::get_mut(&mut self.sessions) {
+            sessions.rate_limits = Some(limits);
         }
         self
     }
@@ -100,6 +110,11 @@ pub async fn run<Q: QueueStore>(
     let expire = ingress.sessions.greylist.clone().map(|list| {
         let stop = CancellationToken::new();
         tokio::spawn(greylist::expire(list, stop.clone()));
+        stop.drop_guard()
+    });
+    let recover = ingress.sessions.rate_limits.clone().map(|limits| {
+        let stop = CancellationToken::new();
+        tokio::spawn(limits.expire(stop.clone()));
         stop.drop_guard()
     });
     let prune = ingress.sessions.users.clone().map(|users| {
@@ -148,6 +163,7 @@ pub async fn run<Q: QueueStore>(
     drop(reload);
     drop(prune);
     drop(expire);
+    drop(recover);
     tracing::info!("ingress stopped");
 }
 

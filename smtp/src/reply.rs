@@ -61,6 +61,8 @@ pub enum Refusal {
     PolicyUnavailable,
     /// A HELO/EHLO name that is neither a domain name nor an address literal.
     InvalidHelo,
+    /// A cluster-wide rate limit was reached.
+    RateLimited,
 }
 
 impl Refusal {
@@ -95,6 +97,7 @@ impl Refusal {
             Refusal::Greylisted => "greylisted",
             Refusal::PolicyUnavailable => "policy_unavailable",
             Refusal::InvalidHelo => "invalid_helo",
+            Refusal::RateLimited => "rate_limited",
         }
     }
 }

@@ -13,6 +13,7 @@ mod limits;
 mod outage;
 mod peers;
 mod proxy;
+mod ratelimit;
 mod relay;
 mod sync;
 mod tls;

@@ -1,0 +1,139 @@
+//! Cluster-wide rate limits at MAIL (per authenticated user, per sender domain) and at RCPT
+//! (per client network, per recipient domain), and the one place their answers become replies.
+//! Over a limit the client hears `451 4.7.1`, never a 5xx: a limit says "not now". A database
+//! that cannot answer defers too (`451 4.3.0`): a limit exists to protect, so it never lets
+//! mail through unchecked.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use tern_common::greylist::client_network;
+use tern_common::ratelimit::{Limit, Rate, RateLimiter};
+use tern_smtp::{Domain, ForwardPath, Refusal, Reply, ReversePath};
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics;
+
+/// Which limits are set; each `None` is off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    /// Recipients per client network (/24 or /64), for port 25 strangers.
+    pub client: Option<Limit>,
+    /// Recipients per recipient domain, for port 25 strangers.
+    pub recipient_domain: Option<Limit>,
+    /// Messages per authenticated user.
+    pub user: Option<Limit>,
+    /// Messages per sender domain, from anyone outside the trusted networks.
+    pub sender_domain: Option<Limit>,
+}
+
+impl RateLimitSettings {
+    pub fn is_off(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// The limits and the shared limiter they count in.
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    limiter: RateLimiter,
+    settings: RateLimitSettings,
+}
+
+impl RateLimits {
+    pub fn new(limiter: RateLimiter, settings: RateLimitSettings) -> Self {
+        Self { limiter, settings }
+    }
+
+    /// One message from `login` (when authenticated) with envelope sender `from`.
+    pub(crate) async fn at_mail(
+        &self,
+        login: Option<&str>,
+        from: &ReversePath,
+        trusted: bool,
+    ) -> Option<Reply> {
+        if let (Some(limit), Some(login)) = (self.settings.user, login)
+            && let Some(reply) = self.count("user", format!("user:{login}"), limit).await
+        {
+            return Some(reply);
+        }
+        if let (Some(limit), ReversePath::Mailbox(mailbox), false) =
+            (self.settings.sender_domain, from, trusted)
+        {
+            let domain = domain_key(&mailbox.domain);
+            return self
+                .count("sender_domain", format!("sender_domain:{domain}"), limit)
+                .await;
+        }
+        None
+    }
+
+    /// One recipient `to` from a stranger at `client`.
+    pub(crate) async fn at_rcpt(&self, client: IpAddr, to: &ForwardPath) -> Option<Reply> {
+        if let Some(limit) = self.settings.client {
+            let network = client_network(client);
+            if let Some(reply) = self
+                .count("client", format!("client:{network}"), limit)
+                .await
+            {
+                return Some(reply);
+            }
+        }
+        if let (Some(limit), ForwardPath::Mailbox(mailbox)) = (self.settings.recipient_domain, to) {
+            let domain = domain_key(&mailbox.domain);
+            return self
+                .count(
+                    "recipient_domain",
+                    format!("recipient_domain:{domain}"),
+                    limit,
+                )
+                .await;
+        }
+        None
+    }
+
+    async fn count(&self, what: &'static str, key: String, limit: Limit) -> Option<Reply> {
+        let (result, reply) = match self.limiter.check(&key, limit).await {
+            Ok(Rate::Allowed) => ("allowed", None),
+            Ok(Rate::Limited { retry_after }) => {
+                tracing::info!(limit = what, %key, rate = %limit, retry_after = retry_after.as_secs(), "rate limit reached");
+                let reply = Reply::new(
+                    451,
+                    "4.7.1",
+                    format!(
+                        "Rate limit exceeded ({what}), try again in {} seconds",
+                        retry_after.as_secs().max(1)
+                    ),
+                );
+                ("limited", Some(reply.because(Refusal::RateLimited)))
+            }
+            Err(error) => {
+                tracing::warn!(limit = what, %error, "rate limit not reachable; deferred");
+                let reply = Reply::new(451, "4.3.0", "Temporary policy failure, try again later");
+                ("error", Some(reply.because(Refusal::PolicyUnavailable)))
+            }
+        };
+        metrics::rate_limit_result(what, result);
+        reply
+    }
+
+    /// Deletes keys whose limits have fully recovered, every minute, so the table holds only
+    /// the senders that are busy now.
+    pub(crate) async fn expire(self, stop: CancellationToken) {
+        const EVERY: Duration = Duration::from_secs(60);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(EVERY) => {}
+            }
+            while let Ok(1000) = self.limiter.expire(1000).await {}
+        }
+    }
+}
+
+fn domain_key(domain: &Domain) -> String {
+    match domain {
+        Domain::Name(name) => name.to_lowercase(),
+        Domain::Literal(literal) => format!("[{literal}]"),
+    }
+}
