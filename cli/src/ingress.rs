@@ -53,12 +53,12 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
         control_stop.clone(),
     );
     let mut ingress = Ingress::new(&config, store, Some(bus.clone()), Some(users), control);
-    if let Some(settings) = config.greylist {
+    if let Some(settings) = config.policy.greylist {
         ingress = ingress.with_greylist(Greylist::new(pool.clone(), settings));
     }
-    if !config.rate_limits.is_off() {
+    if !config.policy.rate_limits.is_off() {
         let limiter = RateLimiter::new(pool.clone());
-        ingress = ingress.with_rate_limits(RateLimits::new(limiter, config.rate_limits));
+        ingress = ingress.with_rate_limits(RateLimits::new(limiter, config.policy.rate_limits));
     }
     tern_ingress::run(ingress, listeners, shutdown).await;
 

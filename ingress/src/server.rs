@@ -57,8 +57,8 @@ impl<Q: QueueStore> Ingress<Q> {
             users,
             idle_timeout: config.idle_timeout,
             trace_join_traceparent: config.trace_join_traceparent,
-            dnsbl: config.dnsbl.clone(),
-            greet_delay: config.greet_delay,
+            dnsbl: config.policy.dnsbl.clone(),
+            greet_delay: config.policy.greet_delay,
             greylist: None,
             rate_limits: None,
         };

@@ -95,12 +95,12 @@ impl TestIngress {
             shutdown.clone(),
         );
         let mut ingress = Ingress::new(&config, store, Some(bus.clone()), Some(users), control);
-        if let Some(settings) = config.greylist {
+        if let Some(settings) = config.policy.greylist {
             ingress = ingress.with_greylist(Greylist::new(db.pool.clone(), settings));
         }
-        if !config.rate_limits.is_off() {
+        if !config.policy.rate_limits.is_off() {
             let limiter = RateLimiter::new(db.pool.clone());
-            ingress = ingress.with_rate_limits(RateLimits::new(limiter, config.rate_limits));
+            ingress = ingress.with_rate_limits(RateLimits::new(limiter, config.policy.rate_limits));
         }
         let task = tokio::spawn(tern_ingress::run(ingress, bound, shutdown.clone()));
         Self {
