@@ -27,6 +27,7 @@ use tracing::Instrument;
 
 use crate::accept::{Client, Committer};
 use crate::blocklist::{self, Gate};
+use crate::deadline::RecordDeadline;
 use crate::listener::ListenerKind;
 use crate::ratelimit::RateLimits;
 use crate::stream::SmtpStream;
@@ -89,6 +90,8 @@ pub(crate) struct Connection<Q> {
     trace: SessionTrace,
     /// An allow entry of the blocklist matched: the blocklist is not asked again.
     allowlisted: bool,
+    /// When the client must have finished what it is sending.
+    deadline: RecordDeadline,
     /// The client is in a trusted network (the settings' or the control plane's).
     trusted: bool,
     /// A client of the port 25 role from outside the trusted networks: the reputation checks
@@ -128,6 +131,7 @@ impl<Q: QueueStore> Connection<Q> {
             // RFC 6409: the submission roles take mail only from authenticated users.
             required: kind != ListenerKind::Smtp,
         };
+        let sessions_idle = sessions.idle_timeout;
         let session = Session::new(Arc::clone(&sessions.session))
             .with_tls(tls_state)
             .with_auth(auth);
@@ -148,6 +152,7 @@ impl<Q: QueueStore> Connection<Q> {
             stage: metrics::Stage::Connect,
             trace: SessionTrace::current(),
             allowlisted: false,
+            deadline: RecordDeadline::new(sessions_idle),
             trusted: false,
             stranger: false,
         }
@@ -189,6 +194,7 @@ impl<Q: QueueStore> Connection<Q> {
         }
         self.session.greeting().write_to(&mut self.output);
         self.flush().await?;
+        self.deadline.restart();
         loop {
             if let Next::Close = self.process_input().await? {
                 self.flush().await?;
@@ -198,18 +204,18 @@ impl<Q: QueueStore> Connection<Q> {
             if self.stop.drain.is_cancelled() && !self.session.in_transaction() {
                 return self.close_with(Reply::shutting_down()).await;
             }
-            let idle = self.sessions.idle_timeout;
             let in_transaction = self.session.in_transaction();
+            let before = self.input.len();
             tokio::select! {
                 biased;
                 _ = self.stop.abort.cancelled() => return self.close_with(Reply::shutting_down()).await,
                 _ = self.stop.drain.cancelled(), if !in_transaction => {
                     return self.close_with(Reply::shutting_down()).await;
                 }
-                read = tokio::time::timeout(idle, self.stream.read_buf(&mut self.input)) => match read {
+                read = tokio::time::timeout_at(self.deadline.at(), self.stream.read_buf(&mut self.input)) => match read {
                     Err(_) => return self.close_with(Reply::idle_timeout()).await,
                     Ok(Ok(0)) => return Ok(()),
-                    Ok(Ok(_)) => {}
+                    Ok(Ok(_)) => self.deadline.received(&self.input[before..]),
                     Ok(Err(error)) => return Err(error),
                 },
             }
@@ -363,6 +369,8 @@ impl<Q: QueueStore> Connection<Q> {
 
     /// Queues a reply to the client, counting it when it refuses something.
     fn reply(&mut self, reply: &Reply) {
+        // The client's turn begins with our reply.
+        self.deadline.restart();
         metrics::reply(self.stage, reply);
         self.trace.reply(reply, self.session.in_transaction());
         reply.write_to(&mut self.output);

@@ -5,6 +5,7 @@
 //! - [`server`]: accept loops over injected listeners, connection limits, graceful shutdown.
 //! - `connection`: drives one [`tern_smtp::Session`] over a byte stream (PIPELINING-aware).
 //! - `blocklist`: the control plane's blocklist at connect, MAIL and RCPT, and its replies.
+//! - `deadline`: the time a client has for one record (a dribbling client is cut off).
 //! - `dnsbl`: DNS blocklists and allowlists asked at connect on the port 25 role.
 //! - `greylist`: greylisting at RCPT on the port 25 role, and the expiry of old triplets.
 //! - `accept`: turns a finished transaction into a committed queue entry.
@@ -29,6 +30,7 @@ pub mod tls;
 mod accept;
 mod blocklist;
 mod connection;
+mod deadline;
 mod dnsbl;
 mod greylist;
 mod limits;

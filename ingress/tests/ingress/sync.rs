@@ -73,3 +73,43 @@ async fn an_early_talker_is_refused_and_a_patient_client_greeted() {
     let (_client, reply) = SmtpClient::connect_after(ingress.addr, b"EHLO early.example\r\n").await;
     assert_eq!(reply.code, 220, "{reply:?}");
 }
+
+#[tokio::test]
+async fn a_client_dribbling_a_byte_at_a_time_is_cut_off_after_the_idle_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let ingress = TestIngress::start_with(&["--idle-timeout", "2s"]).await;
+    let mut stream = tokio::net::TcpStream::connect(ingress.addr)
+        .await
+        .expect("connect");
+    let mut buffer = vec![0u8; 512];
+    let n = stream.read(&mut buffer).await.expect("greeting");
+    assert!(
+        buffer[..n].starts_with(b"220"),
+        "{:?}",
+        String::from_utf8_lossy(&buffer[..n])
+    );
+    let started = tokio::time::Instant::now();
+    // Each byte comes well within the idle timeout; the line never ends.
+    for byte in b"EHLO a-very-slow-client.example".iter().cycle().take(40) {
+        stream.write_all(&[*byte]).await.expect("write");
+        match tokio::time::timeout(Duration::from_millis(400), stream.read(&mut buffer)).await {
+            Err(_) => continue,
+            Ok(Ok(n)) => {
+                let reply = String::from_utf8_lossy(&buffer[..n]).to_string();
+                assert!(reply.starts_with("421 4.4.2"), "{reply}");
+                assert!(
+                    started.elapsed() < Duration::from_secs(6),
+                    "cut off only after {:?}",
+                    started.elapsed()
+                );
+                return;
+            }
+            Ok(Err(error)) => panic!("read: {error}"),
+        }
+    }
+    panic!(
+        "a client that never finished its line kept the session for {:?}",
+        started.elapsed()
+    );
+}
