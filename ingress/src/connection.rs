@@ -176,6 +176,11 @@ impl<Q: QueueStore> Connection<Q> {
         self.trusted = self.sessions.relay.trusts(&plane, self.client.ip);
         self.stranger = self.kind == ListenerKind::Smtp && !self.allowlisted && !self.trusted;
         if self.stranger {
+            if let Some(limits) = &self.sessions.rate_limits
+                && let Some(reply) = limits.at_connect(self.client.ip).await
+            {
+                return self.close_with(reply).await;
+            }
             if let Some(lists) = &self.sessions.dnsbl
                 && let Some(reply) = dnsbl::at_connect(lists, self.client.ip).await
             {

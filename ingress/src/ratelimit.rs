@@ -17,6 +17,8 @@ use crate::metrics;
 /// Which limits are set; each `None` is off.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RateLimitSettings {
+    /// New connections per client network (/24 or /64), for port 25 strangers.
+    pub connections: Option<Limit>,
     /// Recipients per client network (/24 or /64), for port 25 strangers.
     pub client: Option<Limit>,
     /// Recipients per recipient domain, for port 25 strangers.
@@ -43,6 +45,17 @@ pub struct RateLimits {
 impl RateLimits {
     pub fn new(limiter: RateLimiter, settings: RateLimitSettings) -> Self {
         Self { limiter, settings }
+    }
+
+    /// A new connection from a stranger at `client`: the reply is a `421`, since the session
+    /// ends with it.
+    pub(crate) async fn at_connect(&self, client: IpAddr) -> Option<Reply> {
+        let limit = self.settings.connections?;
+        let network = client_network(client);
+        let reply = self
+            .count("connections", format!("connections:{network}"), limit)
+            .await?;
+        Some(Reply { code: 421, ..reply })
     }
 
     /// One message from `login` (when authenticated) with envelope sender `from`.

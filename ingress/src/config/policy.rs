@@ -78,6 +78,10 @@ pub struct PolicyArgs {
     /// Passed triplets after which a client network is not greylisted any more (0: never).
     #[arg(long, env = var::GREYLIST_AUTO_ALLOW_CLIENTS, default_value_t = 5)]
     pub greylist_auto_allow_clients: u32,
+    /// New connections per client network (/24, /64) from port 25 strangers, cluster-wide, as
+    /// `COUNT/PERIOD` (`60/1m`). Empty: no limit.
+    #[arg(long, env = var::RATE_LIMIT_CONNECTIONS, default_value = "")]
+    pub rate_limit_connections: String,
     /// Recipients per client network (/24, /64) from port 25 strangers, cluster-wide, as
     /// `COUNT/PERIOD` (`200/1h`). Empty: no limit.
     #[arg(long, env = var::RATE_LIMIT_CLIENT, default_value = "")]
@@ -113,6 +117,7 @@ impl PolicyArgs {
             greet_delay: self.greet_delay,
             greylist: self.greylist()?,
             rate_limits: RateLimitSettings {
+                connections: limit(var::RATE_LIMIT_CONNECTIONS, &self.rate_limit_connections)?,
                 client: limit(var::RATE_LIMIT_CLIENT, &self.rate_limit_client)?,
                 recipient_domain: limit(
                     var::RATE_LIMIT_RECIPIENT_DOMAIN,

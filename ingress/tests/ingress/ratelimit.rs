@@ -73,3 +73,18 @@ async fn a_lost_database_defers_and_trusted_clients_are_not_counted_per_client()
         assert_eq!(client.command(&format!("RCPT TO:<{rcpt}>")).await.code, 250);
     }
 }
+
+#[tokio::test]
+async fn new_connections_from_one_network_are_limited_across_pods() {
+    let args = ["--rate-limit-connections", "2/1h"];
+    let first = TestIngress::start_with(&args).await;
+    let second = TestIngress::start_on(first.db.reopen().await, &args).await;
+    let (_a, greeting) = tern_testkit::SmtpClient::connect(first.addr).await;
+    assert_eq!(greeting.code, 220);
+    let (_b, greeting) = tern_testkit::SmtpClient::connect(second.addr).await;
+    assert_eq!(greeting.code, 220);
+    let (mut c, refused) = tern_testkit::SmtpClient::connect(first.addr).await;
+    assert_eq!(refused.code, 421, "{refused:?}");
+    assert!(refused.text().contains("connections"), "{refused:?}");
+    assert!(c.is_closed().await);
+}
