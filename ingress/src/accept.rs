@@ -30,6 +30,9 @@ pub(crate) struct Client {
     pub(crate) tls: Option<TlsInfo>,
     /// The SMTP AUTH login, once the client has authenticated.
     pub(crate) login: Option<String>,
+    /// The open transaction's `Authentication-Results:` methods (`spf=pass smtp.mailfrom=…`),
+    /// set at MAIL; `None` when no check ran.
+    pub(crate) authentication: Option<String>,
 }
 
 /// Turns finished transactions into queue entries: the queue to commit to, the bus that wakes
@@ -170,7 +173,13 @@ fn build(
         Some(_) => missing_headers(&body, hostname, queue_id, received_at),
         None => String::new(),
     };
-    let mut stored = Vec::with_capacity(header.len() + fixups.len() + body.len());
+    // RFC 8601: our verdicts, under our name, above the trace field we add.
+    let results = match &client.authentication {
+        Some(methods) => format!("Authentication-Results: {hostname}; {methods}\r\n"),
+        None => String::new(),
+    };
+    let mut stored = Vec::with_capacity(results.len() + header.len() + fixups.len() + body.len());
+    stored.extend_from_slice(results.as_bytes());
     stored.extend_from_slice(header.as_bytes());
     stored.extend_from_slice(fixups.as_bytes());
     stored.extend_from_slice(&body);

@@ -288,6 +288,7 @@ impl IngressArgs {
                 "must be greater than zero",
             ));
         }
+        let policy = self.policy.validate(&hostname)?;
         let session = SessionConfig {
             hostname,
             max_message_size: self.max_message_size,
@@ -319,7 +320,7 @@ impl IngressArgs {
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,
             shutdown_grace: self.shutdown_grace,
-            policy: self.policy.validate()?,
+            policy,
         })
     }
 }

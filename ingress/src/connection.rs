@@ -30,6 +30,7 @@ use crate::blocklist::{self, Gate};
 use crate::deadline::RecordDeadline;
 use crate::listener::ListenerKind;
 use crate::ratelimit::RateLimits;
+use crate::spf::SpfCheck;
 use crate::stream::SmtpStream;
 use crate::tls::{TlsInfo, TlsServer};
 use crate::trace::{self, SessionTrace};
@@ -71,6 +72,8 @@ pub(crate) struct Sessions<Q> {
     pub(crate) greylist: Option<Greylist>,
     /// Cluster-wide rate limits; `None` when none is set.
     pub(crate) rate_limits: Option<RateLimits>,
+    /// SPF at MAIL for strangers; `None` when off.
+    pub(crate) spf: Option<Arc<SpfCheck>>,
 }
 
 pub(crate) struct Connection<Q> {
@@ -142,6 +145,7 @@ impl<Q: QueueStore> Connection<Q> {
                 ip: client_ip,
                 tls,
                 login: None,
+                authentication: None,
             },
             kind,
             stop,
@@ -337,11 +341,28 @@ impl<Q: QueueStore> Connection<Q> {
                     self.reply(&reply);
                 }
                 Step::CheckSender(from) => {
+                    self.client.authentication = None;
                     let mut verdict = self.check_sender(&from);
                     if let (Verdict::Accept, Some(limits)) = (&verdict, &self.sessions.rate_limits)
                     {
                         let login = self.user.as_ref().map(|user| user.login.as_str());
                         if let Some(reply) = limits.at_mail(login, &from, self.trusted).await {
+                            verdict = Verdict::Reject(reply);
+                        }
+                    }
+                    if let (Verdict::Accept, Some(spf)) = (&verdict, &self.sessions.spf)
+                        && self.stranger
+                        && self.user.is_none()
+                        && !self.allowlisted
+                    {
+                        let sender = match &from {
+                            ReversePath::Null => String::new(),
+                            ReversePath::Mailbox(mailbox) => mailbox.to_string(),
+                        };
+                        let helo = self.session.helo().unwrap_or_default().to_owned();
+                        let checked = spf.check(self.client.ip, &helo, &sender).await;
+                        self.client.authentication = Some(checked.result);
+                        if let Some(reply) = checked.refusal {
                             verdict = Verdict::Reject(reply);
                         }
                     }

@@ -10,6 +10,7 @@
 //! - `greylist`: greylisting at RCPT on the port 25 role, and the expiry of old triplets.
 //! - `accept`: turns a finished transaction into a committed queue entry.
 //! - [`ratelimit`]: cluster-wide rate limits at MAIL and RCPT, and their replies.
+//! - [`spf`]: SPF at MAIL for port 25 strangers, recorded and, when asked, enforced.
 //! - [`proxy`]: PROXY protocol settings and reading the header before the session.
 //! - `received`: the RFC 5321 4.4 `Received:` header.
 //! - [`submission`]: `Message-ID` and `Date` added to submitted messages that lack them.
@@ -24,6 +25,7 @@ pub mod metrics;
 pub mod proxy;
 pub mod ratelimit;
 pub mod server;
+pub mod spf;
 pub mod submission;
 pub mod tls;
 

@@ -24,6 +24,8 @@ pub const SENDERS_REJECTED_TOTAL: &str = "tern_ingress_senders_rejected_total";
 pub const AUTH_ATTEMPTS_TOTAL: &str = "tern_ingress_auth_attempts_total";
 pub const TLS_RELOADS_TOTAL: &str = "tern_ingress_tls_reloads_total";
 pub const PROXY_REFUSED_TOTAL: &str = "tern_ingress_proxy_refused_total";
+/// SPF checks by result (RFC 7208's names).
+pub const SPF_RESULTS_TOTAL: &str = "tern_ingress_spf_results_total";
 /// Rate-limit checks by limit and result: allowed, limited, error.
 pub const RATE_LIMIT_RESULTS_TOTAL: &str = "tern_ingress_rate_limit_results_total";
 /// Greylisting decisions by result: passed, client_allowed, deferred, error.
@@ -52,6 +54,7 @@ pub const ALL: &[&str] = &[
     DNSBL_RESULTS_TOTAL,
     GREYLIST_RESULTS_TOTAL,
     RATE_LIMIT_RESULTS_TOTAL,
+    SPF_RESULTS_TOTAL,
 ];
 
 /// Histogram buckets of [`COMMIT_SECONDS`]: a durable commit takes milliseconds, a stuck one
@@ -119,6 +122,11 @@ pub(crate) fn reply(stage: Stage, reply: &Reply) {
 /// Counts a reject whose reason the caller knows.
 pub(crate) fn rejected(stage: Stage, reason: &'static str) {
     ::metrics::counter!(REJECTS_TOTAL, "stage" => stage.label(), "reason" => reason).increment(1);
+}
+
+/// Counts one SPF check.
+pub(crate) fn spf_result(result: &'static str) {
+    ::metrics::counter!(SPF_RESULTS_TOTAL, "result" => result).increment(1);
 }
 
 /// Counts one rate-limit check.

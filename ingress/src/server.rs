@@ -61,6 +61,7 @@ impl<Q: QueueStore> Ingress<Q> {
             greet_delay: config.policy.greet_delay,
             greylist: None,
             rate_limits: None,
+            spf: config.policy.spf.clone(),
         };
         Self {
             sessions: Arc::new(sessions),

@@ -63,6 +63,10 @@ pub enum Refusal {
     InvalidHelo,
     /// A cluster-wide rate limit was reached.
     RateLimited,
+    /// The sender's SPF record says the client may not send for it.
+    SpfFail,
+    /// The sender's SPF record could not be checked now.
+    SpfTempError,
 }
 
 impl Refusal {
@@ -98,6 +102,8 @@ impl Refusal {
             Refusal::PolicyUnavailable => "policy_unavailable",
             Refusal::InvalidHelo => "invalid_helo",
             Refusal::RateLimited => "rate_limited",
+            Refusal::SpfFail => "spf_fail",
+            Refusal::SpfTempError => "spf_temperror",
         }
     }
 }

@@ -14,9 +14,18 @@ use tern_common::ratelimit::Limit;
 
 use super::var;
 use crate::ratelimit::RateLimitSettings;
+use crate::spf::{SpfCheck, SpfMode};
 
 #[derive(Debug, Clone, Args)]
 pub struct PolicyArgs {
+    /// The name server (`address:port`) for the policy checks' DNS (SPF); unset: the
+    /// system's.
+    #[arg(long, env = var::NAMESERVER)]
+    pub nameserver: Option<SocketAddr>,
+    /// SPF at MAIL for port 25 strangers: `off`, `record` (in `Authentication-Results:`) or
+    /// `reject` (also refuse `fail` with 550 5.7.23 and defer `temperror` with 451 4.7.24).
+    #[arg(long, env = var::SPF, default_value = "off")]
+    pub spf: String,
     /// DNS blocklists and allowlists asked about every client of the port 25 role, in
     /// postscreen's form `zone[=filter][*weight]`, comma separated; an allowlist (DNSWL) has a
     /// negative weight. Empty: none are asked.
@@ -100,6 +109,8 @@ pub struct PolicyArgs {
 /// Validated policy settings.
 #[derive(Debug, Clone)]
 pub struct PolicyConfig {
+    /// SPF at MAIL; `None` when off.
+    pub spf: Option<Arc<SpfCheck>>,
     /// DNS blocklists for the port 25 role; `None` when no sites are configured.
     pub dnsbl: Option<Arc<Dnsbl>>,
     /// The port 25 role's silence before the greeting (zero: none).
@@ -111,8 +122,22 @@ pub struct PolicyConfig {
 }
 
 impl PolicyArgs {
-    pub fn validate(&self) -> Result<PolicyConfig, ConfigError> {
+    /// `hostname`: ours, for the checks that name it (SPF's `r` macro).
+    pub fn validate(&self, hostname: &str) -> Result<PolicyConfig, ConfigError> {
+        let mode: SpfMode = self
+            .spf
+            .parse()
+            .map_err(|reason: String| ConfigError::new(var::SPF, reason))?;
+        let spf = match mode {
+            SpfMode::Off => None,
+            mode => {
+                let resolver = Resolver::new(self.nameserver)
+                    .map_err(|e| ConfigError::new(var::NAMESERVER, e.to_string()))?;
+                SpfCheck::new(mode, hostname, &resolver).map(Arc::new)
+            }
+        };
         Ok(PolicyConfig {
+            spf,
             dnsbl: self.dnsbl()?,
             greet_delay: self.greet_delay,
             greylist: self.greylist()?,

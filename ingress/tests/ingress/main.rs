@@ -15,6 +15,7 @@ mod peers;
 mod proxy;
 mod ratelimit;
 mod relay;
+mod spf;
 mod sync;
 mod tls;
 mod tls_peers;
