@@ -12,8 +12,6 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tern_common::control::ControlWatch;
-use tern_common::dnsbl::Dnsbl;
-use tern_common::greylist::Greylist;
 use tern_common::policy::{RelayDecision, RelayPolicy};
 use tern_common::queue::QueueStore;
 use tern_common::users::{AuthOutcome, User, UserStore};
@@ -29,12 +27,11 @@ use crate::accept::{Client, Committer};
 use crate::blocklist::{self, Gate};
 use crate::deadline::RecordDeadline;
 use crate::listener::ListenerKind;
-use crate::ratelimit::RateLimits;
-use crate::spf::SpfCheck;
+use crate::metrics;
+use crate::policy::{Policy, Standing};
 use crate::stream::SmtpStream;
 use crate::tls::{TlsInfo, TlsServer};
 use crate::trace::{self, SessionTrace};
-use crate::{dnsbl, greylist, metrics};
 
 /// Flush replies early once this many bytes are pending, so a client that pipelines without
 /// reading cannot make us buffer without bound.
@@ -64,16 +61,10 @@ pub(crate) struct Sessions<Q> {
     pub(crate) idle_timeout: Duration,
     /// A message's `Traceparent:` header may parent its transaction span.
     pub(crate) trace_join_traceparent: bool,
-    /// DNS blocklists asked about clients of the port 25 role; `None` when none are configured.
-    pub(crate) dnsbl: Option<Arc<Dnsbl>>,
+    /// The policy checks at connect, MAIL and RCPT.
+    pub(crate) policy: Policy,
     /// The port 25 role's silence before the greeting, to catch early talkers (zero: none).
     pub(crate) greet_delay: Duration,
-    /// Greylisting for strangers on the port 25 role; `None` when off.
-    pub(crate) greylist: Option<Greylist>,
-    /// Cluster-wide rate limits; `None` when none is set.
-    pub(crate) rate_limits: Option<RateLimits>,
-    /// SPF at MAIL for strangers; `None` when off.
-    pub(crate) spf: Option<Arc<SpfCheck>>,
 }
 
 pub(crate) struct Connection<Q> {
@@ -179,25 +170,21 @@ impl<Q: QueueStore> Connection<Q> {
         // the submission roles take only authenticated mail.
         self.trusted = self.sessions.relay.trusts(&plane, self.client.ip);
         self.stranger = self.kind == ListenerKind::Smtp && !self.allowlisted && !self.trusted;
-        if self.stranger {
-            if let Some(limits) = &self.sessions.rate_limits
-                && let Some(reply) = limits.at_connect(self.client.ip).await
-            {
-                return self.close_with(reply).await;
-            }
-            if let Some(lists) = &self.sessions.dnsbl
-                && let Some(reply) = dnsbl::at_connect(lists, self.client.ip).await
-            {
-                return self.close_with(reply).await;
-            }
-            if !self.sessions.greet_delay.is_zero() {
-                match self.before_greeting().await? {
-                    Pregreet::Quiet => {}
-                    Pregreet::HungUp => return Ok(()),
-                    Pregreet::Talked => {
-                        tracing::info!(client = %self.client.ip, "client talked before the greeting");
-                        return self.close_with(Reply::early_talker()).await;
-                    }
+        if let Some(reply) = self
+            .sessions
+            .policy
+            .at_connect(self.standing(), self.client.ip)
+            .await
+        {
+            return self.close_with(reply).await;
+        }
+        if self.stranger && !self.sessions.greet_delay.is_zero() {
+            match self.before_greeting().await? {
+                Pregreet::Quiet => {}
+                Pregreet::HungUp => return Ok(()),
+                Pregreet::Talked => {
+                    tracing::info!(client = %self.client.ip, "client talked before the greeting");
+                    return self.close_with(Reply::early_talker()).await;
                 }
             }
         }
@@ -231,14 +218,12 @@ impl<Q: QueueStore> Connection<Q> {
         }
     }
 
-    /// The greylist's reply for this recipient, when greylisting is on.
-    async fn greylisted(&self, recipient: &str) -> Option<Reply> {
-        let list = self.sessions.greylist.as_ref()?;
-        let sender = match self.session.sender() {
-            Some(ReversePath::Mailbox(mailbox)) => mailbox.to_string(),
-            _ => String::new(),
-        };
-        greylist::at_rcpt(list, self.client.ip, &sender, recipient).await
+    /// Who the client is for the policy checks, as of now (AUTH and allow entries change it).
+    fn standing(&self) -> Standing {
+        Standing {
+            stranger: self.stranger && self.user.is_none() && !self.allowlisted,
+            trusted: self.trusted,
+        }
     }
 
     /// Waits out the greeting delay, watching what the client does meanwhile.
@@ -304,33 +289,24 @@ impl<Q: QueueStore> Connection<Q> {
                         }
                     };
                     let verdict = match decision {
-                        // Mail from strangers to our domains: the greylist has its say.
-                        RelayDecision::Local
-                            if self.stranger && self.user.is_none() && !self.allowlisted =>
-                        {
-                            match self.greylisted(&recipient.path.to_string()).await {
-                                Some(reply) => Verdict::Reject(reply),
-                                None => Verdict::Accept,
-                            }
+                        // Mail from strangers to our domains: the policy has its say.
+                        RelayDecision::Local => {
+                            let sender =
+                                self.session.sender().cloned().unwrap_or(ReversePath::Null);
+                            let refusal = self
+                                .sessions
+                                .policy
+                                .at_rcpt(self.standing(), self.client.ip, &sender, &recipient.path)
+                                .await;
+                            refusal.map_or(Verdict::Accept, Verdict::Reject)
                         }
-                        RelayDecision::Local | RelayDecision::Relay => Verdict::Accept,
+                        RelayDecision::Relay => Verdict::Accept,
                         RelayDecision::Denied => {
                             ::metrics::counter!(metrics::RECIPIENTS_REJECTED_TOTAL, "reason" => "relay_denied")
                                 .increment(1);
                             tracing::info!(client = %self.client.ip, rcpt = %recipient.path, "relay denied");
                             Verdict::Reject(Reply::relay_denied())
                         }
-                    };
-                    let verdict = match (verdict, &self.sessions.rate_limits) {
-                        (Verdict::Accept, Some(limits))
-                            if self.stranger && self.user.is_none() && !self.allowlisted =>
-                        {
-                            match limits.at_rcpt(self.client.ip, &recipient.path).await {
-                                Some(reply) => Verdict::Reject(reply),
-                                None => Verdict::Accept,
-                            }
-                        }
-                        (verdict, _) => verdict,
                     };
                     let reply = self.session.recipient_verdict(verdict);
                     self.reply(&reply);
@@ -343,25 +319,21 @@ impl<Q: QueueStore> Connection<Q> {
                 Step::CheckSender(from) => {
                     self.client.authentication = None;
                     let mut verdict = self.check_sender(&from);
-                    if let (Verdict::Accept, Some(limits)) = (&verdict, &self.sessions.rate_limits)
-                    {
-                        let login = self.user.as_ref().map(|user| user.login.as_str());
-                        if let Some(reply) = limits.at_mail(login, &from, self.trusted).await {
-                            verdict = Verdict::Reject(reply);
-                        }
-                    }
-                    if let (Verdict::Accept, Some(spf)) = (&verdict, &self.sessions.spf)
-                        && self.stranger
-                        && self.user.is_none()
-                        && !self.allowlisted
-                    {
-                        let sender = match &from {
-                            ReversePath::Null => String::new(),
-                            ReversePath::Mailbox(mailbox) => mailbox.to_string(),
-                        };
+                    if verdict == Verdict::Accept {
                         let helo = self.session.helo().unwrap_or_default().to_owned();
-                        let checked = spf.check(self.client.ip, &helo, &sender).await;
-                        self.client.authentication = Some(checked.result);
+                        let login = self.user.as_ref().map(|user| user.login.clone());
+                        let checked = self
+                            .sessions
+                            .policy
+                            .at_mail(
+                                self.standing(),
+                                self.client.ip,
+                                &helo,
+                                login.as_deref(),
+                                &from,
+                            )
+                            .await;
+                        self.client.authentication = checked.authentication;
                         if let Some(reply) = checked.refusal {
                             verdict = Verdict::Reject(reply);
                         }

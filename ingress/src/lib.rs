@@ -6,6 +6,7 @@
 //! - `connection`: drives one [`tern_smtp::Session`] over a byte stream (PIPELINING-aware).
 //! - `blocklist`: the control plane's blocklist at connect, MAIL and RCPT, and its replies.
 //! - `deadline`: the time a client has for one record (a dribbling client is cut off).
+//! - `policy`: the policy engine, one call per stage (connect, MAIL, RCPT) into the checks.
 //! - `dnsbl`: DNS blocklists and allowlists asked at connect on the port 25 role.
 //! - `greylist`: greylisting at RCPT on the port 25 role, and the expiry of old triplets.
 //! - `accept`: turns a finished transaction into a committed queue entry.
@@ -37,6 +38,7 @@ mod dnsbl;
 mod greylist;
 mod limits;
 mod listener;
+mod policy;
 mod received;
 mod stream;
 mod trace;

@@ -24,6 +24,7 @@ use crate::accept::Committer;
 use crate::config::{IngressConfig, ListenerKind};
 use crate::connection::{Connection, Sessions, Stop};
 use crate::limits::ConnectionLimits;
+use crate::policy::Policy;
 use crate::proxy::{self, ProxyConfig, ProxyRefusal};
 use crate::ratelimit::RateLimits;
 use crate::stream::SmtpStream;
@@ -57,11 +58,12 @@ impl<Q: QueueStore> Ingress<Q> {
             users,
             idle_timeout: config.idle_timeout,
             trace_join_traceparent: config.trace_join_traceparent,
-            dnsbl: config.policy.dnsbl.clone(),
+            policy: Policy {
+                dnsbl: config.policy.dnsbl.clone(),
+                spf: config.policy.spf.clone(),
+                ..Policy::default()
+            },
             greet_delay: config.policy.greet_delay,
-            greylist: None,
-            rate_limits: None,
-            spf: config.policy.spf.clone(),
         };
         Self {
             sessions: Arc::new(sessions),
@@ -77,7 +79,7 @@ impl<Q> Ingress<Q> {
     /// say whether greylisting is on at all).
     pub fn with_greylist(mut self, greylist: Greylist) -> Self {
         if let Some(sessions) = Arc::get_mut(&mut self.sessions) {
-            sessions.greylist = Some(greylist);
+            sessions.policy.greylist = Some(greylist);
         }
         self
     }
@@ -85,7 +87,7 @@ impl<Q> Ingress<Q> {
     /// Counts the configured rate limits in `limits` (call before [`run`]).
     pub fn with_rate_limits(mut self, limits: RateLimits) -> Self {
         if let Some(sessions) = Arc::get_mut(&mut self.sessions) {
-            sessions.rate_limits = Some(limits);
+            sessions.policy.rate_limits = Some(limits);
         }
         self
     }
@@ -108,12 +110,12 @@ pub async fn run<Q: QueueStore>(
         tokio::spawn(tls.watch_certificates(ingress.sessions.control.clone(), stop.clone()));
         stop.drop_guard()
     });
-    let expire = ingress.sessions.greylist.clone().map(|list| {
+    let expire = ingress.sessions.policy.greylist.clone().map(|list| {
         let stop = CancellationToken::new();
         tokio::spawn(greylist::expire(list, stop.clone()));
         stop.drop_guard()
     });
-    let recover = ingress.sessions.rate_limits.clone().map(|limits| {
+    let recover = ingress.sessions.policy.rate_limits.clone().map(|limits| {
         let stop = CancellationToken::new();
         tokio::spawn(limits.expire(stop.clone()));
         stop.drop_guard()
