@@ -37,8 +37,7 @@ pub(crate) async fn at_rcpt(
         }
         Err(error) => {
             tracing::warn!(client = %client, %error, "greylist not reachable; recipient deferred");
-            let reply = Reply::new(451, "4.3.0", "Temporary policy failure, try again later");
-            ("error", Some(reply.because(Refusal::PolicyUnavailable)))
+            ("error", Some(Reply::policy_unavailable()))
         }
     };
     metrics::greylist_result(result);

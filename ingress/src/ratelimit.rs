@@ -122,8 +122,7 @@ impl RateLimits {
             }
             Err(error) => {
                 tracing::warn!(limit = what, %error, "rate limit not reachable; deferred");
-                let reply = Reply::new(451, "4.3.0", "Temporary policy failure, try again later");
-                ("error", Some(reply.because(Refusal::PolicyUnavailable)))
+                ("error", Some(Reply::policy_unavailable()))
             }
         };
         metrics::rate_limit_result(what, result);

@@ -234,6 +234,13 @@ impl Reply {
             .because(Refusal::UnauthorisedPipelining)
     }
 
+    /// A policy check whose state could not be read (its database is away): `451 4.3.0`, never
+    /// a silent pass.
+    pub fn policy_unavailable() -> Self {
+        Self::new(451, "4.3.0", "Temporary policy failure, try again later")
+            .because(Refusal::PolicyUnavailable)
+    }
+
     /// A client that talked before the greeting (postscreen's "PREGREET").
     pub fn early_talker() -> Self {
         Self::new(
