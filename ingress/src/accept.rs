@@ -30,6 +30,8 @@ pub(crate) struct Client {
     pub(crate) tls: Option<TlsInfo>,
     /// The SMTP AUTH login, once the client has authenticated.
     pub(crate) login: Option<String>,
+    /// In a trusted network: its messages' `Authentication-Results:` fields are believed.
+    pub(crate) trusted: bool,
     /// The open transaction's `Authentication-Results:` methods (`spf=pass smtp.mailfrom=…`),
     /// set at MAIL; `None` when no check ran.
     pub(crate) authentication: Option<String>,
@@ -145,7 +147,16 @@ fn build(
     queue_id: &str,
 ) -> NewMessage {
     let client_ip = client.ip;
-    let Transaction { envelope, body } = transaction;
+    let Transaction { envelope, mut body } = transaction;
+    // RFC 8601 5: results under our name from outside are forgeries; they go before ours is
+    // added. Only the header section is read, and nothing is copied when none is there.
+    if !client.trusted
+        && let Some(cleaned) = tern_smtp::header::without_fields(&body, |name, value| {
+            name.eq_ignore_ascii_case(b"Authentication-Results") && claims(value, hostname)
+        })
+    {
+        body = cleaned;
+    }
     let recipients: Vec<NewRecipient> = envelope.recipients.iter().map(new_recipient).collect();
     let protocol = with_keyword(
         envelope.params.smtputf8,
@@ -203,6 +214,14 @@ fn build(
         trace_context: None,
         reports_on: None,
     }
+}
+
+/// Whether an `Authentication-Results:` value's authserv-id (its first token) is `hostname`.
+fn claims(value: &[u8], hostname: &str) -> bool {
+    let id = value
+        .split(|&b| b == b';' || b.is_ascii_whitespace())
+        .find(|token| !token.is_empty());
+    id.is_some_and(|id| id.eq_ignore_ascii_case(hostname.as_bytes()))
 }
 
 /// The `with` keyword of RFC 3848 and RFC 6531: S for TLS, A for AUTH.

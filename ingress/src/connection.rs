@@ -136,6 +136,7 @@ impl<Q: QueueStore> Connection<Q> {
                 ip: client_ip,
                 tls,
                 login: None,
+                trusted: false,
                 authentication: None,
             },
             kind,
@@ -169,6 +170,7 @@ impl<Q: QueueStore> Connection<Q> {
         // Reputation is for strangers: trusted networks and allowlisted clients skip it, and
         // the submission roles take only authenticated mail.
         self.trusted = self.sessions.relay.trusts(&plane, self.client.ip);
+        self.client.trusted = self.trusted;
         self.stranger = self.kind == ListenerKind::Smtp && !self.allowlisted && !self.trusted;
         if let Some(reply) = self
             .sessions

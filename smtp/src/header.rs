@@ -63,6 +63,53 @@ pub fn names(message: &[u8]) -> impl Iterator<Item = &[u8]> {
         .map_while(|line| split_field(line).map(|(name, _)| name))
 }
 
+/// The message without the header fields `drop(name, unfolded value)` picks (their folded lines
+/// too), or `None` when it picks none, so that the usual case copies nothing.
+pub fn without_fields(message: &[u8], drop: impl Fn(&[u8], &[u8]) -> bool) -> Option<Vec<u8>> {
+    // Byte ranges of whole fields, first line to last continuation, line ends included.
+    let mut fields: Vec<(usize, usize, &[u8], Vec<u8>)> = Vec::new();
+    let mut start = 0;
+    while start < message.len() {
+        let end = message[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(message.len(), |i| start + i + 1);
+        let raw = &message[start..end];
+        let line = raw.strip_suffix(b"\n").unwrap_or(raw);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if is_continuation(line) {
+            let Some(field) = fields.last_mut() else {
+                break;
+            };
+            field.1 = end;
+            field.3.push(b' ');
+            field.3.extend_from_slice(line.trim_ascii());
+        } else {
+            let Some((name, value)) = split_field(line) else {
+                break;
+            };
+            fields.push((start, end, name, value.trim_ascii().to_vec()));
+        }
+        start = end;
+    }
+    let dropped: Vec<(usize, usize)> = fields
+        .iter()
+        .filter(|(_, _, name, value)| drop(name, value))
+        .map(|(start, end, _, _)| (*start, *end))
+        .collect();
+    if dropped.is_empty() {
+        return None;
+    }
+    let mut kept = Vec::with_capacity(message.len());
+    let mut at = 0;
+    for (start, end) in dropped {
+        kept.extend_from_slice(&message[at..start]);
+        at = end;
+    }
+    kept.extend_from_slice(&message[at..]);
+    Some(kept)
+}
+
 fn lines(message: &[u8]) -> impl Iterator<Item = &[u8]> {
     message
         .split(|&b| b == b'\n')
@@ -86,7 +133,26 @@ fn split_field(line: &[u8]) -> Option<(&[u8], &[u8])> {
 
 #[cfg(test)]
 mod tests {
-    use super::{count, field, fields, names};
+    use super::{count, field, fields, names, without_fields};
+
+    #[test]
+    fn drops_the_chosen_fields_whole_and_nothing_in_the_body() {
+        let message = b"A: 1\r\nAuthentication-Results: mx.test;\r\n spf=pass\r\nB: 2\r\n\r\nAuthentication-Results: mx.test; body\r\n";
+        let ours = |name: &[u8], value: &[u8]| {
+            name.eq_ignore_ascii_case(b"Authentication-Results") && value.starts_with(b"mx.test")
+        };
+        assert_eq!(
+            without_fields(message, ours).as_deref(),
+            Some(&b"A: 1\r\nB: 2\r\n\r\nAuthentication-Results: mx.test; body\r\n"[..])
+        );
+        assert_eq!(without_fields(b"A: 1\r\n\r\nbody", ours), None);
+        assert_eq!(without_fields(b"", ours), None);
+        // A field that is the last line, without a line end, goes too.
+        assert_eq!(
+            without_fields(b"A: 1\nAuthentication-Results: mx.test; x", ours).as_deref(),
+            Some(&b"A: 1\n"[..])
+        );
+    }
 
     #[test]
     fn lists_every_field_unfolded_until_the_body() {

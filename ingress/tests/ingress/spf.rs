@@ -89,3 +89,36 @@ async fn record_mode_accepts_fail_and_says_so() {
     assert_eq!(code, 250);
     assert!(!head.expect("stored").contains("Authentication-Results"));
 }
+
+#[tokio::test]
+async fn results_forged_under_our_name_are_removed_and_others_kept() {
+    let dns = dns().await;
+    let ingress = ingress_checking(&dns, "record").await;
+    let (mut client, _) = ingress.client().await;
+    assert_eq!(
+        client.command("MAIL FROM:<alice@pass.example>").await.code,
+        250
+    );
+    assert_eq!(client.command("RCPT TO:<bob@tern.test>").await.code, 250);
+    assert_eq!(client.command("DATA").await.code, 354);
+    client
+        .send(b"Authentication-Results: MX.TERN.TEST; dkim=pass\r\n header.d=bank.example\r\nAuthentication-Results: elsewhere.example; spf=pass\r\nSubject: forged\r\n\r\nAuthentication-Results: mx.tern.test; in the body\r\n.\r\n")
+        .await;
+    assert_eq!(client.reply().await.code, 250);
+    let body: Vec<u8> = sqlx::query_scalar("SELECT body FROM messages")
+        .fetch_one(&ingress.db.pool)
+        .await
+        .expect("the stored message");
+    let text = String::from_utf8_lossy(&body);
+    assert!(!text.contains("dkim=pass"), "{text}");
+    assert!(!text.contains("bank.example"), "{text}");
+    assert!(
+        text.contains("Authentication-Results: elsewhere.example; spf=pass"),
+        "{text}"
+    );
+    assert!(text.contains("mx.tern.test; in the body"), "{text}");
+    assert!(
+        text.starts_with("Authentication-Results: mx.tern.test; spf=pass"),
+        "{text}"
+    );
+}
