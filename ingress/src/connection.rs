@@ -346,6 +346,17 @@ impl<Q: QueueStore> Connection<Q> {
                 Step::Message(transaction) => {
                     // Replies owed for earlier pipelined commands go out before the commit wait.
                     self.flush().await?;
+                    let methods = self
+                        .sessions
+                        .policy
+                        .at_data(self.standing(), &transaction.body)
+                        .await;
+                    if !methods.is_empty() {
+                        let mut all: Vec<String> =
+                            self.client.authentication.take().into_iter().collect();
+                        all.extend(methods);
+                        self.client.authentication = Some(all.join(";\r\n\t"));
+                    }
                     let span = self.trace.transaction();
                     // Before the span is entered: a started span keeps its parent.
                     if self.sessions.trace_join_traceparent {

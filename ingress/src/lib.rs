@@ -11,6 +11,7 @@
 //! - `greylist`: greylisting at RCPT on the port 25 role, and the expiry of old triplets.
 //! - `accept`: turns a finished transaction into a committed queue entry.
 //! - [`ratelimit`]: cluster-wide rate limits at MAIL and RCPT, and their replies.
+//! - [`dkim`]: DKIM verification at the end of data, recorded in `Authentication-Results:`.
 //! - [`spf`]: SPF at MAIL for port 25 strangers, recorded and, when asked, enforced.
 //! - [`proxy`]: PROXY protocol settings and reading the header before the session.
 //! - `received`: the RFC 5321 4.4 `Received:` header.
@@ -22,6 +23,7 @@
 //! - `trace`: the session, transaction, commit and publish spans.
 
 pub mod config;
+pub mod dkim;
 pub mod metrics;
 pub mod proxy;
 pub mod ratelimit;

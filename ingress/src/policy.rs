@@ -1,6 +1,6 @@
-//! The policy engine: one asynchronous call per SMTP stage (connect, MAIL, RCPT), each running
-//! that stage's checks in order and answering with the reply that refuses (which names its
-//! reason, for the logs and `/metrics`) or nothing. Which checks apply depends on who the
+//! The policy engine: one asynchronous call per SMTP stage (connect, MAIL, RCPT, end of data),
+//! each running that stage's checks in order and answering with the reply that refuses (which
+//! names its reason, for the logs and `/metrics`) or nothing. Which checks apply depends on who the
 //! client is ([`Standing`]): reputation checks are for strangers only.
 //!
 //! The control plane's blocklist and the relay decision stay with the connection, which owns
@@ -13,6 +13,7 @@ use tern_common::dnsbl::Dnsbl;
 use tern_common::greylist::Greylist;
 use tern_smtp::{ForwardPath, Reply, ReversePath};
 
+use crate::dkim::DkimCheck;
 use crate::ratelimit::RateLimits;
 use crate::spf::SpfCheck;
 use crate::{dnsbl, greylist};
@@ -24,6 +25,7 @@ pub(crate) struct Policy {
     pub(crate) greylist: Option<Greylist>,
     pub(crate) rate_limits: Option<RateLimits>,
     pub(crate) spf: Option<Arc<SpfCheck>>,
+    pub(crate) dkim: Option<Arc<DkimCheck>>,
 }
 
 /// Who the client is, as the checks see it.
@@ -89,6 +91,15 @@ impl Policy {
         MailVerdict {
             refusal: checked.refusal,
             authentication: Some(checked.result),
+        }
+    }
+
+    /// The message, before it is committed: the `Authentication-Results:` methods its DKIM
+    /// signatures earn (none when the check is off or the client no stranger).
+    pub(crate) async fn at_data(&self, who: Standing, message: &[u8]) -> Vec<String> {
+        match &self.dkim {
+            Some(dkim) if who.stranger => dkim.verify(message).await,
+            _ => Vec::new(),
         }
     }
 

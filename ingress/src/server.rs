@@ -61,6 +61,7 @@ impl<Q: QueueStore> Ingress<Q> {
             policy: Policy {
                 dnsbl: config.policy.dnsbl.clone(),
                 spf: config.policy.spf.clone(),
+                dkim: config.policy.dkim.clone(),
                 ..Policy::default()
             },
             greet_delay: config.policy.greet_delay,

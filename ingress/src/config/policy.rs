@@ -13,12 +13,13 @@ use tern_common::greylist::GreylistSettings;
 use tern_common::ratelimit::Limit;
 
 use super::var;
+use crate::dkim::DkimCheck;
 use crate::ratelimit::RateLimitSettings;
 use crate::spf::{SpfCheck, SpfMode};
 
 #[derive(Debug, Clone, Args)]
 pub struct PolicyArgs {
-    /// The name server (`address:port`) for the policy checks' DNS (SPF); unset: the
+    /// The name server (`address:port`) for the policy checks' DNS (SPF, DKIM); unset: the
     /// system's.
     #[arg(long, env = var::NAMESERVER)]
     pub nameserver: Option<SocketAddr>,
@@ -26,6 +27,15 @@ pub struct PolicyArgs {
     /// `reject` (also refuse `fail` with 550 5.7.23 and defer `temperror` with 451 4.7.24).
     #[arg(long, env = var::SPF, default_value = "off")]
     pub spf: String,
+    /// Verify port 25 strangers' DKIM signatures at the end of data and record the results in
+    /// `Authentication-Results:` (nothing is refused for them).
+    #[arg(
+        long,
+        env = var::DKIM_VERIFY,
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    pub dkim_verify: bool,
     /// DNS blocklists and allowlists asked about every client of the port 25 role, in
     /// postscreen's form `zone[=filter][*weight]`, comma separated; an allowlist (DNSWL) has a
     /// negative weight. Empty: none are asked.
@@ -111,6 +121,8 @@ pub struct PolicyArgs {
 pub struct PolicyConfig {
     /// SPF at MAIL; `None` when off.
     pub spf: Option<Arc<SpfCheck>>,
+    /// DKIM verification at the end of data; `None` when off.
+    pub dkim: Option<Arc<DkimCheck>>,
     /// DNS blocklists for the port 25 role; `None` when no sites are configured.
     pub dnsbl: Option<Arc<Dnsbl>>,
     /// The port 25 role's silence before the greeting (zero: none).
@@ -128,16 +140,24 @@ impl PolicyArgs {
             .spf
             .parse()
             .map_err(|reason: String| ConfigError::new(var::SPF, reason))?;
-        let spf = match mode {
-            SpfMode::Off => None,
-            mode => {
-                let resolver = Resolver::new(self.nameserver)
-                    .map_err(|e| ConfigError::new(var::NAMESERVER, e.to_string()))?;
-                SpfCheck::new(mode, hostname, &resolver).map(Arc::new)
-            }
+        let resolver = match (mode, self.dkim_verify) {
+            (SpfMode::Off, false) => None,
+            _ => Some(
+                Resolver::new(self.nameserver)
+                    .map_err(|e| ConfigError::new(var::NAMESERVER, e.to_string()))?,
+            ),
         };
+        let spf = resolver
+            .as_ref()
+            .and_then(|resolver| SpfCheck::new(mode, hostname, resolver))
+            .map(Arc::new);
+        let dkim = resolver
+            .as_ref()
+            .filter(|_| self.dkim_verify)
+            .map(|resolver| Arc::new(DkimCheck::new(resolver)));
         Ok(PolicyConfig {
             spf,
+            dkim,
             dnsbl: self.dnsbl()?,
             greet_delay: self.greet_delay,
             greylist: self.greylist()?,

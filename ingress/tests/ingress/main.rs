@@ -7,6 +7,7 @@ mod auth;
 mod auth_lockout;
 mod commit;
 mod control;
+mod dkim;
 mod dnsbl;
 mod greylist;
 mod limits;

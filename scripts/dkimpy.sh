@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# dkimpy (from PyPI), the independent DKIM signer and verifier the tests use, in a virtualenv
+# cached outside the repository, keyed by version, so `make test` installs it once per machine.
+#
+#   scripts/dkimpy.sh python   install if missing, print the path of the venv's python3
+set -euo pipefail
+
+VERSION=1.1.8
+CACHE="${TERN_CACHE_DIR:-$HOME/.cache/tern}"
+VENV="$CACHE/dkimpy-$VERSION"
+
+install() {
+  # The marker is written last, so an interrupted install is redone rather than trusted.
+  if [[ -f "$VENV/.installed" ]]; then
+    return
+  fi
+  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    if [[ $(id -u) -eq 0 ]]; then
+      apt-get update -qq >&2 && apt-get install -y -qq python3-venv >&2
+    else
+      echo "dkimpy.sh: python3 with venv is needed (apt-get install python3-venv)" >&2
+      exit 1
+    fi
+  fi
+  mkdir -p "$CACHE"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV" >&2
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "dkimpy==$VERSION" >&2
+  touch "$VENV/.installed"
+}
+
+case "${1:-}" in
+  python)
+    install
+    echo "$VENV/bin/python3"
+    ;;
+  *)
+    echo "usage: scripts/dkimpy.sh python" >&2
+    exit 64
+    ;;
+esac
