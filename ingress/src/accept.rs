@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, Span};
 
 use crate::metrics;
+use crate::policy::Findings;
 use crate::received::{ReceivedInfo, received_header};
 use crate::submission::missing_headers;
 use crate::tls::TlsInfo;
@@ -32,9 +33,8 @@ pub(crate) struct Client {
     pub(crate) login: Option<String>,
     /// In a trusted network: its messages' `Authentication-Results:` fields are believed.
     pub(crate) trusted: bool,
-    /// The open transaction's `Authentication-Results:` methods (`spf=pass smtp.mailfrom=…`),
-    /// set at MAIL; `None` when no check ran.
-    pub(crate) authentication: Option<String>,
+    /// What the policy checks learned about the open transaction (reset at MAIL).
+    pub(crate) findings: Findings,
 }
 
 /// Turns finished transactions into queue entries: the queue to commit to, the bus that wakes
@@ -185,10 +185,16 @@ fn build(
         None => String::new(),
     };
     // RFC 8601: our verdicts, under our name, above the trace field we add.
-    let results = match &client.authentication {
-        Some(methods) => format!("Authentication-Results: {hostname}; {methods}\r\n"),
-        None => String::new(),
-    };
+    let mut results = String::new();
+    if let Some(why) = &client.findings.quarantine {
+        results.push_str(&format!("X-Tern-Quarantine: {why}\r\n"));
+    }
+    if !client.findings.methods.is_empty() {
+        let methods = client.findings.methods.join(";\r\n\t");
+        results.push_str(&format!(
+            "Authentication-Results: {hostname}; {methods}\r\n"
+        ));
+    }
     let mut stored = Vec::with_capacity(results.len() + header.len() + fixups.len() + body.len());
     stored.extend_from_slice(results.as_bytes());
     stored.extend_from_slice(header.as_bytes());

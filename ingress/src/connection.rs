@@ -28,7 +28,7 @@ use crate::blocklist::{self, Gate};
 use crate::deadline::RecordDeadline;
 use crate::listener::ListenerKind;
 use crate::metrics;
-use crate::policy::{Policy, Standing};
+use crate::policy::{Findings, Policy, Standing};
 use crate::stream::SmtpStream;
 use crate::tls::{TlsInfo, TlsServer};
 use crate::trace::{self, SessionTrace};
@@ -137,7 +137,7 @@ impl<Q: QueueStore> Connection<Q> {
                 tls,
                 login: None,
                 trusted: false,
-                authentication: None,
+                findings: Findings::default(),
             },
             kind,
             stop,
@@ -319,12 +319,12 @@ impl<Q: QueueStore> Connection<Q> {
                     self.reply(&reply);
                 }
                 Step::CheckSender(from) => {
-                    self.client.authentication = None;
+                    self.client.findings = Findings::default();
                     let mut verdict = self.check_sender(&from);
                     if verdict == Verdict::Accept {
                         let helo = self.session.helo().unwrap_or_default().to_owned();
                         let login = self.user.as_ref().map(|user| user.login.clone());
-                        let checked = self
+                        let refusal = self
                             .sessions
                             .policy
                             .at_mail(
@@ -333,10 +333,10 @@ impl<Q: QueueStore> Connection<Q> {
                                 &helo,
                                 login.as_deref(),
                                 &from,
+                                &mut self.client.findings,
                             )
                             .await;
-                        self.client.authentication = checked.authentication;
-                        if let Some(reply) = checked.refusal {
+                        if let Some(reply) = refusal {
                             verdict = Verdict::Reject(reply);
                         }
                     }
@@ -346,16 +346,19 @@ impl<Q: QueueStore> Connection<Q> {
                 Step::Message(transaction) => {
                     // Replies owed for earlier pipelined commands go out before the commit wait.
                     self.flush().await?;
-                    let methods = self
+                    let refused = self
                         .sessions
                         .policy
-                        .at_data(self.standing(), &transaction.body)
+                        .at_data(
+                            self.standing(),
+                            &transaction.body,
+                            &mut self.client.findings,
+                        )
                         .await;
-                    if !methods.is_empty() {
-                        let mut all: Vec<String> =
-                            self.client.authentication.take().into_iter().collect();
-                        all.extend(methods);
-                        self.client.authentication = Some(all.join(";\r\n\t"));
+                    if let Some(reply) = refused {
+                        let reply = self.session.message_result(Err(reply));
+                        self.reply(&reply);
+                        continue;
                     }
                     let span = self.trace.transaction();
                     // Before the span is entered: a started span keeps its parent.

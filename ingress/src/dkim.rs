@@ -1,18 +1,23 @@
-//! DKIM verification (RFC 6376) at the end of data for port 25 strangers: every signature of
-//! the message is checked through the program's DNS resolver and its result recorded in the
-//! message's `Authentication-Results:` (RFC 8601: `dkim=pass header.d=… header.s=…`). It
-//! refuses nothing by itself: a bad signature is the same as none (RFC 6376 6.1), and what a
-//! domain wants done about it is DMARC's to say.
+//! The end-of-data checks for port 25 strangers: DKIM verification (RFC 6376), every signature
+//! of the message checked through the program's DNS resolver and its result recorded in the
+//! message's `Authentication-Results:` (RFC 8601: `dkim=pass header.d=… header.s=…`), then
+//! DMARC over those results and SPF's from MAIL. DKIM refuses nothing by itself: a bad
+//! signature is the same as none (RFC 6376 6.1), and what a domain wants done about it is
+//! DMARC's to say.
 
 use mail_auth::dkim::DkimError;
 use mail_auth::{AuthenticatedMessage, DkimResult, Error, MessageAuthenticator};
 use tern_common::dns::Resolver;
+use tern_smtp::Reply;
 
+use crate::dmarc::{self, DmarcMode};
 use crate::metrics;
+use crate::policy::Findings;
 
-/// The verifier and its DNS.
+/// The verifier, its DNS, and what DMARC is to do.
 pub struct DkimCheck {
     authenticator: MessageAuthenticator,
+    dmarc: DmarcMode,
 }
 
 impl std::fmt::Debug for DkimCheck {
@@ -22,38 +27,49 @@ impl std::fmt::Debug for DkimCheck {
 }
 
 impl DkimCheck {
-    pub fn new(resolver: &Resolver) -> Self {
+    pub fn new(resolver: &Resolver, dmarc: DmarcMode) -> Self {
         Self {
             authenticator: MessageAuthenticator(resolver.hickory().clone()),
+            dmarc,
         }
     }
 
-    /// The `Authentication-Results:` methods for `message`'s signatures (`dkim=none` when it
-    /// has none, or cannot even be parsed as a message).
-    pub(crate) async fn verify(&self, message: &[u8]) -> Vec<String> {
+    /// Verifies `message`'s signatures and, when DMARC is on and SPF ran at MAIL, evaluates the
+    /// From domain's policy; adds what they found to `findings` and returns the refusal DMARC
+    /// asks for, if any.
+    pub(crate) async fn check(&self, message: &[u8], findings: &mut Findings) -> Option<Reply> {
         let Some(parsed) = AuthenticatedMessage::parse(message) else {
             metrics::dkim_result("none");
-            return vec!["dkim=none (not a parsable message)".to_owned()];
+            findings
+                .methods
+                .push("dkim=none (not a parsable message)".to_owned());
+            return None;
         };
         let outputs = self.authenticator.verify_dkim(&parsed).await;
         if outputs.is_empty() {
             metrics::dkim_result("none");
-            return vec!["dkim=none".to_owned()];
+            findings.methods.push("dkim=none".to_owned());
         }
-        outputs
-            .iter()
-            .map(|output| {
-                let result = label(output.result());
-                metrics::dkim_result(result);
-                match output.signature() {
-                    Some(signature) => format!(
-                        "dkim={result} header.d={} header.s={}",
-                        signature.d, signature.s
-                    ),
-                    None => format!("dkim={result}"),
-                }
-            })
-            .collect()
+        for output in &outputs {
+            let result = label(output.result());
+            metrics::dkim_result(result);
+            findings.methods.push(match output.signature() {
+                Some(signature) => format!(
+                    "dkim={result} header.d={} header.s={}",
+                    signature.d, signature.s
+                ),
+                None => format!("dkim={result}"),
+            });
+        }
+        let spf = findings
+            .spf
+            .as_ref()
+            .filter(|_| self.dmarc != DmarcMode::Off)?;
+        let verdict =
+            dmarc::evaluate(&self.authenticator, self.dmarc, &parsed, &outputs, spf).await;
+        findings.methods.push(verdict.method);
+        findings.quarantine = verdict.quarantine;
+        verdict.refusal
     }
 }
 

@@ -7,6 +7,7 @@
 //! - `blocklist`: the control plane's blocklist at connect, MAIL and RCPT, and its replies.
 //! - `deadline`: the time a client has for one record (a dribbling client is cut off).
 //! - `policy`: the policy engine, one call per stage (connect, MAIL, RCPT) into the checks.
+//! - [`dmarc`]: the From domain's DMARC policy over the SPF and DKIM results.
 //! - `dnsbl`: DNS blocklists and allowlists asked at connect on the port 25 role.
 //! - `greylist`: greylisting at RCPT on the port 25 role, and the expiry of old triplets.
 //! - `accept`: turns a finished transaction into a committed queue entry.
@@ -24,6 +25,7 @@
 
 pub mod config;
 pub mod dkim;
+pub mod dmarc;
 pub mod metrics;
 pub mod proxy;
 pub mod ratelimit;

@@ -24,6 +24,8 @@ pub const SENDERS_REJECTED_TOTAL: &str = "tern_ingress_senders_rejected_total";
 pub const AUTH_ATTEMPTS_TOTAL: &str = "tern_ingress_auth_attempts_total";
 pub const TLS_RELOADS_TOTAL: &str = "tern_ingress_tls_reloads_total";
 pub const PROXY_REFUSED_TOTAL: &str = "tern_ingress_proxy_refused_total";
+/// DMARC evaluations by result.
+pub const DMARC_RESULTS_TOTAL: &str = "tern_ingress_dmarc_results_total";
 /// DKIM signatures verified, by result (RFC 8601's names).
 pub const DKIM_RESULTS_TOTAL: &str = "tern_ingress_dkim_results_total";
 /// SPF checks by result (RFC 7208's names).
@@ -58,6 +60,7 @@ pub const ALL: &[&str] = &[
     RATE_LIMIT_RESULTS_TOTAL,
     SPF_RESULTS_TOTAL,
     DKIM_RESULTS_TOTAL,
+    DMARC_RESULTS_TOTAL,
 ];
 
 /// Histogram buckets of [`COMMIT_SECONDS`]: a durable commit takes milliseconds, a stuck one
@@ -125,6 +128,11 @@ pub(crate) fn reply(stage: Stage, reply: &Reply) {
 /// Counts a reject whose reason the caller knows.
 pub(crate) fn rejected(stage: Stage, reason: &'static str) {
     ::metrics::counter!(REJECTS_TOTAL, "stage" => stage.label(), "reason" => reason).increment(1);
+}
+
+/// Counts one DMARC evaluation.
+pub(crate) fn dmarc_result(result: &'static str) {
+    ::metrics::counter!(DMARC_RESULTS_TOTAL, "result" => result).increment(1);
 }
 
 /// Counts one DKIM signature's result.

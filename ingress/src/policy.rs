@@ -9,6 +9,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use mail_auth::SpfOutput;
 use tern_common::dnsbl::Dnsbl;
 use tern_common::greylist::Greylist;
 use tern_smtp::{ForwardPath, Reply, ReversePath};
@@ -37,12 +38,16 @@ pub(crate) struct Standing {
     pub(crate) trusted: bool,
 }
 
-/// What MAIL's checks say: the refusal, if any, and the `Authentication-Results:` methods to
-/// record for the transaction.
-#[derive(Debug, Default)]
-pub(crate) struct MailVerdict {
-    pub(crate) refusal: Option<Reply>,
-    pub(crate) authentication: Option<String>,
+/// What the checks learned about the open transaction: for its `Authentication-Results:`
+/// header, for DMARC at the end of data, and for marking it.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Findings {
+    /// `Authentication-Results:` methods, in the order the checks ran (`spf=pass …`).
+    pub(crate) methods: Vec<String>,
+    /// SPF's answer at MAIL.
+    pub(crate) spf: Option<SpfOutput>,
+    /// Set when DMARC asks for quarantine: the text of the header that marks the message.
+    pub(crate) quarantine: Option<String>,
 }
 
 impl Policy {
@@ -63,7 +68,7 @@ impl Policy {
     }
 
     /// A sender the control plane let through: the user's and the sender domain's rates, then
-    /// SPF.
+    /// SPF, whose answer goes into `findings`.
     pub(crate) async fn at_mail(
         &self,
         who: Standing,
@@ -71,35 +76,35 @@ impl Policy {
         helo: &str,
         login: Option<&str>,
         from: &ReversePath,
-    ) -> MailVerdict {
+        findings: &mut Findings,
+    ) -> Option<Reply> {
         if let Some(limits) = &self.rate_limits
             && let Some(reply) = limits.at_mail(login, from, who.trusted).await
         {
-            return MailVerdict {
-                refusal: Some(reply),
-                authentication: None,
-            };
+            return Some(reply);
         }
-        let Some(spf) = self.spf.as_ref().filter(|_| who.stranger) else {
-            return MailVerdict::default();
-        };
+        let spf = self.spf.as_ref().filter(|_| who.stranger)?;
         let sender = match from {
             ReversePath::Null => String::new(),
             ReversePath::Mailbox(mailbox) => mailbox.to_string(),
         };
         let checked = spf.check(client, helo, &sender).await;
-        MailVerdict {
-            refusal: checked.refusal,
-            authentication: Some(checked.result),
-        }
+        findings.methods.push(checked.result);
+        findings.spf = Some(checked.output);
+        checked.refusal
     }
 
-    /// The message, before it is committed: the `Authentication-Results:` methods its DKIM
-    /// signatures earn (none when the check is off or the client no stranger).
-    pub(crate) async fn at_data(&self, who: Standing, message: &[u8]) -> Vec<String> {
+    /// The message, before it is committed: DKIM and DMARC, adding to `findings`; the refusal
+    /// a `p=reject` domain asks for, when Tern is set to honour it.
+    pub(crate) async fn at_data(
+        &self,
+        who: Standing,
+        message: &[u8],
+        findings: &mut Findings,
+    ) -> Option<Reply> {
         match &self.dkim {
-            Some(dkim) if who.stranger => dkim.verify(message).await,
-            _ => Vec::new(),
+            Some(dkim) if who.stranger => dkim.check(message, findings).await,
+            _ => None,
         }
     }
 

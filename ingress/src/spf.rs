@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use mail_auth::spf::verify::SpfParameters;
-use mail_auth::{MessageAuthenticator, SpfResult};
+use mail_auth::{MessageAuthenticator, SpfOutput, SpfResult};
 use tern_common::dns::Resolver;
 use tern_smtp::{Refusal, Reply};
 
@@ -58,6 +58,8 @@ impl std::fmt::Debug for SpfCheck {
 pub(crate) struct SpfVerdict {
     pub(crate) result: String,
     pub(crate) refusal: Option<Reply>,
+    /// The whole answer, for DMARC at the end of data.
+    pub(crate) output: SpfOutput,
 }
 
 impl SpfCheck {
@@ -113,6 +115,7 @@ impl SpfCheck {
         SpfVerdict {
             result: record,
             refusal,
+            output,
         }
     }
 }

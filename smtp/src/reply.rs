@@ -67,6 +67,8 @@ pub enum Refusal {
     SpfFail,
     /// The sender's SPF record could not be checked now.
     SpfTempError,
+    /// The message fails the DMARC policy (`p=reject`) of its From domain.
+    DmarcReject,
 }
 
 impl Refusal {
@@ -104,6 +106,7 @@ impl Refusal {
             Refusal::RateLimited => "rate_limited",
             Refusal::SpfFail => "spf_fail",
             Refusal::SpfTempError => "spf_temperror",
+            Refusal::DmarcReject => "dmarc_reject",
         }
     }
 }

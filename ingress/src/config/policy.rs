@@ -14,6 +14,7 @@ use tern_common::ratelimit::Limit;
 
 use super::var;
 use crate::dkim::DkimCheck;
+use crate::dmarc::DmarcMode;
 use crate::ratelimit::RateLimitSettings;
 use crate::spf::{SpfCheck, SpfMode};
 
@@ -36,6 +37,12 @@ pub struct PolicyArgs {
         action = clap::ArgAction::Set
     )]
     pub dkim_verify: bool,
+    /// DMARC at the end of data for port 25 strangers: `off`, `record`, `quarantine` (mark
+    /// failing mail of `p=quarantine`/`p=reject` domains with `X-Tern-Quarantine:`) or `reject`
+    /// (refuse failing mail of `p=reject` domains, 550 5.7.1). On, it turns on DKIM
+    /// verification and, when SPF is off, SPF in record mode: DMARC needs both.
+    #[arg(long, env = var::DMARC, default_value = "off")]
+    pub dmarc: String,
     /// DNS blocklists and allowlists asked about every client of the port 25 role, in
     /// postscreen's form `zone[=filter][*weight]`, comma separated; an allowlist (DNSWL) has a
     /// negative weight. Empty: none are asked.
@@ -136,11 +143,21 @@ pub struct PolicyConfig {
 impl PolicyArgs {
     /// `hostname`: ours, for the checks that name it (SPF's `r` macro).
     pub fn validate(&self, hostname: &str) -> Result<PolicyConfig, ConfigError> {
-        let mode: SpfMode = self
+        let dmarc: DmarcMode = self
+            .dmarc
+            .parse()
+            .map_err(|reason: String| ConfigError::new(var::DMARC, reason))?;
+        let spf_mode: SpfMode = self
             .spf
             .parse()
             .map_err(|reason: String| ConfigError::new(var::SPF, reason))?;
-        let resolver = match (mode, self.dkim_verify) {
+        // DMARC judges SPF's and DKIM's results: it needs both to run.
+        let (spf_mode, dkim_verify) = match (dmarc, spf_mode) {
+            (DmarcMode::Off, mode) => (mode, self.dkim_verify),
+            (_, SpfMode::Off) => (SpfMode::Record, true),
+            (_, mode) => (mode, true),
+        };
+        let resolver = match (spf_mode, dkim_verify) {
             (SpfMode::Off, false) => None,
             _ => Some(
                 Resolver::new(self.nameserver)
@@ -149,12 +166,12 @@ impl PolicyArgs {
         };
         let spf = resolver
             .as_ref()
-            .and_then(|resolver| SpfCheck::new(mode, hostname, resolver))
+            .and_then(|resolver| SpfCheck::new(spf_mode, hostname, resolver))
             .map(Arc::new);
         let dkim = resolver
             .as_ref()
-            .filter(|_| self.dkim_verify)
-            .map(|resolver| Arc::new(DkimCheck::new(resolver)));
+            .filter(|_| dkim_verify)
+            .map(|resolver| Arc::new(DkimCheck::new(resolver, dmarc)));
         Ok(PolicyConfig {
             spf,
             dkim,

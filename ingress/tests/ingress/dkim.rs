@@ -69,12 +69,16 @@ fn sign(python: &str, key: &std::path::Path, message: &[u8]) -> Vec<u8> {
 }
 
 async fn stored_header(ingress: &TestIngress, message: &[u8]) -> String {
+    let code = send(ingress, "alice@signed.example", message).await;
+    assert_eq!(code, 250);
+    newest_header(ingress).await
+}
+
+/// The reply code to the end of `message`'s data, sent from `from`.
+async fn send(ingress: &TestIngress, from: &str, message: &[u8]) -> u16 {
     let (mut client, _) = ingress.client().await;
     assert_eq!(
-        client
-            .command("MAIL FROM:<alice@signed.example>")
-            .await
-            .code,
+        client.command(&format!("MAIL FROM:<{from}>")).await.code,
         250
     );
     assert_eq!(client.command("RCPT TO:<bob@tern.test>").await.code, 250);
@@ -82,7 +86,11 @@ async fn stored_header(ingress: &TestIngress, message: &[u8]) -> String {
     let mut data = message.to_vec();
     data.extend_from_slice(b".\r\n");
     client.send(&data).await;
-    assert_eq!(client.reply().await.code, 250);
+    client.reply().await.code
+}
+
+/// The header section of the message stored last.
+async fn newest_header(ingress: &TestIngress) -> String {
     let body: Vec<u8> =
         sqlx::query_scalar("SELECT body FROM messages ORDER BY received_at DESC LIMIT 1")
             .fetch_one(&ingress.db.pool)
@@ -124,6 +132,61 @@ async fn signatures_from_an_independent_signer_are_verified_and_recorded() {
 
     let head = stored_header(&ingress, message).await;
     assert!(head.contains("dkim=none"), "{head}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn dmarc_refuses_p_reject_marks_p_quarantine_and_lets_aligned_dkim_pass() {
+    let python = dkimpy();
+    let dir = tempfile_dir().join("dmarc");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (key, public) = rsa_key(&dir);
+    let dns = TestDns::start().await;
+    // SPF fails for all three (the client is 127.0.0.1); only DKIM can align.
+    for domain in ["reject.example", "quar.example", "signed.example"] {
+        dns.add_txt(domain, "v=spf1 ip4:192.0.2.0/24 -all");
+    }
+    dns.add_txt("_dmarc.reject.example", "v=DMARC1; p=reject");
+    dns.add_txt("_dmarc.quar.example", "v=DMARC1; p=quarantine");
+    dns.add_txt("_dmarc.signed.example", "v=DMARC1; p=reject");
+    dns.add_txt(
+        "sel._domainkey.signed.example",
+        &format!("v=DKIM1; k=rsa; p={public}"),
+    );
+    let nameserver = dns.addr().to_string();
+    // DMARC alone: it turns SPF (record) and DKIM verification on itself.
+    let ingress =
+        TestIngress::start_with(&["--dmarc", "reject", "--nameserver", nameserver.as_str()]).await;
+
+    let forged = b"From: <ceo@reject.example>\r\nSubject: pay\r\n\r\nnow\r\n";
+    assert_eq!(send(&ingress, "ceo@reject.example", forged).await, 550);
+    assert_eq!(ingress.count("SELECT count(*) FROM messages").await, 0);
+
+    let doubtful = b"From: <news@quar.example>\r\nSubject: hi\r\n\r\nhi\r\n";
+    assert_eq!(send(&ingress, "news@quar.example", doubtful).await, 250);
+    let head = newest_header(&ingress).await;
+    assert!(
+        head.contains("X-Tern-Quarantine: DMARC p=quarantine of quar.example failed"),
+        "{head}"
+    );
+    assert!(
+        head.contains("dmarc=fail (p=quarantine) header.from=quar.example"),
+        "{head}"
+    );
+    assert!(
+        head.contains("spf=fail smtp.mailfrom=news@quar.example"),
+        "{head}"
+    );
+
+    let message = b"From: Alice <alice@signed.example>\r\nSubject: signed\r\nDate: Mon, 07 Dec 2026 08:00:00 +0000\r\n\r\nHello\r\n";
+    let signed = sign(&python, &key, message);
+    assert_eq!(send(&ingress, "alice@signed.example", &signed).await, 250);
+    let head = newest_header(&ingress).await;
+    assert!(
+        head.contains("dmarc=pass (p=reject) header.from=signed.example"),
+        "{head}"
+    );
+    assert!(!head.contains("X-Tern-Quarantine"), "{head}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
