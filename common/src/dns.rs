@@ -1,5 +1,6 @@
-//! The one way Tern asks DNS: the worker's MX lookups and the ingress's DNSBL queries share this
-//! set-up, so a test (or an operator) points either at a name server with one setting.
+//! The one way Tern asks DNS: the worker's MX lookups and the ingress's policy checks (DNSBL,
+//! SPF, DKIM, DMARC) share this set-up, so a test (or an operator) points any of them at a name
+//! server with one setting.
 //!
 //! Every name is looked up as absolute (a trailing dot, no search domains, `/etc/hosts` not
 //! consulted): a recipient domain must never be completed to `example.com.cluster.local`, and a

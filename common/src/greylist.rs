@@ -83,8 +83,7 @@ pub fn normalise_sender(sender: &str) -> String {
     let Some((local, domain)) = sender.rsplit_once('@') else {
         return sender;
     };
-    let (local, domain) =
-        unwrap_srs(local, domain).unwrap_or((local.to_owned(), domain.to_owned()));
+    let (local, domain) = unwrap_srs(local).unwrap_or((local.to_owned(), domain.to_owned()));
     let local = match local
         .strip_prefix("prvs=")
         .and_then(|rest| rest.split_once('='))
@@ -104,7 +103,7 @@ pub fn normalise_sender(sender: &str) -> String {
 }
 
 /// SRS0 (`SRS0=hash=tt=domain=local`) and SRS1 (`SRS1=hash=forwarder==hash=tt=domain=local`).
-fn unwrap_srs(local: &str, _domain: &str) -> Option<(String, String)> {
+fn unwrap_srs(local: &str) -> Option<(String, String)> {
     let rest = local
         .strip_prefix("srs0=")
         .or_else(|| local.strip_prefix("srs1="))?;
