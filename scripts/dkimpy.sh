@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# dkimpy (from PyPI), the independent DKIM signer and verifier the tests use, in a virtualenv
+# dkimpy (from PyPI), the independent DKIM and ARC signer the tests use, in a virtualenv
 # cached outside the repository, keyed by version, so `make test` installs it once per machine.
 #
 #   scripts/dkimpy.sh python   install if missing, print the path of the venv's python3
 set -euo pipefail
 
 VERSION=1.1.8
+# ARC signing needs authres (dkimpy's optional dependency).
+AUTHRES=1.2.0
 CACHE="${TERN_CACHE_DIR:-$HOME/.cache/tern}"
-VENV="$CACHE/dkimpy-$VERSION"
+VENV="$CACHE/dkimpy-$VERSION-authres-$AUTHRES"
 
 install() {
   # The marker is written last, so an interrupted install is redone rather than trusted.
@@ -23,9 +25,15 @@ install() {
     fi
   fi
   mkdir -p "$CACHE"
+  # Tests ask for it in parallel: one installs, the others wait and find it installed.
+  exec 9>"$VENV.lock"
+  flock 9
+  if [[ -f "$VENV/.installed" ]]; then
+    return
+  fi
   rm -rf "$VENV"
   python3 -m venv "$VENV" >&2
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "dkimpy==$VERSION" >&2
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "dkimpy==$VERSION" "authres==$AUTHRES" >&2
   touch "$VENV/.installed"
 }
 

@@ -1,9 +1,9 @@
 //! The end-of-data checks for port 25 strangers: DKIM verification (RFC 6376), every signature
 //! of the message checked through the program's DNS resolver and its result recorded in the
 //! message's `Authentication-Results:` (RFC 8601: `dkim=pass header.d=… header.s=…`), then
-//! DMARC over those results and SPF's from MAIL. DKIM refuses nothing by itself: a bad
-//! signature is the same as none (RFC 6376 6.1), and what a domain wants done about it is
-//! DMARC's to say.
+//! the ARC chain of custody when there is one (RFC 8617), then DMARC over those results and
+//! SPF's from MAIL. DKIM refuses nothing by itself: a bad signature is the same as none (RFC
+//! 6376 6.1), and what a domain wants done about it is DMARC's to say.
 
 use mail_auth::dkim::DkimError;
 use mail_auth::{AuthenticatedMessage, DkimResult, Error, MessageAuthenticator};
@@ -60,6 +60,18 @@ impl DkimCheck {
                 ),
                 None => format!("dkim={result}"),
             });
+        }
+        // RFC 8617: a chain of custody from the forwarders before us, recorded when there is
+        // one (a mailing list's or forwarder's seal); nothing is decided on it yet.
+        let arc = self.authenticator.verify_arc(&parsed).await;
+        if !matches!(arc.result(), DkimResult::None) {
+            // RFC 8617 knows only pass, fail and none: a chain that does not validate fails.
+            let result = match arc.result() {
+                DkimResult::Pass => "pass",
+                _ => "fail",
+            };
+            metrics::arc_result(result);
+            findings.methods.push(format!("arc={result}"));
         }
         let spf = findings
             .spf

@@ -24,6 +24,8 @@ pub const SENDERS_REJECTED_TOTAL: &str = "tern_ingress_senders_rejected_total";
 pub const AUTH_ATTEMPTS_TOTAL: &str = "tern_ingress_auth_attempts_total";
 pub const TLS_RELOADS_TOTAL: &str = "tern_ingress_tls_reloads_total";
 pub const PROXY_REFUSED_TOTAL: &str = "tern_ingress_proxy_refused_total";
+/// ARC chains verified, by result.
+pub const ARC_RESULTS_TOTAL: &str = "tern_ingress_arc_results_total";
 /// DMARC evaluations by result.
 pub const DMARC_RESULTS_TOTAL: &str = "tern_ingress_dmarc_results_total";
 /// DKIM signatures verified, by result (RFC 8601's names).
@@ -61,6 +63,7 @@ pub const ALL: &[&str] = &[
     SPF_RESULTS_TOTAL,
     DKIM_RESULTS_TOTAL,
     DMARC_RESULTS_TOTAL,
+    ARC_RESULTS_TOTAL,
 ];
 
 /// Histogram buckets of [`COMMIT_SECONDS`]: a durable commit takes milliseconds, a stuck one
@@ -128,6 +131,11 @@ pub(crate) fn reply(stage: Stage, reply: &Reply) {
 /// Counts a reject whose reason the caller knows.
 pub(crate) fn rejected(stage: Stage, reason: &'static str) {
     ::metrics::counter!(REJECTS_TOTAL, "stage" => stage.label(), "reason" => reason).increment(1);
+}
+
+/// Counts one ARC chain's result.
+pub(crate) fn arc_result(result: &'static str) {
+    ::metrics::counter!(ARC_RESULTS_TOTAL, "result" => result).increment(1);
 }
 
 /// Counts one DMARC evaluation.

@@ -190,6 +190,70 @@ async fn dmarc_refuses_p_reject_marks_p_quarantine_and_lets_aligned_dkim_pass() 
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `message` sealed by dkimpy for a forwarder, `d=forwarder.example; s=arc`, as a mailing list
+/// would after checking it (the message carries the forwarder's `Authentication-Results:`).
+fn arc_seal(python: &str, key: &std::path::Path, message: &[u8]) -> Vec<u8> {
+    let dir = key.parent().expect("key dir");
+    let input = dir.join("forwarded.eml");
+    std::fs::write(&input, message).expect("write the message");
+    let code = "import dkim,sys\n\
+        m=open(sys.argv[1],'rb').read(); k=open(sys.argv[2],'rb').read()\n\
+        h=dkim.arc_sign(m,b'arc',b'forwarder.example',k,b'forwarder.example')\n\
+        sys.stdout.buffer.write(b''.join(h)+m)\n";
+    let output = Command::new(python)
+        .args(["-c", code])
+        .arg(&input)
+        .arg(key)
+        .output()
+        .expect("run dkimpy");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+#[tokio::test]
+async fn an_arc_chain_sealed_by_a_forwarder_is_verified_and_a_broken_one_fails() {
+    let python = dkimpy();
+    let dir = tempfile_dir().join("arc");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (key, public) = rsa_key(&dir);
+    let dns = TestDns::start().await;
+    dns.add_txt(
+        "arc._domainkey.forwarder.example",
+        &format!("v=DKIM1; k=rsa; p={public}"),
+    );
+    let nameserver = dns.addr().to_string();
+    let ingress =
+        TestIngress::start_with(&["--dkim-verify", "true", "--nameserver", nameserver.as_str()])
+            .await;
+
+    let message = b"Authentication-Results: forwarder.example; spf=pass smtp.mailfrom=a@origin.example\r\nFrom: <a@origin.example>\r\nSubject: via the list\r\nDate: Mon, 07 Dec 2026 08:00:00 +0000\r\n\r\nForwarded\r\n";
+    let sealed = arc_seal(&python, &key, message);
+    assert_eq!(send(&ingress, "list@forwarder.example", &sealed).await, 250);
+    let head = newest_header(&ingress).await;
+    assert!(head.contains("arc=pass"), "{head}");
+    // The forwarder's own results are not ours: they stay.
+    assert!(
+        head.contains("Authentication-Results: forwarder.example;"),
+        "{head}"
+    );
+
+    let mut broken = sealed.clone();
+    let at = broken.len() - 3;
+    broken[at] = b'X';
+    assert_eq!(send(&ingress, "list@forwarder.example", &broken).await, 250);
+    let head = newest_header(&ingress).await;
+    assert!(head.contains("arc=fail"), "{head}");
+
+    // No seal, no ARC result.
+    assert_eq!(send(&ingress, "a@origin.example", message).await, 250);
+    assert!(!newest_header(&ingress).await.contains("arc="));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A directory of its own for this test's files, under the system's temporary directory.
 fn tempfile_dir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("tern-dkim-{}", std::process::id()));
