@@ -260,3 +260,47 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("create the test directory");
     dir
 }
+
+#[tokio::test]
+async fn with_dns_gone_nothing_is_refused_for_good() {
+    let python = dkimpy();
+    let dir = tempfile_dir().join("dns-gone");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (key, _public) = rsa_key(&dir);
+    let dns = TestDns::start().await;
+    let nameserver = dns.addr().to_string();
+    let every_check = [
+        "--spf",
+        "reject",
+        "--dmarc",
+        "reject",
+        "--nameserver",
+        nameserver.as_str(),
+        "--dnsbl-sites",
+        "bl.test",
+        "--dnsbl-nameserver",
+        nameserver.as_str(),
+        "--dnsbl-timeout",
+        "300ms",
+    ];
+    let strict = TestIngress::start_with(&every_check).await;
+    let mut lenient_args = every_check.to_vec();
+    lenient_args[1] = "record";
+    let lenient = TestIngress::start_with(&lenient_args).await;
+    drop(dns);
+
+    // SPF in reject mode cannot check: the sender is deferred, never refused.
+    let (mut client, greeting) = strict.client().await;
+    assert_eq!(greeting.code, 250, "{greeting:?}");
+    let mail = client.command("MAIL FROM:<alice@signed.example>").await;
+    assert_eq!(mail.code, 451, "{mail:?}");
+
+    // SPF recording only: DKIM and DMARC cannot check either, and the message is taken.
+    let message = b"From: <alice@signed.example>\r\nSubject: s\r\nDate: Mon, 07 Dec 2026 08:00:00 +0000\r\n\r\nbody\r\n";
+    let signed = sign(&python, &key, message);
+    assert_eq!(send(&lenient, "alice@signed.example", &signed).await, 250);
+    let head = newest_header(&lenient).await;
+    assert!(head.contains("spf=temperror"), "{head}");
+    assert!(head.contains("dkim=temperror"), "{head}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
