@@ -5,6 +5,8 @@
 //! SPF's from MAIL. DKIM refuses nothing by itself: a bad signature is the same as none (RFC
 //! 6376 6.1), and what a domain wants done about it is DMARC's to say.
 
+use std::time::Duration;
+
 use mail_auth::dkim::DkimError;
 use mail_auth::{AuthenticatedMessage, DkimResult, Error, MessageAuthenticator};
 use tern_common::dns::Resolver;
@@ -18,6 +20,9 @@ use crate::policy::Findings;
 pub struct DkimCheck {
     authenticator: MessageAuthenticator,
     dmarc: DmarcMode,
+    /// Each of DKIM, ARC and DMARC gets this long; past it the result is `temperror` and nothing
+    /// is refused for it.
+    deadline: Duration,
 }
 
 impl std::fmt::Debug for DkimCheck {
@@ -27,10 +32,11 @@ impl std::fmt::Debug for DkimCheck {
 }
 
 impl DkimCheck {
-    pub fn new(resolver: &Resolver, dmarc: DmarcMode) -> Self {
+    pub fn new(resolver: &Resolver, dmarc: DmarcMode, deadline: Duration) -> Self {
         Self {
             authenticator: MessageAuthenticator(resolver.hickory().clone()),
             dmarc,
+            deadline,
         }
     }
 
@@ -45,7 +51,21 @@ impl DkimCheck {
                 .push("dkim=none (not a parsable message)".to_owned());
             return None;
         };
-        let outputs = self.authenticator.verify_dkim(&parsed).await;
+        let Ok(outputs) =
+            tokio::time::timeout(self.deadline, self.authenticator.verify_dkim(&parsed)).await
+        else {
+            metrics::dkim_result("temperror");
+            findings
+                .methods
+                .push("dkim=temperror (no DNS answer in time)".to_owned());
+            // DMARC without DKIM's results could only misjudge: it is not asked.
+            if self.dmarc != DmarcMode::Off {
+                findings
+                    .methods
+                    .push("dmarc=temperror (DKIM could not be checked)".to_owned());
+            }
+            return None;
+        };
         if outputs.is_empty() {
             metrics::dkim_result("none");
             findings.methods.push("dkim=none".to_owned());
@@ -63,8 +83,10 @@ impl DkimCheck {
         }
         // RFC 8617: a chain of custody from the forwarders before us, recorded when there is
         // one (a mailing list's or forwarder's seal); nothing is decided on it yet.
-        let arc = self.authenticator.verify_arc(&parsed).await;
-        if !matches!(arc.result(), DkimResult::None) {
+        let arc = tokio::time::timeout(self.deadline, self.authenticator.verify_arc(&parsed)).await;
+        if let Ok(arc) = &arc
+            && !matches!(arc.result(), DkimResult::None)
+        {
             // RFC 8617 knows only pass, fail and none: a chain that does not validate fails.
             let result = match arc.result() {
                 DkimResult::Pass => "pass",
@@ -77,8 +99,14 @@ impl DkimCheck {
             .spf
             .as_ref()
             .filter(|_| self.dmarc != DmarcMode::Off)?;
-        let verdict =
-            dmarc::evaluate(&self.authenticator, self.dmarc, &parsed, &outputs, spf).await;
+        let evaluation = dmarc::evaluate(&self.authenticator, self.dmarc, &parsed, &outputs, spf);
+        let Ok(verdict) = tokio::time::timeout(self.deadline, evaluation).await else {
+            metrics::dmarc_result("temperror");
+            findings
+                .methods
+                .push("dmarc=temperror (no DNS answer in time)".to_owned());
+            return None;
+        };
         findings.methods.push(verdict.method);
         findings.quarantine = verdict.quarantine;
         verdict.refusal

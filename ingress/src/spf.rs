@@ -7,6 +7,7 @@
 
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::time::Duration;
 
 use mail_auth::spf::verify::SpfParameters;
 use mail_auth::{MessageAuthenticator, SpfOutput, SpfResult};
@@ -43,6 +44,9 @@ pub struct SpfCheck {
     mode: SpfMode,
     hostname: String,
     authenticator: MessageAuthenticator,
+    /// The whole check's time: past it, the answer is `temperror` (a dead resolver would
+    /// otherwise hold the session through every retry of every lookup).
+    deadline: Duration,
 }
 
 impl std::fmt::Debug for SpfCheck {
@@ -64,17 +68,34 @@ pub(crate) struct SpfVerdict {
 
 impl SpfCheck {
     /// `None` when the mode is off.
-    pub fn new(mode: SpfMode, hostname: &str, resolver: &Resolver) -> Option<Self> {
+    pub fn new(
+        mode: SpfMode,
+        hostname: &str,
+        resolver: &Resolver,
+        deadline: Duration,
+    ) -> Option<Self> {
         (mode != SpfMode::Off).then(|| Self {
             mode,
             hostname: hostname.to_owned(),
             authenticator: MessageAuthenticator(resolver.hickory().clone()),
+            deadline,
         })
     }
 
     pub(crate) async fn check(&self, client: IpAddr, helo: &str, sender: &str) -> SpfVerdict {
         let params = SpfParameters::verify(client, helo, &self.hostname, sender);
-        let output = self.authenticator.verify_spf(params).await;
+        let output = match tokio::time::timeout(
+            self.deadline,
+            self.authenticator.verify_spf(params),
+        )
+        .await
+        {
+            Ok(output) => output,
+            Err(_) => {
+                let domain = sender.rsplit_once('@').map_or(helo, |(_, domain)| domain);
+                SpfOutput::new(domain.to_lowercase()).with_result(SpfResult::TempError)
+            }
+        };
         let result = output.result();
         let label = label(result);
         metrics::spf_result(label);

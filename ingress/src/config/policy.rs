@@ -24,6 +24,10 @@ pub struct PolicyArgs {
     /// system's.
     #[arg(long, env = var::NAMESERVER)]
     pub nameserver: Option<SocketAddr>,
+    /// How long SPF, and each of DKIM, ARC and DMARC, may wait for DNS; past it the result is
+    /// `temperror` (SPF in reject mode defers, nothing is refused for good).
+    #[arg(long, env = var::POLICY_DNS_TIMEOUT, default_value = "10s", value_parser = parse_duration)]
+    pub policy_dns_timeout: Duration,
     /// SPF at MAIL for port 25 strangers: `off`, `record` (in `Authentication-Results:`) or
     /// `reject` (also refuse `fail` with 550 5.7.23 and defer `temperror` with 451 4.7.24).
     #[arg(long, env = var::SPF, default_value = "off")]
@@ -143,6 +147,12 @@ pub struct PolicyConfig {
 impl PolicyArgs {
     /// `hostname`: ours, for the checks that name it (SPF's `r` macro).
     pub fn validate(&self, hostname: &str) -> Result<PolicyConfig, ConfigError> {
+        if self.policy_dns_timeout.is_zero() {
+            return Err(ConfigError::new(
+                var::POLICY_DNS_TIMEOUT,
+                "must be greater than zero",
+            ));
+        }
         let dmarc: DmarcMode = self
             .dmarc
             .parse()
@@ -166,12 +176,14 @@ impl PolicyArgs {
         };
         let spf = resolver
             .as_ref()
-            .and_then(|resolver| SpfCheck::new(spf_mode, hostname, resolver))
+            .and_then(|resolver| {
+                SpfCheck::new(spf_mode, hostname, resolver, self.policy_dns_timeout)
+            })
             .map(Arc::new);
         let dkim = resolver
             .as_ref()
             .filter(|_| dkim_verify)
-            .map(|resolver| Arc::new(DkimCheck::new(resolver, dmarc)));
+            .map(|resolver| Arc::new(DkimCheck::new(resolver, dmarc, self.policy_dns_timeout)));
         Ok(PolicyConfig {
             spf,
             dkim,
