@@ -6,10 +6,11 @@
 set -euo pipefail
 
 VERSION=1.1.8
-# ARC signing needs authres (dkimpy's optional dependency).
+# ARC signing needs authres, Ed25519 (RFC 8463) needs PyNaCl: dkimpy's optional dependencies.
 AUTHRES=1.2.0
+PYNACL=1.6.2
 CACHE="${TERN_CACHE_DIR:-$HOME/.cache/tern}"
-VENV="$CACHE/dkimpy-$VERSION-authres-$AUTHRES"
+VENV="$CACHE/dkimpy-$VERSION-authres-$AUTHRES-pynacl-$PYNACL"
 
 install() {
   # The marker is written last, so an interrupted install is redone rather than trusted.
@@ -33,7 +34,8 @@ install() {
   fi
   rm -rf "$VENV"
   python3 -m venv "$VENV" >&2
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "dkimpy==$VERSION" "authres==$AUTHRES" >&2
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+    "dkimpy==$VERSION" "authres==$AUTHRES" "pynacl==$PYNACL" >&2
   touch "$VENV/.installed"
 }
 

@@ -132,6 +132,7 @@ impl From<ControlError> for ApiError {
             ControlError::Exists(owner) => ApiError::Exists(owner),
             ControlError::Invalid(ParseError { field, reason }) => ApiError::invalid(field, reason),
             ControlError::Database(error) => error.into(),
+            ControlError::Crypto(detail) => ApiError::Internal(detail),
         }
     }
 }

@@ -3,6 +3,7 @@
 mod certificates;
 mod cluster;
 mod control;
+mod dkim;
 mod problems;
 mod queue;
 mod tokens;
@@ -69,6 +70,11 @@ pub fn v1() -> Router<ApiState> {
                 .put(certificates::rotate)
                 .delete(certificates::delete),
         )
+        .route("/v1/dkim-keys", get(dkim::list).post(dkim::create))
+        .route(
+            "/v1/dkim-keys/{domain}/{selector}",
+            get(dkim::get).patch(dkim::change).delete(dkim::delete),
+        )
         .route("/v1/users", get(users::list).post(users::create))
         .route("/v1/users/{login}", get(users::get).delete(users::delete))
         .route(
@@ -121,6 +127,7 @@ impl utoipa::Modify for BearerAuth {
         users::switch, users::delete,
         certificates::list, certificates::get, certificates::create, certificates::rotate,
         certificates::delete,
+        dkim::list, dkim::get, dkim::create, dkim::change, dkim::delete,
     ),
     components(schemas(crate::error::Problem))
 )]

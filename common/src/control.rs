@@ -11,10 +11,12 @@
 //! - `snapshot`: [`ControlPlane`], one revision of all of it, and the questions pods ask of it.
 //! - `store`: [`PgControlStore`], reads and owner-checked writes, for the API and the operator.
 //! - `certificates`: the checks a certificate passes before it is stored, and its writes.
+//! - `dkim`: DKIM signing keys, made here, and the DNS records that publish them.
 //! - [`watch`]: keeps a pod's snapshot current.
 //! - [`heartbeat`]: each process's row in `processes`, for `GET /v1/cluster`.
 
 mod certificates;
+mod dkim;
 pub mod heartbeat;
 mod model;
 mod snapshot;
@@ -24,10 +26,11 @@ pub mod watch;
 pub use certificates::{
     CertificateFacts, CertificateSummary, NewCertificate, inspect as inspect_certificate,
 };
+pub use dkim::{DkimKey, DkimKeySummary, NewDkimKey, check_selector as check_dkim_selector};
 pub use model::{
-    BlockAction, BlockEntry, BlockKind, Certificate, Domain, DomainKind, NewBlockEntry, Owner,
-    ParseError, Suspension, TrustedNetwork,
+    BlockAction, BlockEntry, BlockKind, Certificate, DkimAlgorithm, Domain, DomainKind,
+    NewBlockEntry, Owner, ParseError, Suspension, TrustedNetwork,
 };
-pub use snapshot::{Blocked, ControlPlane};
+pub use snapshot::{Blocked, ControlPlane, ControlRows};
 pub use store::{ConfigRows, ControlError, PgControlStore};
 pub use watch::ControlWatch;

@@ -19,6 +19,7 @@ use tracing::{Instrument, Span};
 use crate::metrics;
 use crate::policy::Findings;
 use crate::received::{ReceivedInfo, received_header};
+use crate::signing::DkimSigning;
 use crate::submission::missing_headers;
 use crate::tls::TlsInfo;
 use crate::trace;
@@ -45,6 +46,8 @@ pub(crate) struct Committer<Q> {
     hostname: String,
     /// Notices still being published; awaited (briefly) on shutdown.
     notices: TaskTracker,
+    /// Signs what authenticated users and trusted networks send; `None`: nothing is signed.
+    signing: Option<DkimSigning>,
 }
 
 impl<Q> Committer<Q> {
@@ -54,7 +57,13 @@ impl<Q> Committer<Q> {
             bus,
             hostname,
             notices: TaskTracker::new(),
+            signing: None,
         }
+    }
+
+    pub(crate) fn with_signing(mut self, signing: DkimSigning) -> Self {
+        self.signing = Some(signing);
+        self
     }
 
     /// Waits up to `grace` for the notices still being published; `false` if some were not.
@@ -99,7 +108,11 @@ impl<Q: QueueStore> Committer<Q> {
         let client_ip = client.ip;
         let id = QueueId::new();
         let queue_id = id.to_string();
-        let mut message = build(&self.hostname, transaction, client, id, &queue_id);
+        let signing = self
+            .signing
+            .as_ref()
+            .filter(|_| client.login.is_some() || client.trusted);
+        let mut message = build(&self.hostname, transaction, client, id, &queue_id, signing);
         message.trace_context =
             trace::message_ready(span, &message, &queue_id, client.login.is_some());
         let commit_span = trace::commit_span(span, &queue_id);
@@ -145,6 +158,7 @@ fn build(
     client: &Client,
     id: QueueId,
     queue_id: &str,
+    signing: Option<&DkimSigning>,
 ) -> NewMessage {
     let client_ip = client.ip;
     let Transaction { envelope, mut body } = transaction;
@@ -184,8 +198,19 @@ fn build(
         Some(_) => missing_headers(&body, hostname, queue_id, received_at),
         None => String::new(),
     };
+    // The message as it leaves us, fix-ups included, is what is signed.
+    let sender_domain = match &envelope.from {
+        ReversePath::Mailbox(mailbox) => match &mailbox.domain {
+            Domain::Name(name) => Some(name.to_lowercase()),
+            Domain::Literal(_) => None,
+        },
+        ReversePath::Null => None,
+    };
+    let signatures = signing
+        .map(|signing| signing.sign([fixups.as_bytes(), &body], sender_domain.as_deref()))
+        .unwrap_or_default();
     // RFC 8601: our verdicts, under our name, above the trace field we add.
-    let mut results = String::new();
+    let mut results = signatures;
     if let Some(why) = &client.findings.quarantine {
         results.push_str(&format!("X-Tern-Quarantine: {why}\r\n"));
     }

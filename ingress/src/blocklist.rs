@@ -97,7 +97,7 @@ fn reason<'a>(blocked: &'a Blocked, default: &'a str) -> &'a str {
 
 #[cfg(test)]
 mod tests {
-    use tern_common::control::{BlockEntry, BlockKind, Owner};
+    use tern_common::control::{BlockEntry, BlockKind, ControlRows, Owner};
 
     use super::*;
 
@@ -119,7 +119,13 @@ mod tests {
                 owner: Owner::Api,
             })
             .collect();
-        ControlPlane::new(1, vec![], vec![], entries, vec![], vec![])
+        ControlPlane::new(
+            1,
+            ControlRows {
+                blocklist: entries,
+                ..ControlRows::default()
+            },
+        )
     }
 
     fn reply(gate: Gate) -> String {

@@ -7,11 +7,12 @@
 
 use std::time::Duration;
 
-use mail_auth::dkim::DkimError;
-use mail_auth::{AuthenticatedMessage, DkimResult, Error, MessageAuthenticator};
+use mail_auth::dkim::{Canonicalization, DkimError};
+use mail_auth::{AuthenticatedMessage, DkimOutput, DkimResult, Error, MessageAuthenticator};
 use tern_common::dns::Resolver;
 use tern_smtp::Reply;
 
+use crate::canonical;
 use crate::dmarc::{self, DmarcMode};
 use crate::metrics;
 use crate::policy::Findings;
@@ -51,9 +52,22 @@ impl DkimCheck {
                 .push("dkim=none (not a parsable message)".to_owned());
             return None;
         };
-        let Ok(outputs) =
-            tokio::time::timeout(self.deadline, self.authenticator.verify_dkim(&parsed)).await
-        else {
+        // See crate::canonical: the library's relaxed body hash is wrong for bodies ending in
+        // whitespace-only lines, so such a message's relaxed signatures are checked on a copy
+        // without them.
+        let trimmed = canonical::without_trailing_blank_lines(message);
+        let trimmed = trimmed.as_deref().and_then(AuthenticatedMessage::parse);
+        let verified = async {
+            let outputs = self.authenticator.verify_dkim(&parsed).await;
+            match &trimmed {
+                Some(trimmed) => {
+                    let again = self.authenticator.verify_dkim(trimmed).await;
+                    relaxed_rechecked(outputs, again)
+                }
+                None => outputs,
+            }
+        };
+        let Ok(outputs) = tokio::time::timeout(self.deadline, verified).await else {
             metrics::dkim_result("temperror");
             findings
                 .methods
@@ -111,6 +125,32 @@ impl DkimCheck {
         findings.quarantine = verdict.quarantine;
         verdict.refusal
     }
+}
+
+/// `outputs`, with each relaxed-body signature's result taken from `rechecked` (the same
+/// signatures, checked on the body without its trailing whitespace-only lines).
+fn relaxed_rechecked<'a>(
+    outputs: Vec<DkimOutput<'a>>,
+    rechecked: Vec<DkimOutput<'a>>,
+) -> Vec<DkimOutput<'a>> {
+    if outputs.len() != rechecked.len() {
+        return outputs;
+    }
+    outputs
+        .into_iter()
+        .zip(rechecked)
+        .map(|(first, again)| {
+            let relaxed_body = first
+                .signature()
+                .is_some_and(|signature| signature.cb == Canonicalization::Relaxed);
+            let same_signature = first.signature().map(|s| &s.b) == again.signature().map(|s| &s.b);
+            if relaxed_body && same_signature {
+                again
+            } else {
+                first
+            }
+        })
+        .collect()
 }
 
 /// RFC 8601's result names. A body that no longer matches its signature's hash failed

@@ -36,6 +36,7 @@ pub mod tls;
 
 mod accept;
 mod blocklist;
+mod canonical;
 mod connection;
 mod deadline;
 mod dnsbl;
@@ -44,6 +45,7 @@ mod limits;
 mod listener;
 mod policy;
 mod received;
+mod signing;
 mod stream;
 mod trace;
 

@@ -30,6 +30,8 @@ pub const ARC_RESULTS_TOTAL: &str = "tern_ingress_arc_results_total";
 pub const DMARC_RESULTS_TOTAL: &str = "tern_ingress_dmarc_results_total";
 /// DKIM signatures verified, by result (RFC 8601's names).
 pub const DKIM_RESULTS_TOTAL: &str = "tern_ingress_dkim_results_total";
+/// DKIM signatures made, by result: ok, error.
+pub const DKIM_SIGNED_TOTAL: &str = "tern_ingress_dkim_signed_total";
 /// SPF checks by result (RFC 7208's names).
 pub const SPF_RESULTS_TOTAL: &str = "tern_ingress_spf_results_total";
 /// Rate-limit checks by limit and result: allowed, limited, error.
@@ -64,6 +66,7 @@ pub const ALL: &[&str] = &[
     DKIM_RESULTS_TOTAL,
     DMARC_RESULTS_TOTAL,
     ARC_RESULTS_TOTAL,
+    DKIM_SIGNED_TOTAL,
 ];
 
 /// Histogram buckets of [`COMMIT_SECONDS`]: a durable commit takes milliseconds, a stuck one
@@ -146,6 +149,11 @@ pub(crate) fn dmarc_result(result: &'static str) {
 /// Counts one DKIM signature's result.
 pub(crate) fn dkim_result(result: &'static str) {
     ::metrics::counter!(DKIM_RESULTS_TOTAL, "result" => result).increment(1);
+}
+
+/// Counts one signature made (or not).
+pub(crate) fn dkim_signed(result: &'static str) {
+    ::metrics::counter!(DKIM_SIGNED_TOTAL, "result" => result).increment(1);
 }
 
 /// Counts one SPF check.

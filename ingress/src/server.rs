@@ -27,6 +27,7 @@ use crate::limits::ConnectionLimits;
 use crate::policy::Policy;
 use crate::proxy::{self, ProxyConfig, ProxyRefusal};
 use crate::ratelimit::RateLimits;
+use crate::signing::DkimSigning;
 use crate::stream::SmtpStream;
 use crate::trace;
 use crate::{greylist, metrics};
@@ -50,7 +51,8 @@ impl<Q: QueueStore> Ingress<Q> {
         control: ControlWatch,
     ) -> Self {
         let sessions = Sessions {
-            committer: Committer::new(store, bus, config.session.hostname.clone()),
+            committer: Committer::new(store, bus, config.session.hostname.clone())
+                .with_signing(DkimSigning::new(control.clone())),
             relay: config.relay.clone(),
             control,
             session: Arc::clone(&config.session),

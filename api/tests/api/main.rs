@@ -20,6 +20,7 @@ use tern_testkit::TestDatabase;
 use tower::ServiceExt as _;
 
 mod certificates;
+mod dkim;
 mod users;
 
 const BOOTSTRAP: &str = "bootstrap-token-of-the-test";
@@ -220,6 +221,25 @@ async fn every_route_needs_a_token_with_its_scope() {
             "/v1/certificates".into(),
             Scope::Write,
             Some(certificates::upload("scope-matrix", &["scope.tern.test"])),
+        ),
+        (Method::GET, "/v1/dkim-keys".into(), Scope::Read, None),
+        (
+            Method::POST,
+            "/v1/dkim-keys".into(),
+            Scope::Write,
+            Some(json!({"domain": "scope.test", "selector": "s1", "algorithm": "ed25519-sha256"})),
+        ),
+        (
+            Method::PATCH,
+            "/v1/dkim-keys/scope.test/s1".into(),
+            Scope::Write,
+            Some(json!({"signing": false})),
+        ),
+        (
+            Method::DELETE,
+            "/v1/dkim-keys/scope.test/s1".into(),
+            Scope::Write,
+            None,
         ),
         (
             Method::POST,

@@ -98,6 +98,14 @@ words!(
     }
 );
 
+words!(
+    /// A DKIM signing key's algorithm, as the signature's `a=` tag names it.
+    DkimAlgorithm, "algorithm" {
+        RsaSha256 => "rsa-sha256",
+        Ed25519Sha256 => "ed25519-sha256",
+    }
+);
+
 /// A domain Tern accepts mail for from anyone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Domain {

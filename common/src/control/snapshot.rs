@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use crate::policy::canonical;
 
+use super::dkim::DkimKey;
 use super::model::{BlockAction, BlockEntry, BlockKind, Certificate, Domain, Suspension};
 
 #[derive(Debug, Clone, Default)]
@@ -23,6 +24,19 @@ pub struct ControlPlane {
     cidrs: Vec<(IpNet, BlockEntry)>,
     suspensions: HashMap<String, Suspension>,
     certificates: Vec<Certificate>,
+    /// The keys that sign, by domain.
+    dkim_keys: HashMap<String, Vec<DkimKey>>,
+}
+
+/// Everything one revision holds, as read.
+#[derive(Debug, Clone, Default)]
+pub struct ControlRows {
+    pub domains: Vec<Domain>,
+    pub networks: Vec<IpNet>,
+    pub blocklist: Vec<BlockEntry>,
+    pub suspensions: Vec<Suspension>,
+    pub certificates: Vec<Certificate>,
+    pub dkim_keys: Vec<DkimKey>,
 }
 
 /// A blocklist entry that matched: what to do and why.
@@ -34,14 +48,15 @@ pub struct Blocked {
 }
 
 impl ControlPlane {
-    pub fn new(
-        revision: i64,
-        domains: Vec<Domain>,
-        networks: Vec<IpNet>,
-        blocklist: Vec<BlockEntry>,
-        suspensions: Vec<Suspension>,
-        certificates: Vec<Certificate>,
-    ) -> Self {
+    pub fn new(revision: i64, rows: ControlRows) -> Self {
+        let ControlRows {
+            domains,
+            networks,
+            blocklist,
+            suspensions,
+            certificates,
+            dkim_keys,
+        } = rows;
         let mut exact = HashMap::new();
         let mut cidrs = Vec::new();
         for entry in blocklist {
@@ -66,7 +81,31 @@ impl ControlPlane {
                 .map(|s| (s.domain.clone(), s))
                 .collect(),
             certificates,
+            dkim_keys: dkim_keys
+                .into_iter()
+                .fold(HashMap::new(), |mut by_domain, key| {
+                    by_domain
+                        .entry(key.domain.clone())
+                        .or_insert_with(Vec::new)
+                        .push(key);
+                    by_domain
+                }),
         }
+    }
+
+    /// The keys that sign `domain`'s mail (lowercase, as stored).
+    pub fn dkim_keys(&self, domain: &str) -> &[DkimKey] {
+        self.dkim_keys.get(domain).map_or(&[], Vec::as_slice)
+    }
+
+    /// The domains that have signing keys.
+    pub fn signing_domains(&self) -> impl Iterator<Item = &str> {
+        self.dkim_keys.keys().map(String::as_str)
+    }
+
+    /// Whether any domain has a signing key: without one, nothing is parsed to look for one.
+    pub fn signs_anything(&self) -> bool {
+        !self.dkim_keys.is_empty()
     }
 
     pub fn domains(&self) -> impl Iterator<Item = &Domain> {
@@ -185,15 +224,14 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let plane = ControlPlane::new(
             3,
-            vec![],
-            vec![],
-            vec![
-                entry(BlockKind::Cidr, "192.0.2.0/24", BlockAction::Reject),
-                entry(BlockKind::Cidr, "192.0.2.128/25", BlockAction::Allow),
-                entry(BlockKind::Ip, "192.0.2.200", BlockAction::Tempfail),
-            ],
-            vec![],
-            vec![],
+            ControlRows {
+                blocklist: vec![
+                    entry(BlockKind::Cidr, "192.0.2.0/24", BlockAction::Reject),
+                    entry(BlockKind::Cidr, "192.0.2.128/25", BlockAction::Allow),
+                    entry(BlockKind::Ip, "192.0.2.200", BlockAction::Tempfail),
+                ],
+                ..ControlRows::default()
+            },
         );
         let action = |ip: &str| {
             plane
@@ -224,17 +262,16 @@ mod tests {
         later.expires_at = Some(now + Duration::hours(1));
         let plane = ControlPlane::new(
             1,
-            vec![],
-            vec![],
-            vec![
-                entry(BlockKind::Sender, "friend@spam.example", BlockAction::Allow),
-                entry(BlockKind::SenderDomain, "spam.example", BlockAction::Reject),
-                entry(BlockKind::Helo, "evil", BlockAction::Reject),
-                expired,
-                later,
-            ],
-            vec![],
-            vec![],
+            ControlRows {
+                blocklist: vec![
+                    entry(BlockKind::Sender, "friend@spam.example", BlockAction::Allow),
+                    entry(BlockKind::SenderDomain, "spam.example", BlockAction::Reject),
+                    entry(BlockKind::Helo, "evil", BlockAction::Reject),
+                    expired,
+                    later,
+                ],
+                ..ControlRows::default()
+            },
         );
         let sender = |a: &str| plane.check_sender(a, now).map(|b| b.action);
         assert_eq!(sender("Friend@SPAM.example"), Some(BlockAction::Allow));

@@ -12,11 +12,12 @@ use ipnet::IpNet;
 use sqlx::{PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
 
+use super::dkim::list_signing_keys;
 use super::model::{
     BlockAction, BlockEntry, BlockKind, Certificate, Domain, DomainKind, NewBlockEntry, Owner,
     ParseError, Suspension, TrustedNetwork,
 };
-use super::snapshot::ControlPlane;
+use super::snapshot::{ControlPlane, ControlRows};
 use crate::bus::Bus;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,9 @@ pub enum ControlError {
     Invalid(#[from] ParseError),
     #[error("control-plane database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The cryptography library failed to make a key (nothing the caller sent is wrong).
+    #[error("{0}")]
+    Crypto(String),
 }
 
 /// What one pod's environment settings say, written as `config` rows.
@@ -77,14 +81,18 @@ impl PgControlStore {
         let blocklist = list_blocklist(&mut tx).await?;
         let suspensions = list_suspensions(&mut tx).await?;
         let certificates = list_certificates(&mut tx).await?;
+        let dkim_keys = list_signing_keys(&mut tx).await?;
         tx.commit().await?;
         Ok(ControlPlane::new(
             revision,
-            domains,
-            networks.into_iter().map(|n| n.network).collect(),
-            blocklist,
-            suspensions,
-            certificates,
+            ControlRows {
+                domains,
+                networks: networks.into_iter().map(|n| n.network).collect(),
+                blocklist,
+                suspensions,
+                certificates,
+                dkim_keys,
+            },
         ))
     }
 

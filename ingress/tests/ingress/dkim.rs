@@ -10,7 +10,7 @@ use tern_testkit::dns::TestDns;
 use crate::harness::TestIngress;
 
 /// The python of dkimpy's virtualenv (installed on first use).
-fn dkimpy() -> String {
+pub(crate) fn dkimpy() -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/dkimpy.sh");
     let output = Command::new("bash")
         .args([script, "python"])
@@ -45,19 +45,33 @@ fn rsa_key(dir: &std::path::Path) -> (std::path::PathBuf, String) {
     (private, p)
 }
 
-/// `message` signed by dkimpy for `d=signed.example; s=sel`.
+/// `message` signed by dkimpy for `d=signed.example; s=sel` (dkimpy's default canonicalisation,
+/// relaxed/simple).
 fn sign(python: &str, key: &std::path::Path, message: &[u8]) -> Vec<u8> {
+    sign_with(python, key, message, "relaxed", "simple")
+}
+
+/// `message` signed by dkimpy with the header and body canonicalisation named.
+fn sign_with(
+    python: &str,
+    key: &std::path::Path,
+    message: &[u8],
+    header: &str,
+    body: &str,
+) -> Vec<u8> {
     let dir = key.parent().expect("key dir");
     let input = dir.join("message.eml");
     std::fs::write(&input, message).expect("write the message");
     let code = "import dkim,sys\n\
         m=open(sys.argv[1],'rb').read(); k=open(sys.argv[2],'rb').read()\n\
-        s=dkim.sign(m,b'sel',b'signed.example',k,include_headers=[b'from',b'subject',b'date'])\n\
+        c=(sys.argv[3].encode(),sys.argv[4].encode())\n\
+        s=dkim.sign(m,b'sel',b'signed.example',k,include_headers=[b'from',b'subject',b'date'],canonicalize=c)\n\
         sys.stdout.buffer.write(s+m)\n";
     let output = Command::new(python)
         .args(["-c", code])
         .arg(&input)
         .arg(key)
+        .args([header, body])
         .output()
         .expect("run dkimpy");
     assert!(
@@ -132,6 +146,18 @@ async fn signatures_from_an_independent_signer_are_verified_and_recorded() {
 
     let head = stored_header(&ingress, message).await;
     assert!(head.contains("dkim=none"), "{head}");
+
+    // A body ending in whitespace-only lines, which relaxed canonicalisation ignores (RFC 6376
+    // 3.4.4) and the DKIM library alone would hash as empty lines.
+    let trailing = b"From: <alice@signed.example>\r\nSubject: s\r\nDate: Mon, 07 Dec 2026 08:00:00 +0000\r\n\r\nHello \r\n \r\n\t\r\n";
+    let signed = sign_with(&python, &key, trailing, "relaxed", "relaxed");
+    let head = stored_header(&ingress, &signed).await;
+    assert!(head.contains("dkim=pass header.d=signed.example"), "{head}");
+    // Under simple canonicalisation those lines count: one added after signing breaks it.
+    let mut padded = sign_with(&python, &key, trailing, "relaxed", "simple");
+    padded.extend_from_slice(b" \r\n");
+    let head = stored_header(&ingress, &padded).await;
+    assert!(head.contains("dkim=fail header.d=signed.example"), "{head}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

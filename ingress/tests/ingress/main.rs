@@ -16,6 +16,7 @@ mod peers;
 mod proxy;
 mod ratelimit;
 mod relay;
+mod signing;
 mod spf;
 mod sync;
 mod tls;
