@@ -23,18 +23,13 @@ cat >"$OUT/drain.sh" <<DRAIN
 "$PSQL" -X -q -d "$BENCH_URL" -c 'TRUNCATE attempts, jobs, messages'
 DRAIN
 
-# use_key ALGORITHM: bench.test's only signing key becomes a fresh one of ALGORITHM (openssl
-# makes it, as PKCS#8 DER); `none` leaves it without a key.
+# use_key ALGORITHM: bench.test's only signing key becomes a fresh one of ALGORITHM, made by
+# `tern dkim create`; `none` leaves it without a key.
 use_key() {
-  local algorithm=$1 hex
+  local algorithm=$1
   "$PSQL" -X -q -d "$BENCH_URL" -c "DELETE FROM dkim_keys"
-  case $algorithm in
-    none) return ;;
-    rsa-sha256) hex=$(openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -outform DER 2>/dev/null | xxd -p | tr -d '\n') ;;
-    ed25519-sha256) hex=$(openssl genpkey -algorithm ED25519 -outform DER 2>/dev/null | xxd -p | tr -d '\n') ;;
-  esac
-  "$PSQL" -X -q -d "$BENCH_URL" -c "INSERT INTO dkim_keys (domain, selector, algorithm, private_key, public_key, owner)
-    VALUES ('bench.test', 'bench', '$algorithm', decode('$hex', 'hex'), '', 'api')"
+  [[ $algorithm == none ]] && return
+  env "${TERN_ENV[@]}" "$TERN_BIN" dkim create bench.test "bench-$algorithm" --algorithm "$algorithm" >/dev/null
 }
 
 stop_tern() {

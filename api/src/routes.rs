@@ -4,6 +4,7 @@ mod certificates;
 mod cluster;
 mod control;
 mod dkim;
+mod policy;
 mod problems;
 mod queue;
 mod tokens;
@@ -75,6 +76,10 @@ pub fn v1() -> Router<ApiState> {
             "/v1/dkim-keys/{domain}/{selector}",
             get(dkim::get).patch(dkim::change).delete(dkim::delete),
         )
+        .route(
+            "/v1/policy",
+            get(policy::get).put(policy::put).delete(policy::delete),
+        )
         .route("/v1/users", get(users::list).post(users::create))
         .route("/v1/users/{login}", get(users::get).delete(users::delete))
         .route(
@@ -128,6 +133,7 @@ impl utoipa::Modify for BearerAuth {
         certificates::list, certificates::get, certificates::create, certificates::rotate,
         certificates::delete,
         dkim::list, dkim::get, dkim::create, dkim::change, dkim::delete,
+        policy::get, policy::put, policy::delete,
     ),
     components(schemas(crate::error::Problem))
 )]

@@ -3,11 +3,8 @@
 use anyhow::Context as _;
 use tern_common::admin;
 use tern_common::bus::Bus;
-use tern_common::greylist::Greylist;
 use tern_common::queue::{self, PgQueueStore};
-use tern_common::ratelimit::RateLimiter;
 use tern_common::users::UserStore;
-use tern_ingress::ratelimit::RateLimits;
 use tern_ingress::{Ingress, IngressConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -52,14 +49,14 @@ pub async fn run(config: IngressConfig) -> anyhow::Result<()> {
         Some(control.clone()),
         control_stop.clone(),
     );
-    let mut ingress = Ingress::new(&config, store, Some(bus.clone()), Some(users), control);
-    if let Some(settings) = config.policy.greylist {
-        ingress = ingress.with_greylist(Greylist::new(pool.clone(), settings));
-    }
-    if !config.policy.rate_limits.is_off() {
-        let limiter = RateLimiter::new(pool.clone());
-        ingress = ingress.with_rate_limits(RateLimits::new(limiter, config.policy.rate_limits));
-    }
+    let ingress = Ingress::new(
+        &config,
+        store,
+        Some(bus.clone()),
+        Some(users),
+        control,
+        Some(pool.clone()),
+    );
     tern_ingress::run(ingress, listeners, shutdown).await;
 
     control_stop.cancel();

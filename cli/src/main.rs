@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 mod api;
+mod dkim;
 mod ingress;
 mod serve;
 mod token;
@@ -60,6 +61,13 @@ enum Command {
         database: DatabaseArgs,
         #[command(subcommand)]
         command: token::TokenCommand,
+    },
+    /// Manage DKIM signing keys (made by Tern; prints the DNS record to publish).
+    Dkim {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(subcommand)]
+        command: dkim::DkimCommand,
     },
     /// Manage the users who may authenticate with SMTP AUTH.
     User {
@@ -159,6 +167,16 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 }
             };
             token::run(&config, command).await
+        }
+        Command::Dkim { database, command } => {
+            let config = match database.validate() {
+                Ok(config) => config,
+                Err(error) => {
+                    eprintln!("tern dkim: {error}");
+                    return Ok(ExitCode::from(EXIT_CONFIG as u8));
+                }
+            };
+            dkim::run(&config, command).await
         }
         Command::User { database, command } => {
             let config = match database.validate() {

@@ -12,6 +12,7 @@
 //! - `store`: [`PgControlStore`], reads and owner-checked writes, for the API and the operator.
 //! - `certificates`: the checks a certificate passes before it is stored, and its writes.
 //! - `dkim`: DKIM signing keys, made here, and the DNS records that publish them.
+//! - `policy`: the policy document, the policy checks' settings for the whole cluster.
 //! - [`watch`]: keeps a pod's snapshot current.
 //! - [`heartbeat`]: each process's row in `processes`, for `GET /v1/cluster`.
 
@@ -19,6 +20,7 @@ mod certificates;
 mod dkim;
 pub mod heartbeat;
 mod model;
+mod policy;
 mod snapshot;
 mod store;
 pub mod watch;
@@ -31,6 +33,7 @@ pub use model::{
     BlockAction, BlockEntry, BlockKind, Certificate, DkimAlgorithm, Domain, DomainKind,
     NewBlockEntry, Owner, ParseError, Suspension, TrustedNetwork,
 };
+pub use policy::{DmarcMode, PolicyDocument, SpfMode, StoredPolicy};
 pub use snapshot::{Blocked, ControlPlane, ControlRows};
 pub use store::{ConfigRows, ControlError, PgControlStore};
 pub use watch::ControlWatch;

@@ -190,6 +190,9 @@ pub struct IngressConfig {
     pub shutdown_grace: Duration,
     /// The policy checks: DNSBLs, greeting delay, greylisting, rate limits.
     pub policy: PolicyConfig,
+    /// The settings `policy` came from: the base the control plane's policy document is laid
+    /// on.
+    pub policy_args: PolicyArgs,
 }
 
 impl IngressArgs {
@@ -321,6 +324,7 @@ impl IngressArgs {
             max_connections_per_ip: self.max_connections_per_ip,
             shutdown_grace: self.shutdown_grace,
             policy,
+            policy_args: self.policy.clone(),
         })
     }
 }

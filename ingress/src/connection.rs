@@ -27,8 +27,9 @@ use crate::accept::{Client, Committer};
 use crate::blocklist::{self, Gate};
 use crate::deadline::RecordDeadline;
 use crate::listener::ListenerKind;
+use crate::live_policy::LivePolicy;
 use crate::metrics;
-use crate::policy::{Findings, Policy, Standing};
+use crate::policy::{Findings, Standing};
 use crate::stream::SmtpStream;
 use crate::tls::{TlsInfo, TlsServer};
 use crate::trace::{self, SessionTrace};
@@ -61,10 +62,9 @@ pub(crate) struct Sessions<Q> {
     pub(crate) idle_timeout: Duration,
     /// A message's `Traceparent:` header may parent its transaction span.
     pub(crate) trace_join_traceparent: bool,
-    /// The policy checks at connect, MAIL and RCPT.
-    pub(crate) policy: Policy,
-    /// The port 25 role's silence before the greeting, to catch early talkers (zero: none).
-    pub(crate) greet_delay: Duration,
+    /// The policy checks at connect, MAIL, RCPT and the end of data, as the environment and
+    /// the control plane's policy document set them now.
+    pub(crate) policy: Arc<LivePolicy>,
 }
 
 pub(crate) struct Connection<Q> {
@@ -175,13 +175,15 @@ impl<Q: QueueStore> Connection<Q> {
         if let Some(reply) = self
             .sessions
             .policy
+            .current()
             .at_connect(self.standing(), self.client.ip)
             .await
         {
             return self.close_with(reply).await;
         }
-        if self.stranger && !self.sessions.greet_delay.is_zero() {
-            match self.before_greeting().await? {
+        let greet_delay = self.sessions.policy.current().greet_delay;
+        if self.stranger && !greet_delay.is_zero() {
+            match self.before_greeting(greet_delay).await? {
                 Pregreet::Quiet => {}
                 Pregreet::HungUp => return Ok(()),
                 Pregreet::Talked => {
@@ -229,8 +231,7 @@ impl<Q: QueueStore> Connection<Q> {
     }
 
     /// Waits out the greeting delay, watching what the client does meanwhile.
-    async fn before_greeting(&mut self) -> io::Result<Pregreet> {
-        let delay = self.sessions.greet_delay;
+    async fn before_greeting(&mut self, delay: Duration) -> io::Result<Pregreet> {
         tokio::select! {
             _ = self.stop.drain.cancelled() => Ok(Pregreet::Quiet),
             read = tokio::time::timeout(delay, self.stream.read_buf(&mut self.input)) => match read {
@@ -298,6 +299,7 @@ impl<Q: QueueStore> Connection<Q> {
                             let refusal = self
                                 .sessions
                                 .policy
+                                .current()
                                 .at_rcpt(self.standing(), self.client.ip, &sender, &recipient.path)
                                 .await;
                             refusal.map_or(Verdict::Accept, Verdict::Reject)
@@ -327,6 +329,7 @@ impl<Q: QueueStore> Connection<Q> {
                         let refusal = self
                             .sessions
                             .policy
+                            .current()
                             .at_mail(
                                 self.standing(),
                                 self.client.ip,
@@ -349,6 +352,7 @@ impl<Q: QueueStore> Connection<Q> {
                     let refused = self
                         .sessions
                         .policy
+                        .current()
                         .at_data(
                             self.standing(),
                             &transaction.body,

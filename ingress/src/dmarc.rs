@@ -3,8 +3,6 @@
 //! result is recorded in `Authentication-Results:`; what happens to a failing message is this
 //! mode's to say, within what the domain asks for.
 
-use std::str::FromStr;
-
 use mail_auth::dmarc::Policy;
 use mail_auth::dmarc::verify::DmarcParameters;
 use mail_auth::{AuthenticatedMessage, DkimOutput, DmarcResult, MessageAuthenticator, SpfOutput};
@@ -12,33 +10,7 @@ use tern_smtp::{Refusal, Reply};
 
 use crate::metrics;
 
-/// What Tern does with a domain's DMARC policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DmarcMode {
-    Off,
-    /// Evaluate and record only.
-    Record,
-    /// Also mark failing mail of `p=quarantine` and `p=reject` domains with a header.
-    Quarantine,
-    /// Also refuse failing mail of `p=reject` domains (`550 5.7.1`) and mark `p=quarantine`.
-    Reject,
-}
-
-impl FromStr for DmarcMode {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "off" => Ok(Self::Off),
-            "record" => Ok(Self::Record),
-            "quarantine" => Ok(Self::Quarantine),
-            "reject" => Ok(Self::Reject),
-            other => Err(format!(
-                "'{other}' is not one of off, record, quarantine, reject"
-            )),
-        }
-    }
-}
+pub use tern_common::control::DmarcMode;
 
 /// DMARC's word on one message.
 pub(crate) struct DmarcVerdict {

@@ -4,12 +4,14 @@
 //! mail out, so it never silently lets it in.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tern_common::greylist::{Grey, Greylist, Triplet};
 use tern_smtp::{Refusal, Reply};
 use tokio_util::sync::CancellationToken;
 
+use crate::live_policy::LivePolicy;
 use crate::metrics;
 
 /// The reply that defers this recipient, or `None` to accept it.
@@ -44,12 +46,13 @@ pub(crate) async fn at_rcpt(
     reply
 }
 
-/// Forgets expired triplets, in small batches, once an hour. Every pod does it; the batches
-/// take only rows nobody has seen for the maximum age, so they never get in each other's way.
-pub(crate) async fn expire(greylist: Greylist, stop: CancellationToken) {
+/// Forgets expired triplets, in small batches, once an hour, while greylisting is on. Every pod
+/// does it; the batches take only rows nobody has seen for the maximum age, so they never get in
+/// each other's way.
+pub(crate) async fn expire(policy: Arc<LivePolicy>, stop: CancellationToken) {
     const EVERY: Duration = Duration::from_secs(3600);
     loop {
-        loop {
+        while let Some(greylist) = policy.current().greylist.clone() {
             match greylist.expire(1000).await {
                 Ok(1000) => continue,
                 Ok(0) => break,

@@ -43,6 +43,7 @@ mod dnsbl;
 mod greylist;
 mod limits;
 mod listener;
+mod live_policy;
 mod policy;
 mod received;
 mod signing;

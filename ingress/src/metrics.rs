@@ -30,6 +30,8 @@ pub const ARC_RESULTS_TOTAL: &str = "tern_ingress_arc_results_total";
 pub const DMARC_RESULTS_TOTAL: &str = "tern_ingress_dmarc_results_total";
 /// DKIM signatures verified, by result (RFC 8601's names).
 pub const DKIM_RESULTS_TOTAL: &str = "tern_ingress_dkim_results_total";
+/// Policy documents from the control plane, by result: applied, refused.
+pub const POLICY_LOADS_TOTAL: &str = "tern_ingress_policy_loads_total";
 /// DKIM signatures made, by result: ok, error.
 pub const DKIM_SIGNED_TOTAL: &str = "tern_ingress_dkim_signed_total";
 /// SPF checks by result (RFC 7208's names).
@@ -67,6 +69,7 @@ pub const ALL: &[&str] = &[
     DMARC_RESULTS_TOTAL,
     ARC_RESULTS_TOTAL,
     DKIM_SIGNED_TOTAL,
+    POLICY_LOADS_TOTAL,
 ];
 
 /// Histogram buckets of [`COMMIT_SECONDS`]: a durable commit takes milliseconds, a stuck one
@@ -149,6 +152,11 @@ pub(crate) fn dmarc_result(result: &'static str) {
 /// Counts one DKIM signature's result.
 pub(crate) fn dkim_result(result: &'static str) {
     ::metrics::counter!(DKIM_RESULTS_TOTAL, "result" => result).increment(1);
+}
+
+/// Counts one policy document judged.
+pub(crate) fn policy_load(result: &'static str) {
+    ::metrics::counter!(POLICY_LOADS_TOTAL, "result" => result).increment(1);
 }
 
 /// Counts one signature made (or not).

@@ -8,6 +8,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use mail_auth::SpfOutput;
 use tern_common::dnsbl::Dnsbl;
@@ -27,6 +28,8 @@ pub(crate) struct Policy {
     pub(crate) rate_limits: Option<RateLimits>,
     pub(crate) spf: Option<Arc<SpfCheck>>,
     pub(crate) dkim: Option<Arc<DkimCheck>>,
+    /// The port 25 role's silence before the greeting, to catch early talkers (zero: none).
+    pub(crate) greet_delay: Duration,
 }
 
 /// Who the client is, as the checks see it.

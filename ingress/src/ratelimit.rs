@@ -128,18 +128,18 @@ impl RateLimits {
         metrics::rate_limit_result(what, result);
         reply
     }
+}
 
-    /// Deletes keys whose limits have fully recovered, every minute, so the table holds only
-    /// the senders that are busy now.
-    pub(crate) async fn expire(self, stop: CancellationToken) {
-        const EVERY: Duration = Duration::from_secs(60);
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(EVERY) => {}
-            }
-            while let Ok(1000) = self.limiter.expire(1000).await {}
+/// Deletes keys whose limits have fully recovered, every minute, so the table holds only the
+/// senders that are busy now.
+pub(crate) async fn expire(limiter: RateLimiter, stop: CancellationToken) {
+    const EVERY: Duration = Duration::from_secs(60);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(EVERY) => {}
         }
+        while let Ok(1000) = limiter.expire(1000).await {}
     }
 }
 

@@ -8,10 +8,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::PgPool;
 use tern_common::bus::Bus;
 use tern_common::control::ControlWatch;
-use tern_common::greylist::Greylist;
 use tern_common::queue::QueueStore;
+use tern_common::ratelimit::RateLimiter;
 use tern_common::users::UserStore;
 use tern_smtp::Reply;
 use tokio::io::AsyncWriteExt;
@@ -24,13 +25,12 @@ use crate::accept::Committer;
 use crate::config::{IngressConfig, ListenerKind};
 use crate::connection::{Connection, Sessions, Stop};
 use crate::limits::ConnectionLimits;
-use crate::policy::Policy;
+use crate::live_policy::LivePolicy;
 use crate::proxy::{self, ProxyConfig, ProxyRefusal};
-use crate::ratelimit::RateLimits;
 use crate::signing::DkimSigning;
 use crate::stream::SmtpStream;
 use crate::trace;
-use crate::{greylist, metrics};
+use crate::{greylist, metrics, ratelimit};
 
 /// A configured ingress, ready to [`run`].
 pub struct Ingress<Q> {
@@ -49,7 +49,15 @@ impl<Q: QueueStore> Ingress<Q> {
         bus: Option<Bus>,
         users: Option<UserStore>,
         control: ControlWatch,
+        policy_state: Option<PgPool>,
     ) -> Self {
+        let policy = LivePolicy::new(
+            config.policy_args.clone(),
+            config.session.hostname.clone(),
+            &config.policy,
+            policy_state,
+            control.clone(),
+        );
         let sessions = Sessions {
             committer: Committer::new(store, bus, config.session.hostname.clone())
                 .with_signing(DkimSigning::new(control.clone())),
@@ -60,13 +68,7 @@ impl<Q: QueueStore> Ingress<Q> {
             users,
             idle_timeout: config.idle_timeout,
             trace_join_traceparent: config.trace_join_traceparent,
-            policy: Policy {
-                dnsbl: config.policy.dnsbl.clone(),
-                spf: config.policy.spf.clone(),
-                dkim: config.policy.dkim.clone(),
-                ..Policy::default()
-            },
-            greet_delay: config.policy.greet_delay,
+            policy: Arc::new(policy),
         };
         Self {
             sessions: Arc::new(sessions),
@@ -74,25 +76,6 @@ impl<Q: QueueStore> Ingress<Q> {
             proxy: Arc::new(config.proxy.clone()),
             shutdown_grace: config.shutdown_grace,
         }
-    }
-}
-
-impl<Q> Ingress<Q> {
-    /// Greylists strangers' recipients through `greylist` (call before [`run`]; the settings
-    /// say whether greylisting is on at all).
-    pub fn with_greylist(mut self, greylist: Greylist) -> Self {
-        if let Some(sessions) = Arc::get_mut(&mut self.sessions) {
-            sessions.policy.greylist = Some(greylist);
-        }
-        self
-    }
-
-    /// Counts the configured rate limits in `limits` (call before [`run`]).
-    pub fn with_rate_limits(mut self, limits: RateLimits) -> Self {
-        if let Some(sessions) = Arc::get_mut(&mut self.sessions) {
-            sessions.policy.rate_limits = Some(limits);
-        }
-        self
     }
 }
 
@@ -113,14 +96,15 @@ pub async fn run<Q: QueueStore>(
         tokio::spawn(tls.watch_certificates(ingress.sessions.control.clone(), stop.clone()));
         stop.drop_guard()
     });
-    let expire = ingress.sessions.policy.greylist.clone().map(|list| {
+    // Greylisting and the rate limits may be turned on at any time: their expiry runs whenever
+    // their state has somewhere to live.
+    let expire = ingress.sessions.policy.state().cloned().map(|pool| {
         let stop = CancellationToken::new();
-        tokio::spawn(greylist::expire(list, stop.clone()));
-        stop.drop_guard()
-    });
-    let recover = ingress.sessions.policy.rate_limits.clone().map(|limits| {
-        let stop = CancellationToken::new();
-        tokio::spawn(limits.expire(stop.clone()));
+        tokio::spawn(greylist::expire(
+            Arc::clone(&ingress.sessions.policy),
+            stop.clone(),
+        ));
+        tokio::spawn(ratelimit::expire(RateLimiter::new(pool), stop.clone()));
         stop.drop_guard()
     });
     let prune = ingress.sessions.users.clone().map(|users| {
@@ -169,7 +153,6 @@ pub async fn run<Q: QueueStore>(
     drop(reload);
     drop(prune);
     drop(expire);
-    drop(recover);
     tracing::info!("ingress stopped");
 }
 

@@ -6,7 +6,6 @@
 //! publish them, as policyd-spf's defaults also say.
 
 use std::net::IpAddr;
-use std::str::FromStr;
 use std::time::Duration;
 
 use mail_auth::spf::verify::SpfParameters;
@@ -16,28 +15,7 @@ use tern_smtp::{Refusal, Reply};
 
 use crate::metrics;
 
-/// What Tern does with SPF.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SpfMode {
-    Off,
-    /// Check and record in `Authentication-Results:`, never refuse.
-    Record,
-    /// Check, record, and refuse `fail` (defer `temperror`).
-    Reject,
-}
-
-impl FromStr for SpfMode {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "off" => Ok(Self::Off),
-            "record" => Ok(Self::Record),
-            "reject" => Ok(Self::Reject),
-            other => Err(format!("'{other}' is not one of off, record, reject")),
-        }
-    }
-}
+pub use tern_common::control::SpfMode;
 
 /// The SPF checker: its mode, our host name (the `r` macro), and DNS.
 pub struct SpfCheck {

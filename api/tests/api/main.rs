@@ -21,6 +21,7 @@ use tower::ServiceExt as _;
 
 mod certificates;
 mod dkim;
+mod policy;
 mod users;
 
 const BOOTSTRAP: &str = "bootstrap-token-of-the-test";
@@ -222,6 +223,14 @@ async fn every_route_needs_a_token_with_its_scope() {
             Scope::Write,
             Some(certificates::upload("scope-matrix", &["scope.tern.test"])),
         ),
+        (Method::GET, "/v1/policy".into(), Scope::Read, None),
+        (
+            Method::PUT,
+            "/v1/policy".into(),
+            Scope::Write,
+            Some(json!({"spf": "record"})),
+        ),
+        (Method::DELETE, "/v1/policy".into(), Scope::Write, None),
         (Method::GET, "/v1/dkim-keys".into(), Scope::Read, None),
         (
             Method::POST,

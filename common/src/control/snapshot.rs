@@ -12,6 +12,7 @@ use crate::policy::canonical;
 
 use super::dkim::DkimKey;
 use super::model::{BlockAction, BlockEntry, BlockKind, Certificate, Domain, Suspension};
+use super::policy::PolicyDocument;
 
 #[derive(Debug, Clone, Default)]
 pub struct ControlPlane {
@@ -26,6 +27,7 @@ pub struct ControlPlane {
     certificates: Vec<Certificate>,
     /// The keys that sign, by domain.
     dkim_keys: HashMap<String, Vec<DkimKey>>,
+    policy: PolicyDocument,
 }
 
 /// Everything one revision holds, as read.
@@ -37,6 +39,8 @@ pub struct ControlRows {
     pub suspensions: Vec<Suspension>,
     pub certificates: Vec<Certificate>,
     pub dkim_keys: Vec<DkimKey>,
+    /// Empty when none was written.
+    pub policy: PolicyDocument,
 }
 
 /// A blocklist entry that matched: what to do and why.
@@ -56,6 +60,7 @@ impl ControlPlane {
             suspensions,
             certificates,
             dkim_keys,
+            policy,
         } = rows;
         let mut exact = HashMap::new();
         let mut cidrs = Vec::new();
@@ -90,7 +95,13 @@ impl ControlPlane {
                         .push(key);
                     by_domain
                 }),
+            policy,
         }
+    }
+
+    /// The policy document: the policy checks' settings it replaces (empty: none).
+    pub fn policy(&self) -> &PolicyDocument {
+        &self.policy
     }
 
     /// The keys that sign `domain`'s mail (lowercase, as stored).

@@ -82,6 +82,10 @@ impl PgControlStore {
         let suspensions = list_suspensions(&mut tx).await?;
         let certificates = list_certificates(&mut tx).await?;
         let dkim_keys = list_signing_keys(&mut tx).await?;
+        let policy = super::policy::read(&mut tx)
+            .await?
+            .map(|stored| stored.document)
+            .unwrap_or_default();
         tx.commit().await?;
         Ok(ControlPlane::new(
             revision,
@@ -92,6 +96,7 @@ impl PgControlStore {
                 suspensions,
                 certificates,
                 dkim_keys,
+                policy,
             },
         ))
     }

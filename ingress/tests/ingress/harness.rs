@@ -7,11 +7,8 @@ use clap::Parser;
 use futures::StreamExt;
 use tern_common::bus::Bus;
 use tern_common::control::{ControlWatch, PgControlStore};
-use tern_common::greylist::Greylist;
 use tern_common::queue::PgQueueStore;
-use tern_common::ratelimit::RateLimiter;
 use tern_common::users::UserStore;
-use tern_ingress::ratelimit::RateLimits;
 use tern_ingress::{Ingress, IngressArgs, ListenerKind};
 use tern_testkit::{SmtpClient, TestDatabase, TestReply, services};
 use tokio::net::TcpListener;
@@ -94,14 +91,14 @@ impl TestIngress {
             config.control_poll,
             shutdown.clone(),
         );
-        let mut ingress = Ingress::new(&config, store, Some(bus.clone()), Some(users), control);
-        if let Some(settings) = config.policy.greylist {
-            ingress = ingress.with_greylist(Greylist::new(db.pool.clone(), settings));
-        }
-        if !config.policy.rate_limits.is_off() {
-            let limiter = RateLimiter::new(db.pool.clone());
-            ingress = ingress.with_rate_limits(RateLimits::new(limiter, config.policy.rate_limits));
-        }
+        let ingress = Ingress::new(
+            &config,
+            store,
+            Some(bus.clone()),
+            Some(users),
+            control,
+            Some(db.pool.clone()),
+        );
         let task = tokio::spawn(tern_ingress::run(ingress, bound, shutdown.clone()));
         Self {
             addr: listeners[0].0,

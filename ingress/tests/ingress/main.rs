@@ -13,6 +13,7 @@ mod greylist;
 mod limits;
 mod outage;
 mod peers;
+mod policy_document;
 mod proxy;
 mod ratelimit;
 mod relay;
