@@ -8,6 +8,7 @@ mod policy;
 mod problems;
 mod queue;
 mod tokens;
+mod troubleshoot;
 mod users;
 
 use axum::Router;
@@ -91,6 +92,7 @@ pub fn v1() -> Router<ApiState> {
             axum::routing::put(users::set_senders),
         )
         .route("/v1/users/{login}/{action}", post(users::switch))
+        .route("/v1/troubleshoot/policy", post(troubleshoot::policy))
         .route("/v1/cluster", get(cluster::cluster))
         .route("/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/v1/tokens/{name}", delete(tokens::revoke))
@@ -134,6 +136,7 @@ impl utoipa::Modify for BearerAuth {
         certificates::delete,
         dkim::list, dkim::get, dkim::create, dkim::change, dkim::delete,
         policy::get, policy::put, policy::delete,
+        troubleshoot::policy,
     ),
     components(schemas(crate::error::Problem))
 )]

@@ -1,5 +1,6 @@
 //! What the handlers share: each is a small handle on one concern.
 
+use tern_common::bus::Bus;
 use tern_common::control::PgControlStore;
 use tern_common::control::heartbeat::Processes;
 use tern_common::queue::{QueueActions, QueueInspector};
@@ -19,4 +20,7 @@ pub struct ApiState {
     pub processes: Processes,
     /// `TERN_API_TRACE_URL`: a trace's URL with `{trace_id}` in it, e.g. Jaeger's.
     pub trace_url: Option<String>,
+    /// NATS, where the ingress pods answer troubleshooting questions; `None`: they cannot be
+    /// asked (503).
+    pub bus: Option<Bus>,
 }

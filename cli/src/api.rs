@@ -33,6 +33,7 @@ pub async fn run(config: ApiConfig) -> anyhow::Result<()> {
         inspector: QueueInspector::new(pool.clone()),
         actions: QueueActions::new(pool.clone()),
         trace_url: config.trace_url.clone(),
+        bus: Some(bus.clone()),
     };
     let readiness: admin::ReadinessCheck = {
         let pool = pool.clone();

@@ -14,6 +14,7 @@ use bytes::Bytes;
 
 use crate::config::NatsConfig;
 use crate::telemetry::{TraceContext, context};
+use crate::troubleshoot::{self, PolicyQuestion, PolicyReply};
 
 /// Failures talking to NATS. None of them is fatal to the ingress.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +29,9 @@ pub enum BusError {
     Subscribe(String),
     #[error("cannot publish a control-plane notice: {0}")]
     Control(String),
+    /// Nobody answered a troubleshooting question (no ingress pod, or none in time).
+    #[error("no ingress pod answered: {0}")]
+    NoAnswer(String),
 }
 
 /// Names derived from the configured prefix, so installations and tests can share one NATS.
@@ -169,6 +173,42 @@ impl Bus {
     pub async fn control_changes(&self) -> Result<async_nats::Subscriber, BusError> {
         self.client
             .subscribe(self.names.control_subject.clone())
+            .await
+            .map_err(|e| BusError::Subscribe(e.to_string()))
+    }
+
+    /// Asks one ingress pod what its policy would decide (see [`crate::troubleshoot`]).
+    pub async fn ask_policy(
+        &self,
+        question: &PolicyQuestion,
+        wait: Duration,
+    ) -> Result<PolicyReply, BusError> {
+        let payload = serde_json::to_vec(question)
+            .map_err(|e| BusError::NoAnswer(format!("question not encoded: {e}")))?;
+        let request = self
+            .client
+            .request(troubleshoot::policy_subject(&self.prefix), payload.into());
+        let reply = match tokio::time::timeout(wait, request).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(error)) => return Err(BusError::NoAnswer(error.to_string())),
+            Err(_) => {
+                return Err(BusError::NoAnswer(format!(
+                    "none within {}s",
+                    wait.as_secs()
+                )));
+            }
+        };
+        serde_json::from_slice(&reply.payload)
+            .map_err(|e| BusError::NoAnswer(format!("an answer that does not parse: {e}")))
+    }
+
+    /// The policy questions for this pod to answer; each goes to one pod of the group.
+    pub async fn policy_questions(&self) -> Result<async_nats::Subscriber, BusError> {
+        self.client
+            .queue_subscribe(
+                troubleshoot::policy_subject(&self.prefix),
+                troubleshoot::ANSWERING_GROUP.to_owned(),
+            )
             .await
             .map_err(|e| BusError::Subscribe(e.to_string()))
     }

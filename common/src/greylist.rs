@@ -181,6 +181,53 @@ impl Greylist {
         })
     }
 
+    /// What [`check`](Self::check) would say now, without recording the attempt (for
+    /// troubleshooting).
+    pub async fn peek(&self, triplet: &Triplet) -> Result<Grey, QueueError> {
+        let s = self.settings;
+        if s.auto_allow_clients > 0 {
+            let passed: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM (SELECT 1 FROM greylist
+                   WHERE client_net = $1 AND passed LIMIT $2) AS enough",
+            )
+            .bind(triplet.client_net)
+            .bind(i64::from(s.auto_allow_clients))
+            .fetch_one(&self.pool)
+            .await?;
+            if passed >= i64::from(s.auto_allow_clients) {
+                return Ok(Grey::ClientAllowed);
+            }
+        }
+        // The same judgement as the upsert's, read only: (passes, seconds waited in the
+        // current attempt window; 0 for a triplet that starts anew).
+        let row: Option<(bool, f64)> = sqlx::query_as(
+            "SELECT last_seen >= now() - make_interval(secs => $6)
+                      AND (passed OR (first_seen <= now() - make_interval(secs => $4)
+                                      AND first_seen >= now() - make_interval(secs => $5))),
+                    CASE WHEN last_seen < now() - make_interval(secs => $6)
+                           OR (NOT passed AND first_seen < now() - make_interval(secs => $5))
+                         THEN 0 ELSE extract(epoch FROM now() - first_seen)::float8 END
+               FROM greylist WHERE client_net = $1 AND sender = $2 AND recipient = $3",
+        )
+        .bind(triplet.client_net)
+        .bind(&triplet.sender)
+        .bind(&triplet.recipient)
+        .bind(s.delay.as_secs_f64())
+        .bind(s.retry_window.as_secs_f64())
+        .bind(s.max_age.as_secs_f64())
+        .fetch_optional(&self.pool)
+        .await?;
+        let (passed, waited) = row.unwrap_or((false, 0.0));
+        if passed {
+            return Ok(Grey::Passed);
+        }
+        Ok(Grey::Deferred {
+            retry_after: s
+                .delay
+                .saturating_sub(Duration::from_secs_f64(waited.max(0.0))),
+        })
+    }
+
     /// Forgets up to `batch` triplets not seen for `max_age`; returns how many.
     pub async fn expire(&self, batch: u32) -> Result<u64, QueueError> {
         let deleted = sqlx::query(

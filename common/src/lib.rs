@@ -26,4 +26,5 @@ pub mod ratelimit;
 pub mod route;
 pub mod shutdown;
 pub mod telemetry;
+pub mod troubleshoot;
 pub mod users;

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use tern_common::dnsbl::{Dnsbl, SiteResult};
+use tern_common::dnsbl::{Dnsbl, Report, SiteResult};
 use tern_smtp::{Refusal, Reply};
 
 use crate::metrics;
@@ -18,12 +18,17 @@ pub(crate) async fn at_connect(dnsbl: &Dnsbl, client: IpAddr) -> Option<Reply> {
             tracing::debug!(client = %client, zone = %site.zone, %reason, "DNSBL gave no answer");
         }
     }
-    let score = report.score();
-    if score < dnsbl.threshold {
+    let reply = verdict(dnsbl, &report, client)?;
+    tracing::info!(client = %client, score = report.score(), reply = %reply, "client refused by DNS blocklists");
+    Some(reply)
+}
+
+/// The reply `report` earns `client`, when its listings weigh enough.
+pub(crate) fn verdict(dnsbl: &Dnsbl, report: &Report, client: IpAddr) -> Option<Reply> {
+    if report.score() < dnsbl.threshold {
         return None;
     }
     let zones = report.listed_by().join(", ");
-    tracing::info!(client = %client, score, zones = %zones, "client refused by DNS blocklists");
     // Postfix's wording, so that senders' tools recognise it.
     let reply = Reply::new(
         554,

@@ -49,6 +49,7 @@ mod received;
 mod signing;
 mod stream;
 mod trace;
+mod troubleshoot;
 
 pub use config::{IngressArgs, IngressConfig, ListenerKind};
 pub use server::{Ingress, run};

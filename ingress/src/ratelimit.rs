@@ -47,6 +47,22 @@ impl RateLimits {
         Self { limiter, settings }
     }
 
+    /// The limits set, for troubleshooting.
+    pub(crate) fn describe(&self) -> String {
+        let s = self.settings;
+        let set: Vec<String> = [
+            ("connections", s.connections),
+            ("client", s.client),
+            ("recipient_domain", s.recipient_domain),
+            ("user", s.user),
+            ("sender_domain", s.sender_domain),
+        ]
+        .into_iter()
+        .filter_map(|(name, limit)| limit.map(|limit| format!("{name} {limit}")))
+        .collect();
+        format!("limits set: {} (a dry run counts nothing)", set.join(", "))
+    }
+
     /// A new connection from a stranger at `client`: the reply is a `421`, since the session
     /// ends with it.
     pub(crate) async fn at_connect(&self, client: IpAddr) -> Option<Reply> {

@@ -30,7 +30,7 @@ use crate::proxy::{self, ProxyConfig, ProxyRefusal};
 use crate::signing::DkimSigning;
 use crate::stream::SmtpStream;
 use crate::trace;
-use crate::{greylist, metrics, ratelimit};
+use crate::{greylist, metrics, ratelimit, troubleshoot};
 
 /// A configured ingress, ready to [`run`].
 pub struct Ingress<Q> {
@@ -38,6 +38,8 @@ pub struct Ingress<Q> {
     limits: Arc<ConnectionLimits>,
     proxy: Arc<ProxyConfig>,
     shutdown_grace: Duration,
+    /// Where troubleshooting questions come from (`None`: this pod answers none).
+    questions: Option<Bus>,
 }
 
 impl<Q: QueueStore> Ingress<Q> {
@@ -58,6 +60,7 @@ impl<Q: QueueStore> Ingress<Q> {
             policy_state,
             control.clone(),
         );
+        let questions = bus.clone();
         let sessions = Sessions {
             committer: Committer::new(store, bus, config.session.hostname.clone())
                 .with_signing(DkimSigning::new(control.clone())),
@@ -75,6 +78,7 @@ impl<Q: QueueStore> Ingress<Q> {
             limits: ConnectionLimits::new(config.max_connections, config.max_connections_per_ip),
             proxy: Arc::new(config.proxy.clone()),
             shutdown_grace: config.shutdown_grace,
+            questions,
         }
     }
 }
@@ -107,6 +111,15 @@ pub async fn run<Q: QueueStore>(
         tokio::spawn(ratelimit::expire(RateLimiter::new(pool), stop.clone()));
         stop.drop_guard()
     });
+    let answer = ingress.questions.clone().map(|bus| {
+        let stop = CancellationToken::new();
+        tokio::spawn(troubleshoot::serve(
+            bus,
+            Arc::clone(&ingress.sessions),
+            stop.clone(),
+        ));
+        stop.drop_guard()
+    });
     let prune = ingress.sessions.users.clone().map(|users| {
         let stop = CancellationToken::new();
         tokio::spawn(prune_auth_failures(users, stop.clone()));
@@ -118,6 +131,7 @@ pub async fn run<Q: QueueStore>(
             limits: Arc::clone(&ingress.limits),
             proxy: Arc::clone(&ingress.proxy),
             shutdown_grace: ingress.shutdown_grace,
+            questions: None,
         };
         accept_loops.spawn(accept_loop(
             ingress,
@@ -153,6 +167,7 @@ pub async fn run<Q: QueueStore>(
     drop(reload);
     drop(prune);
     drop(expire);
+    drop(answer);
     tracing::info!("ingress stopped");
 }
 

@@ -2,7 +2,6 @@
 //! UTF-8): the types, their canonical text form and the path parser.
 
 mod domain;
-pub(crate) use domain::parse_domain;
 mod parse;
 #[cfg(test)]
 mod tests;
@@ -120,7 +119,32 @@ pub enum ReversePath {
     Mailbox(Mailbox),
 }
 
+/// Adds the angle brackets a bare address lacks.
+fn bracketed(text: &str) -> String {
+    let text = text.trim();
+    if text.starts_with('<') {
+        text.to_owned()
+    } else {
+        format!("<{text}>")
+    }
+}
+
+/// Whether `name` is what RFC 5321 allows after HELO or EHLO: a domain name or an address
+/// literal (a trailing dot tolerated).
+pub fn helo_is_valid(name: &str) -> bool {
+    domain::parse_domain(name.trim_end_matches('.')).is_ok()
+}
+
 impl ReversePath {
+    /// Parses a path with or without its angle brackets (`""` and `<>` are the null path),
+    /// as MAIL FROM would; the error says why not.
+    pub fn parse_text(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "" => Ok(ReversePath::Null),
+            text => parse::parse_reverse_path(&bracketed(text)).map_err(|e| e.to_string()),
+        }
+    }
+
     pub(crate) fn is_ascii(&self) -> bool {
         match self {
             ReversePath::Null => true,
@@ -149,6 +173,12 @@ pub enum ForwardPath {
 }
 
 impl ForwardPath {
+    /// Parses a path with or without its angle brackets, as RCPT TO would; the error says why
+    /// not.
+    pub fn parse_text(text: &str) -> Result<Self, String> {
+        parse::parse_forward_path(&bracketed(text)).map_err(|e| e.to_string())
+    }
+
     pub(crate) fn is_ascii(&self) -> bool {
         match self {
             ForwardPath::Postmaster => true,

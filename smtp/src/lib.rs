@@ -39,7 +39,7 @@ mod session;
 #[cfg(test)]
 mod testing;
 
-pub use address::{Domain, ForwardPath, Mailbox, ReversePath};
+pub use address::{Domain, ForwardPath, Mailbox, ReversePath, helo_is_valid};
 pub use command::Verb;
 pub use envelope::{Envelope, Recipient, Transaction};
 pub use params::{Body, MailParams, Notify, Orcpt, RcptParams, Ret, UnknownValue};

@@ -58,6 +58,7 @@ impl Api {
             processes: Processes::new(db.pool.clone()),
             users: UserStore::new(db.pool.clone(), LockoutPolicy::default()),
             trace_url: Some("http://jaeger.test/trace/{trace_id}".into()),
+            bus: None,
         };
         Self {
             router: tern_api::app(state),

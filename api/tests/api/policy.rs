@@ -97,3 +97,42 @@ async fn a_bad_value_names_its_field() {
         );
     }
 }
+
+#[tokio::test]
+async fn troubleshooting_needs_a_token_and_an_ingress_to_ask() {
+    let api = Api::start().await;
+    let question =
+        json!({"client": "192.0.2.1", "helo": "h.example", "sender": "", "recipients": []});
+    let (status, _) = api
+        .call(
+            Method::POST,
+            "/v1/troubleshoot/policy",
+            None,
+            Some(question.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // This router has no NATS to ask a pod through: 503, not an answer made up.
+    let (status, problem) = api
+        .call(
+            Method::POST,
+            "/v1/troubleshoot/policy",
+            Some(&api.read),
+            Some(question),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+    let (status, problem) = api
+        .call(
+            Method::POST,
+            "/v1/troubleshoot/policy",
+            Some(&api.read),
+            Some(json!({"client": "not an address", "helo": "h", "sender": "", "recipients": []})),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("client")),
+        "{problem}"
+    );
+}

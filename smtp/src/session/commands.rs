@@ -73,9 +73,7 @@ impl Session {
             };
             return self.answer(Reply::syntax(usage));
         }
-        if self.config.reject_invalid_helo
-            && crate::address::parse_domain(args.trim_end_matches('.')).is_err()
-        {
+        if self.config.reject_invalid_helo && !crate::address::helo_is_valid(args) {
             return self.answer(
                 Reply::new(
                     501,

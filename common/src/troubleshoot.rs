@@ -1,0 +1,90 @@
+//! The troubleshooting questions the admin API asks of the ingress pods, and their answers.
+//!
+//! `POST /v1/troubleshoot/policy` says what every check would decide about a client, a sender,
+//! recipients and optionally a message, without receiving mail or changing any state. The API
+//! does not judge itself: it asks an ingress pod over NATS (request and reply, one pod of the
+//! queue group answers), so the answer is what a pod with its settings and its live policy
+//! decides, DNS answers included.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// The NATS subject of policy questions, under the installation's prefix.
+pub fn policy_subject(prefix: &str) -> String {
+    format!("{prefix}.troubleshoot.policy")
+}
+
+/// The queue group of the ingress pods answering them: one answers each question.
+pub const ANSWERING_GROUP: &str = "ingress";
+
+/// What a client would do in a session on the port 25 role (or, with `login`, after
+/// authenticating).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyQuestion {
+    pub client: IpAddr,
+    pub helo: String,
+    /// The envelope sender; `""` for the null sender `<>`.
+    pub sender: String,
+    pub recipients: Vec<String>,
+    /// The message (header and body), for the end-of-data checks.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// The SMTP AUTH login the client would have authenticated as, if any.
+    #[serde(default)]
+    pub login: Option<String>,
+}
+
+/// How the session would end up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Every step passes.
+    Accept,
+    /// A step refuses for good (5xx).
+    Reject,
+    /// A step refuses for now (4xx).
+    Defer,
+}
+
+/// One check's word.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyStep {
+    /// `connect`, `helo`, `mail`, `rcpt` or `data`.
+    pub stage: String,
+    /// The check: `blocklist`, `dnsbl`, `spf`, `relay`, `greylist`, `dkim`, …
+    pub check: String,
+    /// What it found: `pass`, `listed`, `fail`, `skipped`, …
+    pub result: String,
+    /// The reply a session would get, when the check refuses.
+    pub reply: Option<String>,
+    /// Why, and what DNS said.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyAnswer {
+    /// The pod that answered (its host name).
+    pub pod: String,
+    /// The control-plane revision it judged by.
+    pub revision: i64,
+    pub outcome: Outcome,
+    pub steps: Vec<PolicyStep>,
+}
+
+/// A request the pod could not take.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRefusal {
+    /// The field that is wrong.
+    pub field: String,
+    pub reason: String,
+}
+
+/// What a pod replies: an answer, or why it could not answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyReply {
+    Answer(PolicyAnswer),
+    Refused(PolicyRefusal),
+}

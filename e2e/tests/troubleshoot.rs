@@ -1,0 +1,121 @@
+//! `POST /v1/troubleshoot/policy` across processes: `tern api` asks a running `tern ingress` over
+//! NATS what its checks would decide, and the answer shows every step with what DNS said
+//! (a DNSBL listing, an SPF fail, a relay refusal, a greylist deferral) while nothing is
+//! recorded; without an ingress pod the API answers 503.
+
+use std::net::Ipv4Addr;
+
+use tern_e2e::cluster::{Api, Nats};
+use tern_e2e::{Tern, free_port};
+use tern_testkit::TestDatabase;
+use tern_testkit::dns::TestDns;
+
+#[tokio::test]
+async fn an_ingress_pod_says_what_every_check_would_decide() {
+    let db = TestDatabase::create().await;
+    tern_e2e::migrate(&db.url).await;
+    let nats = Nats::start();
+    let dns = TestDns::start().await;
+    dns.add_txt("fail.example", "v=spf1 ip4:198.51.100.0/24 -all");
+    // 192.0.2.1 is listed.
+    dns.add_a("1.2.0.192.bl.test", Ipv4Addr::new(127, 0, 0, 2));
+    let nameserver = dns.addr().to_string();
+    let ingress = Tern::start(
+        "ingress",
+        &db.url,
+        &[
+            nats.env()[0].clone(),
+            nats.env()[1].clone(),
+            (
+                "TERN_INGRESS_SMTP_LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            ),
+            ("TERN_INGRESS_SUBMISSION_LISTEN", String::new()),
+            ("TERN_INGRESS_LOCAL_DOMAINS", "tern.test".to_owned()),
+            ("TERN_INGRESS_NAMESERVER", nameserver.clone()),
+            ("TERN_INGRESS_SPF", "reject".to_owned()),
+            ("TERN_INGRESS_DNSBL_SITES", "bl.test*2".to_owned()),
+            ("TERN_INGRESS_DNSBL_NAMESERVER", nameserver.clone()),
+            ("TERN_INGRESS_GREYLIST", "true".to_owned()),
+        ],
+    )
+    .await;
+    let api = Api::with_nats(&db.url, &nats).await;
+
+    let question = r#"{"client": "192.0.2.1", "helo": "mail.fail.example",
+        "sender": "mallory@fail.example", "recipients": ["x@tern.test", "y@elsewhere.test"]}"#;
+    let (status, body) = api
+        .call("POST", "/v1/troubleshoot/policy", Some(question))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(answer["outcome"], "reject", "{answer:#}");
+    let step = |check: &str| {
+        answer["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .find(|step| step["check"] == check)
+            .unwrap_or_else(|| panic!("no {check} step in {answer:#}"))
+            .clone()
+    };
+    let dnsbl = step("dnsbl");
+    assert_eq!(dnsbl["result"], "listed");
+    assert!(
+        dnsbl["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("1.2.0.192.bl.test listed (127.0.0.2)"),
+        "{dnsbl}"
+    );
+    assert!(
+        dnsbl["reply"]
+            .as_str()
+            .expect("reply")
+            .starts_with("554 5.7.1"),
+        "{dnsbl}"
+    );
+    let spf = step("spf");
+    assert_eq!(spf["result"], "fail", "{spf}");
+    assert!(
+        spf["reply"]
+            .as_str()
+            .expect("reply")
+            .starts_with("550 5.7.23"),
+        "{spf}"
+    );
+    let relays: Vec<_> = answer["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|step| step["check"] == "relay")
+        .map(|step| step["result"].as_str().expect("result").to_owned())
+        .collect();
+    assert_eq!(relays, ["local", "denied"]);
+    let grey = step("greylist");
+    assert_eq!(grey["result"], "deferred", "{grey}");
+
+    // A dry run: the greylist recorded nothing.
+    let triplets: i64 = sqlx::query_scalar("SELECT count(*) FROM greylist")
+        .fetch_one(&db.pool)
+        .await
+        .expect("count");
+    assert_eq!(triplets, 0);
+
+    // A sender that does not parse names the field; no pod, no answer.
+    let (status, body) = api
+        .call(
+            "POST",
+            "/v1/troubleshoot/policy",
+            Some(r#"{"client": "192.0.2.1", "helo": "h", "sender": "not an address", "recipients": []}"#),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("\"field\":\"sender\""), "{body}");
+    ingress.signal("KILL").await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (status, body) = api
+        .call("POST", "/v1/troubleshoot/policy", Some(question))
+        .await;
+    assert_eq!(status, 503, "{body}");
+}
