@@ -93,6 +93,7 @@ pub fn v1() -> Router<ApiState> {
         )
         .route("/v1/users/{login}/{action}", post(users::switch))
         .route("/v1/troubleshoot/policy", post(troubleshoot::policy))
+        .route("/v1/troubleshoot/smtp", get(troubleshoot::smtp))
         .route("/v1/cluster", get(cluster::cluster))
         .route("/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/v1/tokens/{name}", delete(tokens::revoke))
@@ -136,7 +137,7 @@ impl utoipa::Modify for BearerAuth {
         certificates::delete,
         dkim::list, dkim::get, dkim::create, dkim::change, dkim::delete,
         policy::get, policy::put, policy::delete,
-        troubleshoot::policy,
+        troubleshoot::policy, troubleshoot::smtp,
     ),
     components(schemas(crate::error::Problem))
 )]

@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 use crate::config::NatsConfig;
 use crate::telemetry::{TraceContext, context};
-use crate::troubleshoot::{self, PolicyQuestion, PolicyReply};
+use crate::troubleshoot::{self, PolicyQuestion, PolicyReply, SmtpWatch, TranscriptLine};
 
 /// Failures talking to NATS. None of them is fatal to the ingress.
 #[derive(Debug, thiserror::Error)]
@@ -211,6 +211,42 @@ impl Bus {
             )
             .await
             .map_err(|e| BusError::Subscribe(e.to_string()))
+    }
+
+    /// Asks every ingress pod to transcribe sessions from a network (best effort; renewed).
+    pub async fn publish_smtp_watch(&self, watch: &SmtpWatch) -> Result<(), BusError> {
+        let payload = serde_json::to_vec(watch).map_err(|e| BusError::Control(e.to_string()))?;
+        self.client
+            .publish(
+                troubleshoot::smtp_watch_subject(&self.prefix),
+                payload.into(),
+            )
+            .await
+            .map_err(|e| BusError::Control(e.to_string()))
+    }
+
+    /// Every watch request from now on (each pod hears each one).
+    pub async fn smtp_watches(&self) -> Result<async_nats::Subscriber, BusError> {
+        self.client
+            .subscribe(troubleshoot::smtp_watch_subject(&self.prefix))
+            .await
+            .map_err(|e| BusError::Subscribe(e.to_string()))
+    }
+
+    /// The transcript lines of watch `id`.
+    pub async fn transcript_lines(&self, id: &str) -> Result<async_nats::Subscriber, BusError> {
+        self.client
+            .subscribe(troubleshoot::smtp_transcript_subject(&self.prefix, id))
+            .await
+            .map_err(|e| BusError::Subscribe(e.to_string()))
+    }
+
+    /// Sends one transcript line to watch `id` (best effort: a debugging aid).
+    pub async fn publish_transcript_line(&self, id: &str, line: &TranscriptLine) {
+        if let Ok(payload) = serde_json::to_vec(line) {
+            let subject = troubleshoot::smtp_transcript_subject(&self.prefix, id);
+            let _ = self.client.publish(subject, payload.into()).await;
+        }
     }
 
     /// Notices for the delivery workers: every worker pulls from one durable consumer, so each

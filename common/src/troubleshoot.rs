@@ -88,3 +88,47 @@ pub enum PolicyReply {
     Answer(PolicyAnswer),
     Refused(PolicyRefusal),
 }
+
+/// The NATS subject where the API asks the ingress pods to transcribe sessions (every pod
+/// hears every request).
+pub fn smtp_watch_subject(prefix: &str) -> String {
+    format!("{prefix}.troubleshoot.smtp.watch")
+}
+
+/// The NATS subject one watch's transcript lines go to.
+pub fn smtp_transcript_subject(prefix: &str, watch: &str) -> String {
+    format!("{prefix}.troubleshoot.smtp.lines.{watch}")
+}
+
+/// "Transcribe sessions from `network` to watch `id` for the next `seconds`": renewed by the API
+/// while its stream is open, so a pod stops on its own once nobody listens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmtpWatch {
+    /// Letters and digits only: it becomes part of a subject.
+    pub id: String,
+    pub network: ipnet::IpNet,
+    pub seconds: u32,
+}
+
+/// Who wrote a transcript line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// What the client sent (AUTH exchanges and message content redacted).
+    Client,
+    /// What the pod replied.
+    Server,
+    /// Something that happened: the session began or ended, TLS started.
+    Note,
+}
+
+/// One line of a live transcript.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TranscriptLine {
+    /// The pod (its host name) and the session on it.
+    pub pod: String,
+    pub session: String,
+    pub client: IpAddr,
+    pub direction: Direction,
+    pub text: String,
+}

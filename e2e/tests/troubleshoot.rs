@@ -119,3 +119,105 @@ async fn an_ingress_pod_says_what_every_check_would_decide() {
         .await;
     assert_eq!(status, 503, "{body}");
 }
+
+/// Reads server-sent events from `stream` until `until` holds for one, or 15 s pass; the data of
+/// every `line` event, parsed.
+async fn read_events(
+    stream: tokio::net::TcpStream,
+    until: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut lines = tokio::io::BufReader::new(stream).lines();
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while let Ok(Ok(Some(line))) = tokio::time::timeout_at(deadline, lines.next_line()).await {
+        if let Some(data) = line.strip_prefix("data: ") {
+            let event: serde_json::Value = serde_json::from_str(data).expect("json data");
+            let done = until(&event);
+            events.push(event);
+            if done {
+                break;
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test]
+async fn sessions_from_a_watched_network_stream_live_with_content_withheld() {
+    use tokio::io::AsyncWriteExt as _;
+    let db = TestDatabase::create().await;
+    tern_e2e::migrate(&db.url).await;
+    let nats = Nats::start();
+    let smtp = free_port();
+    let _ingress = Tern::start(
+        "ingress",
+        &db.url,
+        &[
+            nats.env()[0].clone(),
+            nats.env()[1].clone(),
+            ("TERN_INGRESS_SMTP_LISTEN", format!("127.0.0.1:{smtp}")),
+            ("TERN_INGRESS_SUBMISSION_LISTEN", String::new()),
+            ("TERN_INGRESS_LOCAL_DOMAINS", "tern.test".to_owned()),
+        ],
+    )
+    .await;
+    let api = Api::with_nats(&db.url, &nats).await;
+
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", api.port))
+        .await
+        .expect("connect to the API");
+    let request = format!(
+        "GET /v1/troubleshoot/smtp?client=127.0.0.1/32 HTTP/1.0\r\nAuthorization: Bearer {}\r\n\r\n",
+        tern_e2e::cluster::TOKEN
+    );
+    stream.write_all(request.as_bytes()).await.expect("request");
+    // The watch reaches the pod as the stream opens; give it a moment.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    // A session from another loopback address is not in the watched network.
+    let other = tern_e2e::swaks(
+        smtp,
+        &[
+            "--local-interface",
+            "127.0.0.2",
+            "--from",
+            "other@example.org",
+            "--to",
+            "x@tern.test",
+        ],
+    );
+    let watched = tern_e2e::swaks(
+        smtp,
+        &[
+            "--from",
+            "a@example.org",
+            "--to",
+            "x@tern.test",
+            "--body",
+            "the secret body",
+        ],
+    );
+    let (_, _) = tokio::join!(other, watched);
+    let events = read_events(stream, |event| event["text"] == "session closed").await;
+    let texts: Vec<String> = events
+        .iter()
+        .map(|event| {
+            format!(
+                "{} {}",
+                event["direction"].as_str().unwrap_or(""),
+                event["text"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    let all = texts.join("\n");
+    assert!(all.contains("client MAIL FROM:<a@example.org>"), "{all}");
+    assert!(all.contains("server 354 "), "{all}");
+    assert!(all.contains("octets withheld"), "{all}");
+    assert!(!all.contains("secret"), "{all}");
+    assert!(all.contains("note session closed"), "{all}");
+    assert!(
+        events.iter().all(|event| event["client"] == "127.0.0.1"),
+        "{events:?}"
+    );
+}

@@ -30,6 +30,7 @@ use crate::listener::ListenerKind;
 use crate::live_policy::LivePolicy;
 use crate::metrics;
 use crate::policy::{Findings, Standing};
+use crate::smtp_watch::{SmtpWatches, Transcript};
 use crate::stream::SmtpStream;
 use crate::tls::{TlsInfo, TlsServer};
 use crate::trace::{self, SessionTrace};
@@ -65,6 +66,8 @@ pub(crate) struct Sessions<Q> {
     /// The policy checks at connect, MAIL, RCPT and the end of data, as the environment and
     /// the control plane's policy document set them now.
     pub(crate) policy: Arc<LivePolicy>,
+    /// Live transcripts the API asked for; `None` without NATS.
+    pub(crate) watches: Option<SmtpWatches>,
 }
 
 pub(crate) struct Connection<Q> {
@@ -88,6 +91,8 @@ pub(crate) struct Connection<Q> {
     deadline: RecordDeadline,
     /// The client is in a trusted network (the settings' or the control plane's).
     trusted: bool,
+    /// This session's live transcript, when a watch covers its client.
+    transcript: Option<Transcript>,
     /// A client of the port 25 role from outside the trusted networks: the reputation checks
     /// (DNSBL, greeting delay, greylisting, per-client limits) apply to it.
     stranger: bool,
@@ -126,6 +131,17 @@ impl<Q: QueueStore> Connection<Q> {
             required: kind != ListenerKind::Smtp,
         };
         let sessions_idle = sessions.idle_timeout;
+        let transcript = sessions
+            .watches
+            .as_ref()
+            .and_then(|watches| watches.transcript(client_ip));
+        if let Some(transcript) = &transcript {
+            let tls = if tls.is_some() { " over TLS" } else { "" };
+            transcript.note(format!(
+                "session from {client_ip} on the {} listener{tls}",
+                kind.label()
+            ));
+        }
         let session = Session::new(Arc::clone(&sessions.session))
             .with_tls(tls_state)
             .with_auth(auth);
@@ -150,6 +166,7 @@ impl<Q: QueueStore> Connection<Q> {
             allowlisted: false,
             deadline: RecordDeadline::new(sessions_idle),
             trusted: false,
+            transcript,
             stranger: false,
         }
     }
@@ -192,7 +209,9 @@ impl<Q: QueueStore> Connection<Q> {
                 }
             }
         }
-        self.session.greeting().write_to(&mut self.output);
+        let greeting = self.session.greeting();
+        self.transcribe_reply(&greeting);
+        greeting.write_to(&mut self.output);
         self.flush().await?;
         self.deadline.restart();
         loop {
@@ -247,8 +266,12 @@ impl<Q: QueueStore> Connection<Q> {
     async fn process_input(&mut self) -> io::Result<Next> {
         loop {
             let (used, step) = self.session.process(&self.input);
+            let verb = self.session.take_command();
+            if let Some(transcript) = &self.transcript {
+                transcript.client(&self.input[..used], verb);
+            }
             self.input.advance(used);
-            if let Some(verb) = self.session.take_command() {
+            if let Some(verb) = verb {
                 metrics::command(verb);
                 self.trace.command(verb);
                 self.stage = metrics::Stage::after(verb);
@@ -391,7 +414,16 @@ impl<Q: QueueStore> Connection<Q> {
         self.deadline.restart();
         metrics::reply(self.stage, reply);
         self.trace.reply(reply, self.session.in_transaction());
+        self.transcribe_reply(reply);
         reply.write_to(&mut self.output);
+    }
+
+    fn transcribe_reply(&self, reply: &Reply) {
+        if let Some(transcript) = &self.transcript {
+            let mut text = Vec::new();
+            reply.write_to(&mut text);
+            transcript.server(&text);
+        }
     }
 
     /// Checks AUTH credentials against the shared user table (and its lockout). A database
@@ -490,6 +522,9 @@ impl<Q: QueueStore> Connection<Q> {
                 self.stream = SmtpStream::Tls(Box::new(stream));
                 self.client.tls = Some(info);
                 trace::tls_started(self.trace.session(), &info);
+                if let Some(transcript) = &self.transcript {
+                    transcript.note(format!("TLS started: {} {}", info.version, info.cipher));
+                }
                 self.session.tls_started();
                 tracing::debug!(client = %self.client.ip, listener = self.kind.label(), version = info.version, cipher = info.cipher, "STARTTLS");
                 Ok(())
@@ -506,6 +541,7 @@ impl<Q: QueueStore> Connection<Q> {
     /// timeout "after RCPT".
     async fn close_with(mut self, reply: Reply) -> io::Result<()> {
         metrics::reply(self.stage, &reply);
+        self.transcribe_reply(&reply);
         reply.write_to(&mut self.output);
         self.flush().await?;
         self.shutdown_stream().await

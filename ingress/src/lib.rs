@@ -47,6 +47,7 @@ mod live_policy;
 mod policy;
 mod received;
 mod signing;
+mod smtp_watch;
 mod stream;
 mod trace;
 mod troubleshoot;

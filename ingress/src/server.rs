@@ -28,6 +28,7 @@ use crate::limits::ConnectionLimits;
 use crate::live_policy::LivePolicy;
 use crate::proxy::{self, ProxyConfig, ProxyRefusal};
 use crate::signing::DkimSigning;
+use crate::smtp_watch::SmtpWatches;
 use crate::stream::SmtpStream;
 use crate::trace;
 use crate::{greylist, metrics, ratelimit, troubleshoot};
@@ -61,6 +62,9 @@ impl<Q: QueueStore> Ingress<Q> {
             control.clone(),
         );
         let questions = bus.clone();
+        let watches = bus
+            .clone()
+            .map(|bus| SmtpWatches::new(bus, config.session.hostname.clone()));
         let sessions = Sessions {
             committer: Committer::new(store, bus, config.session.hostname.clone())
                 .with_signing(DkimSigning::new(control.clone())),
@@ -72,6 +76,7 @@ impl<Q: QueueStore> Ingress<Q> {
             idle_timeout: config.idle_timeout,
             trace_join_traceparent: config.trace_join_traceparent,
             policy: Arc::new(policy),
+            watches,
         };
         Self {
             sessions: Arc::new(sessions),
@@ -109,6 +114,11 @@ pub async fn run<Q: QueueStore>(
             stop.clone(),
         ));
         tokio::spawn(ratelimit::expire(RateLimiter::new(pool), stop.clone()));
+        stop.drop_guard()
+    });
+    let watch = ingress.sessions.watches.clone().map(|watches| {
+        let stop = CancellationToken::new();
+        tokio::spawn(watches.serve(stop.clone()));
         stop.drop_guard()
     });
     let answer = ingress.questions.clone().map(|bus| {
@@ -168,6 +178,7 @@ pub async fn run<Q: QueueStore>(
     drop(prune);
     drop(expire);
     drop(answer);
+    drop(watch);
     tracing::info!("ingress stopped");
 }
 

@@ -135,4 +135,27 @@ async fn troubleshooting_needs_a_token_and_an_ingress_to_ask() {
         (StatusCode::UNPROCESSABLE_ENTITY, json!("client")),
         "{problem}"
     );
+
+    let watch = "/v1/troubleshoot/smtp?client=192.0.2.0/24";
+    let (status, _) = api.call(Method::GET, watch, Some(&api.write), None).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "transcripts need the admin scope"
+    );
+    let (status, _) = api.call(Method::GET, watch, Some(&api.admin), None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, problem) = api
+        .call(
+            Method::GET,
+            "/v1/troubleshoot/smtp?client=300.1.1.1",
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, problem["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("client")),
+        "{problem}"
+    );
 }
