@@ -9,14 +9,12 @@ use tern_common::control::{ControlError, Owner, ParseError};
 use tern_common::queue::QueueError;
 use utoipa::ToSchema;
 
-use crate::auth::Scope;
-
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("a bearer token is required")]
     Unauthenticated,
     #[error("the token lacks the {0} scope")]
-    Forbidden(Scope),
+    Forbidden(&'static str),
     #[error("{0} not found")]
     NotFound(&'static str),
     /// The row belongs to another writer (`config`, `crd`) and is read-only here.

@@ -3,7 +3,8 @@
 //!
 //! - `routes`: every `/v1` resource and the OpenAPI document ([`openapi`]).
 //! - [`config`]: `tern api` settings ([`config::ApiArgs`] → [`config::ApiConfig`]).
-//! - `auth`: tokens, scopes and the [`auth::Caller`] extractor.
+//! - `auth`: the [`auth::Caller`] extractor.
+//! - `tokens`: tokens, scopes and the token store.
 //! - `error`: [`ApiError`] and its one mapping to a problem response.
 //! - `extract`: JSON, query and path extractors whose rejections are problems too.
 //! - `page`: opaque cursors over keyset pages.
@@ -16,6 +17,7 @@ mod extract;
 mod page;
 mod routes;
 mod state;
+mod tokens;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

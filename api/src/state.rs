@@ -6,7 +6,7 @@ use tern_common::control::heartbeat::Processes;
 use tern_common::queue::{QueueActions, QueueInspector};
 use tern_common::users::UserStore;
 
-use crate::auth::TokenStore;
+use crate::tokens::TokenStore;
 
 #[derive(Clone)]
 pub struct ApiState {

@@ -10,6 +10,7 @@
 //! - `model`: the rows, typed ([`Domain`], [`BlockEntry`], …) and who owns them ([`Owner`]).
 //! - `snapshot`: [`ControlPlane`], one revision of all of it, and the questions pods ask of it.
 //! - `store`: [`PgControlStore`], reads and owner-checked writes, for the API and the operator.
+//! - `load`: the whole control plane read at one revision, for a pod's snapshot.
 //! - `certificates`: the checks a certificate passes before it is stored, and its writes.
 //! - `dkim`: DKIM signing keys, made here, and the DNS records that publish them.
 //! - `policy`: the policy document, the policy checks' settings for the whole cluster.
@@ -19,6 +20,7 @@
 mod certificates;
 mod dkim;
 pub mod heartbeat;
+mod load;
 mod model;
 mod policy;
 mod snapshot;

@@ -16,8 +16,8 @@ use time::OffsetDateTime;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, Span};
 
+use crate::findings::Findings;
 use crate::metrics;
-use crate::policy::Findings;
 use crate::received::{ReceivedInfo, received_header};
 use crate::signing::DkimSigning;
 use crate::submission::missing_headers;

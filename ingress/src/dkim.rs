@@ -14,8 +14,8 @@ use tern_smtp::Reply;
 
 use crate::canonical;
 use crate::dmarc::{self, DmarcMode};
+use crate::findings::Findings;
 use crate::metrics;
-use crate::policy::Findings;
 
 /// The verifier, its DNS, and what DMARC is to do.
 pub struct DkimCheck {

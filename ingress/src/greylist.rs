@@ -4,14 +4,12 @@
 //! mail out, so it never silently lets it in.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tern_common::greylist::{Grey, Greylist, Triplet};
 use tern_smtp::{Refusal, Reply};
 use tokio_util::sync::CancellationToken;
 
-use crate::live_policy::LivePolicy;
 use crate::metrics;
 
 /// The reply that defers this recipient, or `None` to accept it.
@@ -49,10 +47,11 @@ pub(crate) async fn at_rcpt(
 /// Forgets expired triplets, in small batches, once an hour, while greylisting is on. Every pod
 /// does it; the batches take only rows nobody has seen for the maximum age, so they never get in
 /// each other's way.
-pub(crate) async fn expire(policy: Arc<LivePolicy>, stop: CancellationToken) {
+/// `current` is the greylist in force, if greylisting is on.
+pub(crate) async fn expire(current: impl Fn() -> Option<Greylist>, stop: CancellationToken) {
     const EVERY: Duration = Duration::from_secs(3600);
     loop {
-        while let Some(greylist) = policy.current().greylist.clone() {
+        while let Some(greylist) = current() {
             match greylist.expire(1000).await {
                 Ok(1000) => continue,
                 Ok(0) => break,

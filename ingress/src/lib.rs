@@ -40,6 +40,7 @@ mod canonical;
 mod connection;
 mod deadline;
 mod dnsbl;
+mod findings;
 mod greylist;
 mod limits;
 mod listener;

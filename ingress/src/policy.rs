@@ -10,12 +10,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mail_auth::SpfOutput;
 use tern_common::dnsbl::Dnsbl;
 use tern_common::greylist::Greylist;
 use tern_smtp::{ForwardPath, Reply, ReversePath};
 
 use crate::dkim::DkimCheck;
+use crate::findings::Findings;
 use crate::ratelimit::RateLimits;
 use crate::spf::SpfCheck;
 use crate::{dnsbl, greylist};
@@ -39,18 +39,6 @@ pub(crate) struct Standing {
     pub(crate) stranger: bool,
     /// In a trusted network (the settings' or the control plane's).
     pub(crate) trusted: bool,
-}
-
-/// What the checks learned about the open transaction: for its `Authentication-Results:`
-/// header, for DMARC at the end of data, and for marking it.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Findings {
-    /// `Authentication-Results:` methods, in the order the checks ran (`spf=pass …`).
-    pub(crate) methods: Vec<String>,
-    /// SPF's answer at MAIL.
-    pub(crate) spf: Option<SpfOutput>,
-    /// Set when DMARC asks for quarantine: the text of the header that marks the message.
-    pub(crate) quarantine: Option<String>,
 }
 
 impl Policy {

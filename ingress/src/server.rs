@@ -109,8 +109,9 @@ pub async fn run<Q: QueueStore>(
     // their state has somewhere to live.
     let expire = ingress.sessions.policy.state().cloned().map(|pool| {
         let stop = CancellationToken::new();
+        let policy = Arc::clone(&ingress.sessions.policy);
         tokio::spawn(greylist::expire(
-            Arc::clone(&ingress.sessions.policy),
+            move || policy.current().greylist.clone(),
             stop.clone(),
         ));
         tokio::spawn(ratelimit::expire(RateLimiter::new(pool), stop.clone()));

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::blocklist::{self, Gate};
 use crate::connection::Sessions;
 use crate::dnsbl;
-use crate::policy::Findings;
+use crate::findings::Findings;
 
 /// Answers the questions that reach this pod until `stop`.
 pub(crate) async fn serve<Q>(

@@ -12,12 +12,10 @@ use ipnet::IpNet;
 use sqlx::{PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
 
-use super::dkim::list_signing_keys;
 use super::model::{
     BlockAction, BlockEntry, BlockKind, Certificate, Domain, DomainKind, NewBlockEntry, Owner,
     ParseError, Suspension, TrustedNetwork,
 };
-use super::snapshot::{ControlPlane, ControlRows};
 use crate::bus::Bus;
 
 #[derive(Debug, thiserror::Error)]
@@ -65,40 +63,6 @@ impl PgControlStore {
         Ok(sqlx::query_scalar("SELECT revision FROM control_revision")
             .fetch_one(&self.pool)
             .await?)
-    }
-
-    /// The whole control plane at one revision.
-    pub async fn load(&self) -> Result<ControlPlane, ControlError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .execute(&mut *tx)
-            .await?;
-        let revision: i64 = sqlx::query_scalar("SELECT revision FROM control_revision")
-            .fetch_one(&mut *tx)
-            .await?;
-        let domains = list_domains(&mut tx).await?;
-        let networks = list_networks(&mut tx).await?;
-        let blocklist = list_blocklist(&mut tx).await?;
-        let suspensions = list_suspensions(&mut tx).await?;
-        let certificates = list_certificates(&mut tx).await?;
-        let dkim_keys = list_signing_keys(&mut tx).await?;
-        let policy = super::policy::read(&mut tx)
-            .await?
-            .map(|stored| stored.document)
-            .unwrap_or_default();
-        tx.commit().await?;
-        Ok(ControlPlane::new(
-            revision,
-            ControlRows {
-                domains,
-                networks: networks.into_iter().map(|n| n.network).collect(),
-                blocklist,
-                suspensions,
-                certificates,
-                dkim_keys,
-                policy,
-            },
-        ))
     }
 
     pub async fn domains(&self) -> Result<Vec<Domain>, ControlError> {
@@ -414,7 +378,7 @@ pub(super) fn owned_by(existing: Option<&str>, writer: Owner) -> Result<(), Cont
     }
 }
 
-async fn list_domains(
+pub(super) async fn list_domains(
     tx: &mut Transaction<'static, Postgres>,
 ) -> Result<Vec<Domain>, ControlError> {
     let rows: Vec<(String, String, Option<String>, String)> =
@@ -433,7 +397,7 @@ async fn list_domains(
         .collect()
 }
 
-async fn list_networks(
+pub(super) async fn list_networks(
     tx: &mut Transaction<'static, Postgres>,
 ) -> Result<Vec<TrustedNetwork>, ControlError> {
     let rows: Vec<(i64, IpNet, String, String)> =
@@ -462,7 +426,7 @@ type BlockRow = (
     String,
 );
 
-async fn list_blocklist(
+pub(super) async fn list_blocklist(
     tx: &mut Transaction<'static, Postgres>,
 ) -> Result<Vec<BlockEntry>, ControlError> {
     let rows: Vec<BlockRow> = sqlx::query_as(
@@ -486,7 +450,7 @@ async fn list_blocklist(
         .collect()
 }
 
-async fn list_suspensions(
+pub(super) async fn list_suspensions(
     tx: &mut Transaction<'static, Postgres>,
 ) -> Result<Vec<Suspension>, ControlError> {
     let rows: Vec<(String, OffsetDateTime, String, String)> = sqlx::query_as(
@@ -516,7 +480,7 @@ type CertificateRow = (
     String,
 );
 
-async fn list_certificates(
+pub(super) async fn list_certificates(
     tx: &mut Transaction<'static, Postgres>,
 ) -> Result<Vec<Certificate>, ControlError> {
     let rows: Vec<CertificateRow> = sqlx::query_as(

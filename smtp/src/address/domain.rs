@@ -2,7 +2,6 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::parse::is_utf8_non_ascii;
 use super::{AddressError, Domain, MAX_DOMAIN};
 
 const MAX_LABEL: usize = 63;
@@ -60,4 +59,10 @@ fn parse_literal(inner: &str) -> Result<String, AddressError> {
         .parse::<Ipv4Addr>()
         .map_err(|_| AddressError::BadLiteral)?;
     Ok(inner.to_string())
+}
+
+/// RFC 6531 lets any non-ASCII character into atoms and quoted strings;
+/// controls and spaces outside ASCII are still refused as they only confuse.
+pub(super) fn is_utf8_non_ascii(c: char) -> bool {
+    !c.is_ascii() && !c.is_control() && !c.is_whitespace()
 }

@@ -1,6 +1,6 @@
 //! The path grammar of RFC 5321 4.1.2 with the RFC 6531 UTF-8 extensions.
 
-use super::domain::{parse_domain, parse_name};
+use super::domain::{is_utf8_non_ascii, parse_domain, parse_name};
 use super::{AddressError, ForwardPath, MAX_LOCAL, MAX_PATH, Mailbox, ReversePath};
 
 /// Splits `<path> rest` at the `>` that closes the path. A `>` inside a
@@ -126,10 +126,4 @@ fn is_atext(c: char) -> bool {
 /// qtextSMTP: printable ASCII except `"` and `\`, plus space.
 fn is_qtext(c: char) -> bool {
     matches!(c, ' '..='!' | '#'..='[' | ']'..='~') || is_utf8_non_ascii(c)
-}
-
-/// RFC 6531 lets any non-ASCII character into atoms and quoted strings;
-/// controls and spaces outside ASCII are still refused as they only confuse.
-pub(super) fn is_utf8_non_ascii(c: char) -> bool {
-    !c.is_ascii() && !c.is_control() && !c.is_whitespace()
 }
