@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use mail_auth::dkim::{Canonicalization, DkimError};
-use mail_auth::{AuthenticatedMessage, DkimOutput, DkimResult, Error, MessageAuthenticator};
+use mail_auth::{
+    ArcOutput, AuthenticatedMessage, DkimOutput, DkimResult, Error, MessageAuthenticator,
+};
 use tern_common::dns::Resolver;
 use tern_smtp::Reply;
 
@@ -24,6 +26,8 @@ pub struct DkimCheck {
     /// Each of DKIM, ARC and DMARC gets this long; past it the result is `temperror` and nothing
     /// is refused for it.
     deadline: Duration,
+    /// Forwarders whose ARC seal may override a DMARC failure, by `d=` domain (lowercase).
+    trusted_sealers: Vec<String>,
 }
 
 impl std::fmt::Debug for DkimCheck {
@@ -33,11 +37,20 @@ impl std::fmt::Debug for DkimCheck {
 }
 
 impl DkimCheck {
-    pub fn new(resolver: &Resolver, dmarc: DmarcMode, deadline: Duration) -> Self {
+    pub fn new(
+        resolver: &Resolver,
+        dmarc: DmarcMode,
+        deadline: Duration,
+        trusted_sealers: Vec<String>,
+    ) -> Self {
         Self {
             authenticator: MessageAuthenticator(resolver.hickory().clone()),
             dmarc,
             deadline,
+            trusted_sealers: trusted_sealers
+                .into_iter()
+                .map(|domain| domain.to_ascii_lowercase())
+                .collect(),
         }
     }
 
@@ -121,9 +134,32 @@ impl DkimCheck {
                 .push("dmarc=temperror (no DNS answer in time)".to_owned());
             return None;
         };
+        let failed = verdict.refusal.is_some() || verdict.quarantine.is_some();
+        if failed && let Some(sealer) = arc.ok().and_then(|arc| self.trusted_seal(&arc)) {
+            // RFC 7489 6.7: a trusted forwarder vouches for what it received.
+            tracing::info!(%sealer, "DMARC failure overridden by a trusted forwarder's ARC seal");
+            metrics::dmarc_result("overridden");
+            findings.methods.push(format!(
+                "{} (policy overridden: trusted_forwarder, ARC sealed by {sealer})",
+                verdict.method
+            ));
+            return None;
+        }
         findings.methods.push(verdict.method);
         findings.quarantine = verdict.quarantine;
         verdict.refusal
+    }
+
+    /// The trusted forwarder that sealed a valid chain last, when its own results (its
+    /// `ARC-Authentication-Results:`) said the message passed DMARC when it arrived there.
+    fn trusted_seal(&self, arc: &ArcOutput<'_>) -> Option<String> {
+        if !matches!(arc.result(), DkimResult::Pass) {
+            return None;
+        }
+        let last = arc.sets().iter().max_by_key(|set| set.seal.header.i)?;
+        let sealer = last.seal.header.d.to_ascii_lowercase();
+        let results = String::from_utf8_lossy(last.results.value).to_ascii_lowercase();
+        (self.trusted_sealers.contains(&sealer) && results.contains("dmarc=pass")).then_some(sealer)
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use tern_common::config::{ConfigError, parse_duration};
+use tern_common::config::{ConfigError, parse_domains, parse_duration};
 use tern_common::dns::Resolver;
 use tern_common::dnsbl::{self, Dnsbl};
 use tern_common::greylist::GreylistSettings;
@@ -47,6 +47,12 @@ pub struct PolicyArgs {
     /// verification and, when SPF is off, SPF in record mode: DMARC needs both.
     #[arg(long, env = var::DMARC, default_value = "off")]
     pub dmarc: String,
+    /// Forwarders (mailing lists, forwarding services) whose ARC seal Tern trusts, by the seal's
+    /// `d=` domain, comma separated: mail that fails DMARC but arrives with a valid ARC chain
+    /// last sealed by one of them, whose own results said `dmarc=pass`, is neither refused nor
+    /// marked (RFC 7489 6.7's `trusted_forwarder` override).
+    #[arg(long, env = var::ARC_TRUSTED_SEALERS, default_value = "")]
+    pub arc_trusted_sealers: String,
     /// DNS blocklists and allowlists asked about every client of the port 25 role, in
     /// postscreen's form `zone[=filter][*weight]`, comma separated; an allowlist (DNSWL) has a
     /// negative weight. Empty: none are asked.
@@ -167,6 +173,7 @@ impl PolicyArgs {
             (_, SpfMode::Off) => (SpfMode::Record, true),
             (_, mode) => (mode, true),
         };
+        let trusted_sealers = parse_domains(var::ARC_TRUSTED_SEALERS, &self.arc_trusted_sealers)?;
         let resolver = match (spf_mode, dkim_verify) {
             (SpfMode::Off, false) => None,
             _ => Some(
@@ -180,10 +187,14 @@ impl PolicyArgs {
                 SpfCheck::new(spf_mode, hostname, resolver, self.policy_dns_timeout)
             })
             .map(Arc::new);
-        let dkim = resolver
-            .as_ref()
-            .filter(|_| dkim_verify)
-            .map(|resolver| Arc::new(DkimCheck::new(resolver, dmarc, self.policy_dns_timeout)));
+        let dkim = resolver.as_ref().filter(|_| dkim_verify).map(|resolver| {
+            Arc::new(DkimCheck::new(
+                resolver,
+                dmarc,
+                self.policy_dns_timeout,
+                trusted_sealers.clone(),
+            ))
+        });
         Ok(PolicyConfig {
             spf,
             dkim,

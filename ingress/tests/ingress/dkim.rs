@@ -334,3 +334,63 @@ async fn with_dns_gone_nothing_is_refused_for_good() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_trusted_forwarders_arc_seal_overrides_a_dmarc_failure() {
+    let python = dkimpy();
+    let dir = tempfile_dir("arc-override");
+    let (key, public) = rsa_key(&dir);
+    let dns = TestDns::start().await;
+    dns.add_txt(
+        "arc._domainkey.forwarder.example",
+        &format!("v=DKIM1; k=rsa; p={public}"),
+    );
+    // Forwarded, the author's mail fails SPF here and carries no DKIM signature of its own.
+    dns.add_txt("strict.example", "v=spf1 ip4:192.0.2.0/24 -all");
+    dns.add_txt("_dmarc.strict.example", "v=DMARC1; p=reject");
+    let nameserver = dns.addr().to_string();
+    let untrusting =
+        TestIngress::start_with(&["--dmarc", "reject", "--nameserver", nameserver.as_str()]).await;
+    let trusting = TestIngress::start_with(&[
+        "--dmarc",
+        "reject",
+        "--nameserver",
+        nameserver.as_str(),
+        "--arc-trusted-sealers",
+        "Forwarder.example",
+    ])
+    .await;
+
+    let passed_there = b"Authentication-Results: forwarder.example; dmarc=pass header.from=strict.example\r\nFrom: <ceo@strict.example>\r\nSubject: via the list\r\nDate: Mon, 07 Dec 2026 08:00:00 +0000\r\n\r\nForwarded\r\n";
+    let sealed = arc_seal(&python, &key, passed_there);
+    assert_eq!(
+        send(&untrusting, "list@forwarder.example", &sealed).await,
+        550
+    );
+    assert_eq!(
+        send(&trusting, "list@forwarder.example", &sealed).await,
+        250
+    );
+    let head = newest_header(&trusting).await;
+    assert!(
+        head.contains("dmarc=fail (p=reject) header.from=strict.example (policy overridden: trusted_forwarder, ARC sealed by forwarder.example)"),
+        "{head}"
+    );
+
+    // The forwarder saw DMARC fail itself: nothing to vouch for.
+    let failed_there = b"Authentication-Results: forwarder.example; dmarc=fail header.from=strict.example\r\nFrom: <ceo@strict.example>\r\nSubject: via the list\r\nDate: Mon, 07 Dec 2026 08:00:00 +0000\r\n\r\nForwarded\r\n";
+    let sealed = arc_seal(&python, &key, failed_there);
+    assert_eq!(
+        send(&trusting, "list@forwarder.example", &sealed).await,
+        550
+    );
+    // A broken chain vouches for nothing either.
+    let mut broken = arc_seal(&python, &key, passed_there);
+    let at = broken.len() - 3;
+    broken[at] = b'X';
+    assert_eq!(
+        send(&trusting, "list@forwarder.example", &broken).await,
+        550
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
