@@ -4,7 +4,9 @@
 #
 #   tern        the benchmarks' usual set-up: the client is in a trusted network, no checks run
 #   tern-policy the client is a stranger on port 25: two DNSBL zones (NXDOMAIN, cached per client),
-#               SPF of HELO and MAIL FROM in record mode (TTL 0, so every message asks), rate
+#               SPF of HELO and MAIL FROM in record mode (TTL 0, so every message asks), DKIM
+#               verification and DMARC in record mode (the mail is unsigned: DMARC finds SPF
+#               aligned, with its own DNS query per message), rate
 #               limits per client network and per sender domain (limits never reached), the
 #               pipelining check; all DNS answered by tern-bench-dns on 127.0.0.1
 #   postfix     the durable Postfix relay, as in bench/ingest.sh
@@ -29,7 +31,7 @@ log "bench DNS on $DNS_ADDR"
 
 POLICY=(TERN_INGRESS_TRUSTED_NETWORKS= TERN_INGRESS_LOCAL_DOMAINS=bench.test
   "TERN_INGRESS_DNSBL_SITES=bl1.bench.test*2,bl2.bench.test" TERN_INGRESS_DNSBL_NAMESERVER="$DNS_ADDR"
-  TERN_INGRESS_SPF=record TERN_INGRESS_NAMESERVER="$DNS_ADDR"
+  TERN_INGRESS_SPF=record TERN_INGRESS_DMARC=record TERN_INGRESS_NAMESERVER="$DNS_ADDR"
   TERN_INGRESS_RATE_LIMIT_CLIENT=100000000/1h TERN_INGRESS_RATE_LIMIT_SENDER_DOMAIN=100000000/1h)
 EMPTY_TERN="$PSQL -X -q -d $BENCH_URL -c 'TRUNCATE attempts, jobs, messages, rate_limits'"
 
