@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use mail_auth::arc::ArcError;
 use mail_auth::dkim::{Canonicalization, DkimError};
 use mail_auth::{
     ArcOutput, AuthenticatedMessage, DkimOutput, DkimResult, Error, MessageAuthenticator,
@@ -109,8 +110,23 @@ impl DkimCheck {
             });
         }
         // RFC 8617: a chain of custody from the forwarders before us, recorded when there is
-        // one (a mailing list's or forwarder's seal); nothing is decided on it yet.
-        let arc = tokio::time::timeout(self.deadline, self.authenticator.verify_arc(&parsed)).await;
+        // one (a mailing list's or forwarder's seal); a trusted forwarder's may override DMARC.
+        let verified_arc = async {
+            let first = self.authenticator.verify_arc(&parsed).await;
+            match &trimmed {
+                // Only the last seal's body hash is checked: the same defect, the same cure.
+                Some(trimmed) if relaxed_body_mismatch(&first) => {
+                    let again = self.authenticator.verify_arc(trimmed).await;
+                    if matches!(again.result(), DkimResult::Pass) {
+                        again
+                    } else {
+                        first
+                    }
+                }
+                _ => first,
+            }
+        };
+        let arc = tokio::time::timeout(self.deadline, verified_arc).await;
         if let Ok(arc) = &arc
             && !matches!(arc.result(), DkimResult::None)
         {
@@ -161,6 +177,17 @@ impl DkimCheck {
         let results = String::from_utf8_lossy(last.results.value).to_ascii_lowercase();
         (self.trusted_sealers.contains(&sealer) && results.contains("dmarc=pass")).then_some(sealer)
     }
+}
+
+/// Whether an ARC chain failed only on its last message signature's relaxed body hash.
+fn relaxed_body_mismatch(arc: &ArcOutput<'_>) -> bool {
+    matches!(
+        arc.result(),
+        DkimResult::Neutral(Error::Arc(ArcError::FailedBodyHashMatch))
+    ) && arc
+        .sets()
+        .last()
+        .is_some_and(|set| set.signature.header.cb == Canonicalization::Relaxed)
 }
 
 /// `outputs`, with each relaxed-body signature's result taken from `rechecked` (the same

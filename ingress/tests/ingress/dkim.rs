@@ -272,6 +272,13 @@ async fn an_arc_chain_sealed_by_a_forwarder_is_verified_and_a_broken_one_fails()
     let head = newest_header(&ingress).await;
     assert!(head.contains("arc=fail"), "{head}");
 
+    // A body ending in whitespace-only lines: the seal's relaxed body hash ignores them.
+    let trailing = b"Authentication-Results: forwarder.example; spf=pass smtp.mailfrom=a@origin.example\r\nFrom: <a@origin.example>\r\nSubject: via the list\r\nDate: Mon, 07 Dec 2026 08:00:00 +0000\r\n\r\nForwarded \r\n \r\n\t\r\n";
+    let sealed = arc_seal(&python, &key, trailing);
+    assert_eq!(send(&ingress, "list@forwarder.example", &sealed).await, 250);
+    let head = newest_header(&ingress).await;
+    assert!(head.contains("arc=pass"), "{head}");
+
     // No seal, no ARC result.
     assert_eq!(send(&ingress, "a@origin.example", message).await, 250);
     assert!(!newest_header(&ingress).await.contains("arc="));
