@@ -228,7 +228,7 @@ pub(super) async fn read(
             .fetch_optional(&mut **tx)
             .await?;
     row.map(|(document, owner, updated_at)| {
-        let document = serde_json::from_value(document).map_err(|error| {
+        let document = understood(document).map_err(|error| {
             ControlError::Invalid(ParseError::new("document", error.to_string()))
         })?;
         Ok(StoredPolicy {
@@ -240,9 +240,44 @@ pub(super) async fn read(
     .transpose()
 }
 
+/// The stored document as this version understands it. A field written by a newer version is
+/// left out with a warning rather than failing the whole control-plane read, which would keep a
+/// pod on a stale snapshot during a rolling upgrade.
+fn understood(stored: serde_json::Value) -> Result<PolicyDocument, serde_json::Error> {
+    let mut stored = match serde_json::from_value(stored.clone()) {
+        Ok(document) => return Ok(document),
+        Err(_) => stored,
+    };
+    // Every field this version knows, serialised as null when unset.
+    let known = serde_json::to_value(PolicyDocument::default())?;
+    if let (serde_json::Value::Object(fields), serde_json::Value::Object(known)) =
+        (&mut stored, &known)
+    {
+        let unknown: Vec<String> = fields
+            .keys()
+            .filter(|key| !known.contains_key(*key))
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            tracing::warn!(fields = ?unknown, "policy document fields this version does not know are left out");
+            fields.retain(|key, _| known.contains_key(key));
+        }
+    }
+    serde_json::from_value(stored)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_newer_writers_fields_are_left_out_not_fatal() {
+        let stored = serde_json::json!({"spf": "reject", "from_the_future": true});
+        let document = understood(stored).expect("understood");
+        assert_eq!(document.spf, Some(SpfMode::Reject));
+        // A known field of the wrong type is still an error.
+        assert!(understood(serde_json::json!({"spf": 7})).is_err());
+    }
 
     #[test]
     fn each_bad_value_names_its_field() {
