@@ -17,9 +17,9 @@ use tern_common::control::{ControlPlane, ControlWatch, DkimAlgorithm, DkimKey};
 
 use crate::{canonical, metrics};
 
-/// The header fields signed when present: what a reader sees and what DMARC and threading rely
-/// on. `From` is listed twice so that a second `From:` added later breaks the signature (RFC 6376
-/// 8.15).
+/// The header fields signed: what a reader sees and what DMARC and threading rely on. One the
+/// message lacks is signed as absent, so it cannot be added later without breaking the
+/// signature; `From` is listed twice so that neither can a second `From:` (RFC 6376 8.15).
 const SIGNED_FIELDS: &[&str] = &[
     "From",
     "From",
