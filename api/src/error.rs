@@ -135,6 +135,14 @@ impl From<ControlError> for ApiError {
     }
 }
 
+/// A control-plane error, with `NotFound` naming `what` was not found.
+pub(crate) fn not_found(what: &'static str) -> impl Fn(ControlError) -> ApiError {
+    move |error| match error {
+        ControlError::NotFound => ApiError::NotFound(what),
+        other => other.into(),
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();

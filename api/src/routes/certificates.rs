@@ -9,7 +9,7 @@ use tern_common::control::{CertificateSummary, NewCertificate, Owner};
 use utoipa::ToSchema;
 
 use crate::auth::{Caller, Scope};
-use crate::error::ApiError;
+use crate::error::{ApiError, not_found};
 use crate::extract::{Json, Path};
 use crate::state::ApiState;
 
@@ -90,7 +90,7 @@ pub async fn get(
     Path(name): Path<String>,
 ) -> Result<axum::Json<CertificateView>, ApiError> {
     caller.require(Scope::Read)?;
-    let found = state.control.certificate(&name).await.map_err(not_found)?;
+    let found = state.control.certificate(&name).await.map_err(not_found("certificate"))?;
     Ok(axum::Json(found.into()))
 }
 
@@ -139,7 +139,7 @@ pub async fn rotate(
         .control
         .replace_certificate(Owner::Api, &new)
         .await
-        .map_err(not_found)?;
+        .map_err(not_found("certificate"))?;
     audit(&caller, "rotate certificate", &rotated.name);
     Ok(axum::Json(rotated.into()))
 }
@@ -159,14 +159,7 @@ pub async fn delete(
         .control
         .delete_certificate(Owner::Api, &name)
         .await
-        .map_err(not_found)?;
+        .map_err(not_found("certificate"))?;
     audit(&caller, "delete certificate", &name);
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn not_found(error: tern_common::control::ControlError) -> ApiError {
-    match error {
-        tern_common::control::ControlError::NotFound => ApiError::NotFound("certificate"),
-        other => other.into(),
-    }
 }

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::auth::{Caller, Scope};
-use crate::error::ApiError;
+use crate::error::{ApiError, not_found};
 use crate::extract::{Json, Path};
 use crate::state::ApiState;
 
@@ -173,13 +173,6 @@ pub async fn delete_domain(
         .map_err(not_found("domain"))?;
     audit(&caller, "delete domain", &name);
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn not_found(what: &'static str) -> impl Fn(tern_common::control::ControlError) -> ApiError {
-    move |error| match error {
-        tern_common::control::ControlError::NotFound => ApiError::NotFound(what),
-        other => other.into(),
-    }
 }
 
 // ---- trusted networks ----

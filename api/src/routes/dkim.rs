@@ -11,7 +11,7 @@ use tern_common::control::{ControlError, DkimAlgorithm, DkimKeySummary, NewDkimK
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Caller, Scope};
-use crate::error::ApiError;
+use crate::error::{ApiError, not_found};
 use crate::extract::{Json, Path, Query};
 use crate::state::ApiState;
 
@@ -112,7 +112,7 @@ pub async fn get(
         .control
         .dkim_key(&domain, &selector)
         .await
-        .map_err(not_found)?;
+        .map_err(not_found("DKIM key"))?;
     Ok(axum::Json(key.into()))
 }
 
@@ -158,7 +158,7 @@ pub async fn change(
         .control
         .set_dkim_signing(Owner::Api, &domain, &selector, body.signing)
         .await
-        .map_err(not_found)?;
+        .map_err(not_found("DKIM key"))?;
     let action = if body.signing {
         "start DKIM key signing"
     } else {
@@ -183,14 +183,7 @@ pub async fn delete(
         .control
         .delete_dkim_key(Owner::Api, &domain, &selector)
         .await
-        .map_err(not_found)?;
+        .map_err(not_found("DKIM key"))?;
     audit(&caller, "delete DKIM key", &domain, &selector);
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn not_found(error: ControlError) -> ApiError {
-    match error {
-        ControlError::NotFound => ApiError::NotFound("DKIM key"),
-        other => other.into(),
-    }
 }

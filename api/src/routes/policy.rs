@@ -6,11 +6,11 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
-use tern_common::control::{ControlError, Owner, PolicyDocument, StoredPolicy};
+use tern_common::control::{Owner, PolicyDocument, StoredPolicy};
 use utoipa::ToSchema;
 
 use crate::auth::{Caller, Scope};
-use crate::error::ApiError;
+use crate::error::{ApiError, not_found};
 use crate::extract::Json;
 use crate::state::ApiState;
 
@@ -86,10 +86,7 @@ pub async fn delete(caller: Caller, State(state): State<ApiState>) -> Result<Sta
         .control
         .delete_policy(Owner::Api)
         .await
-        .map_err(|error| match error {
-            ControlError::NotFound => ApiError::NotFound("policy document"),
-            other => other.into(),
-        })?;
+        .map_err(not_found("policy document"))?;
     audit(&caller, "delete policy");
     Ok(StatusCode::NO_CONTENT)
 }
