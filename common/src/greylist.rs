@@ -137,18 +137,8 @@ impl Greylist {
     /// is over.
     pub async fn check(&self, triplet: &Triplet) -> Result<Grey, QueueError> {
         let s = self.settings;
-        if s.auto_allow_clients > 0 {
-            let passed: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM (SELECT 1 FROM greylist
-                   WHERE client_net = $1 AND passed LIMIT $2) AS enough",
-            )
-            .bind(triplet.client_net)
-            .bind(i64::from(s.auto_allow_clients))
-            .fetch_one(&self.pool)
-            .await?;
-            if passed >= i64::from(s.auto_allow_clients) {
-                return Ok(Grey::ClientAllowed);
-            }
+        if self.client_allowed(triplet).await? {
+            return Ok(Grey::ClientAllowed);
         }
         let (passed, waited): (bool, f64) = sqlx::query_as(
             "INSERT INTO greylist AS g (client_net, sender, recipient)
@@ -181,22 +171,30 @@ impl Greylist {
         })
     }
 
+    /// Whether the triplet's client network has passed often enough to skip greylisting
+    /// (postgrey's auto-whitelist-clients).
+    async fn client_allowed(&self, triplet: &Triplet) -> Result<bool, QueueError> {
+        let enough = self.settings.auto_allow_clients;
+        if enough == 0 {
+            return Ok(false);
+        }
+        let passed: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM greylist
+               WHERE client_net = $1 AND passed LIMIT $2) AS enough",
+        )
+        .bind(triplet.client_net)
+        .bind(i64::from(enough))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(passed >= i64::from(enough))
+    }
+
     /// What [`check`](Self::check) would say now, without recording the attempt (for
     /// troubleshooting).
     pub async fn peek(&self, triplet: &Triplet) -> Result<Grey, QueueError> {
         let s = self.settings;
-        if s.auto_allow_clients > 0 {
-            let passed: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM (SELECT 1 FROM greylist
-                   WHERE client_net = $1 AND passed LIMIT $2) AS enough",
-            )
-            .bind(triplet.client_net)
-            .bind(i64::from(s.auto_allow_clients))
-            .fetch_one(&self.pool)
-            .await?;
-            if passed >= i64::from(s.auto_allow_clients) {
-                return Ok(Grey::ClientAllowed);
-            }
+        if self.client_allowed(triplet).await? {
+            return Ok(Grey::ClientAllowed);
         }
         // The same judgement as the upsert's, read only: (passes, seconds waited in the
         // current attempt window; 0 for a triplet that starts anew).
