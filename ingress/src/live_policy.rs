@@ -28,8 +28,9 @@ pub(crate) struct LivePolicy {
     built: Mutex<Built>,
 }
 
-/// The policy in force and the document it was built from.
+/// The policy in force, the document it was built from, and the revision that was last judged.
 struct Built {
+    revision: i64,
     document: PolicyDocument,
     policy: Arc<Policy>,
 }
@@ -50,6 +51,7 @@ impl LivePolicy {
             state,
             control,
             built: Mutex::new(Built {
+                revision: 0,
                 document: PolicyDocument::default(),
                 policy,
             }),
@@ -64,11 +66,16 @@ impl LivePolicy {
     /// The policy for the stage about to run.
     pub(crate) fn current(&self) -> Arc<Policy> {
         let plane = self.control.current();
-        let document = plane.policy();
         let mut built = self
             .built
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Every stage of every session asks: the revision settles it unless it moved.
+        if built.revision == plane.revision {
+            return Arc::clone(&built.policy);
+        }
+        built.revision = plane.revision;
+        let document = plane.policy();
         if built.document != *document {
             match self.build(document) {
                 Ok(policy) => {
