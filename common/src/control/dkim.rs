@@ -12,7 +12,7 @@ use base64::Engine as _;
 use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 
-use super::model::{DkimAlgorithm, Domain, Owner, ParseError};
+use super::model::{DkimAlgorithm, Domain, Owner, ParseError, ldh_labels};
 use super::store::{ControlError, PgControlStore, owned_by};
 
 /// A key as the ingress signs with it.
@@ -105,17 +105,7 @@ pub fn generate(algorithm: DkimAlgorithm) -> Result<(Vec<u8>, Vec<u8>), ControlE
 /// A selector is a dot-separated run of DNS labels (RFC 6376 3.1).
 pub fn check_selector(selector: &str) -> Result<String, ParseError> {
     let selector = selector.trim().to_ascii_lowercase();
-    let valid = !selector.is_empty()
-        && selector.len() <= 63
-        && selector.split('.').all(|label| {
-            !label.is_empty()
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
-    if valid {
+    if ldh_labels(&selector, 63) {
         Ok(selector)
     } else {
         Err(ParseError::new(

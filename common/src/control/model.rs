@@ -117,22 +117,27 @@ pub struct Domain {
     pub owner: Owner,
 }
 
+/// Whether `name` is dot-separated LDH labels (letters, digits, inner hyphens; 1 to 63 octets
+/// each), `max` octets at most: a domain name, or a DKIM selector.
+pub(super) fn ldh_labels(name: &str, max: usize) -> bool {
+    !name.is_empty()
+        && name.len() <= max
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
 impl Domain {
     /// A domain name as the control plane keeps it: lower-cased, no trailing dot, LDH labels.
     pub fn normalise(name: &str) -> Result<String, ParseError> {
         let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
-        let valid = !name.is_empty()
-            && name.len() <= 253
-            && name.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            });
-        if valid {
+        if ldh_labels(&name, 253) {
             Ok(name)
         } else {
             Err(ParseError::new(
