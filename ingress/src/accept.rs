@@ -199,15 +199,17 @@ fn build(
         None => String::new(),
     };
     // The message as it leaves us, fix-ups included, is what is signed.
-    let sender_domain = match &envelope.from {
-        ReversePath::Mailbox(mailbox) => match &mailbox.domain {
-            Domain::Name(name) => Some(name.to_lowercase()),
-            Domain::Literal(_) => None,
-        },
-        ReversePath::Null => None,
-    };
     let signatures = signing
-        .map(|signing| signing.sign([fixups.as_bytes(), &body], sender_domain.as_deref()))
+        .map(|signing| {
+            let sender_domain = match &envelope.from {
+                ReversePath::Mailbox(mailbox) => match &mailbox.domain {
+                    Domain::Name(name) => Some(name.to_lowercase()),
+                    Domain::Literal(_) => None,
+                },
+                ReversePath::Null => None,
+            };
+            signing.sign([fixups.as_bytes(), &body], sender_domain.as_deref())
+        })
         .unwrap_or_default();
     // RFC 8601: our verdicts, under our name, above the trace field we add.
     let mut results = signatures;

@@ -98,7 +98,7 @@ impl SmtpWatches {
         Some(Transcript {
             sender,
             pod: self.pod.clone(),
-            session: tern_common::queue::QueueId::new().to_string(),
+            session: uuid::Uuid::now_v7().simple().to_string(),
             client,
         })
     }

@@ -120,7 +120,7 @@ impl SpfCheck {
 }
 
 /// RFC 7208's result names, as `Authentication-Results:` writes them.
-fn label(result: SpfResult) -> &'static str {
+pub(crate) fn label(result: SpfResult) -> &'static str {
     match result {
         SpfResult::Pass => "pass",
         SpfResult::Fail => "fail",

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::blocklist::{self, Gate};
 use crate::connection::Sessions;
-use crate::dnsbl;
+use crate::{dnsbl, spf};
 use crate::findings::Findings;
 
 /// Answers the questions that reach this pod until `stop`.
@@ -247,16 +247,10 @@ pub(crate) async fn answer<Q>(sessions: &Sessions<Q>, question: &PolicyQuestion)
         && let Some(spf) = &policy.spf
     {
         let checked = spf.check(client, &question.helo, &sender_text).await;
-        let result = checked
-            .result
-            .split([' ', '='])
-            .nth(1)
-            .unwrap_or("none")
-            .to_owned();
         steps.add(
             "mail",
             "spf",
-            &result,
+            spf::label(checked.output.result()),
             checked.refusal.as_ref(),
             checked.result.clone(),
         );
