@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::blocklist::{self, Gate};
 use crate::connection::Sessions;
-use crate::{dnsbl, spf};
 use crate::findings::Findings;
+use crate::{dnsbl, spf};
 
 /// Answers the questions that reach this pod until `stop`.
 pub(crate) async fn serve<Q>(

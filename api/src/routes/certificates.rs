@@ -90,7 +90,11 @@ pub async fn get(
     Path(name): Path<String>,
 ) -> Result<axum::Json<CertificateView>, ApiError> {
     caller.require(Scope::Read)?;
-    let found = state.control.certificate(&name).await.map_err(not_found("certificate"))?;
+    let found = state
+        .control
+        .certificate(&name)
+        .await
+        .map_err(not_found("certificate"))?;
     Ok(axum::Json(found.into()))
 }
 

@@ -59,19 +59,30 @@ fn sign_with(
     header: &str,
     body: &str,
 ) -> Vec<u8> {
-    let dir = key.parent().expect("key dir");
-    let input = dir.join("message.eml");
-    std::fs::write(&input, message).expect("write the message");
     let code = "import dkim,sys\n\
         m=open(sys.argv[1],'rb').read(); k=open(sys.argv[2],'rb').read()\n\
         c=(sys.argv[3].encode(),sys.argv[4].encode())\n\
         s=dkim.sign(m,b'sel',b'signed.example',k,include_headers=[b'from',b'subject',b'date'],canonicalize=c)\n\
         sys.stdout.buffer.write(s+m)\n";
+    run_dkimpy(python, code, key, message, &[header, body])
+}
+
+/// Runs `code` with dkimpy's python on `message` (argv 1, a file beside `key`), `key` (argv 2)
+/// and `args`; what it prints, the message it made.
+fn run_dkimpy(
+    python: &str,
+    code: &str,
+    key: &std::path::Path,
+    message: &[u8],
+    args: &[&str],
+) -> Vec<u8> {
+    let input = key.parent().expect("key dir").join("message.eml");
+    std::fs::write(&input, message).expect("write the message");
     let output = Command::new(python)
         .args(["-c", code])
         .arg(&input)
         .arg(key)
-        .args([header, body])
+        .args(args)
         .output()
         .expect("run dkimpy");
     assert!(
@@ -218,25 +229,11 @@ async fn dmarc_refuses_p_reject_marks_p_quarantine_and_lets_aligned_dkim_pass() 
 /// `message` sealed by dkimpy for a forwarder, `d=forwarder.example; s=arc`, as a mailing list
 /// would after checking it (the message carries the forwarder's `Authentication-Results:`).
 fn arc_seal(python: &str, key: &std::path::Path, message: &[u8]) -> Vec<u8> {
-    let dir = key.parent().expect("key dir");
-    let input = dir.join("forwarded.eml");
-    std::fs::write(&input, message).expect("write the message");
     let code = "import dkim,sys\n\
         m=open(sys.argv[1],'rb').read(); k=open(sys.argv[2],'rb').read()\n\
         h=dkim.arc_sign(m,b'arc',b'forwarder.example',k,b'forwarder.example')\n\
         sys.stdout.buffer.write(b''.join(h)+m)\n";
-    let output = Command::new(python)
-        .args(["-c", code])
-        .arg(&input)
-        .arg(key)
-        .output()
-        .expect("run dkimpy");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
+    run_dkimpy(python, code, key, message, &[])
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tern_common::control::{Owner, PgControlStore, PolicyDocument, SpfMode};
 use tern_testkit::dns::TestDns;
+use tern_testkit::wait::eventually;
 
 use crate::harness::TestIngress;
 
@@ -21,18 +22,11 @@ async fn mail(ingress: &TestIngress, from: &str) -> u16 {
 
 /// Waits (up to 5 s) until MAIL from `from` gets `code`.
 async fn mail_becomes(ingress: &TestIngress, from: &str, code: u16) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let got = mail(ingress, from).await;
-        if got == code {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "MAIL FROM:<{from}> still gets {got}, not {code}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let what = format!("MAIL FROM:<{from}> to get {code}");
+    eventually(&what, Duration::from_secs(5), || async {
+        (mail(ingress, from).await == code).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
