@@ -45,14 +45,7 @@ impl SmtpWatches {
                 return;
             }
         };
-        loop {
-            let message = tokio::select! {
-                () = stop.cancelled() => return,
-                message = requests.next() => match message {
-                    Some(message) => message,
-                    None => return,
-                },
-            };
+        while let Some(message) = stop.run_until_cancelled(requests.next()).await.flatten() {
             match serde_json::from_slice::<SmtpWatch>(&message.payload) {
                 Ok(watch) if watch.id.bytes().all(|b| b.is_ascii_alphanumeric()) => {
                     let until =

@@ -35,14 +35,7 @@ pub(crate) async fn serve<Q>(
             return;
         }
     };
-    loop {
-        let message = tokio::select! {
-            () = stop.cancelled() => return,
-            message = questions.next() => match message {
-                Some(message) => message,
-                None => return,
-            },
-        };
+    while let Some(message) = stop.run_until_cancelled(questions.next()).await.flatten() {
         let Some(reply_to) = message.reply else {
             continue;
         };
