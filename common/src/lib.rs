@@ -1,5 +1,6 @@
 //! Everything Tern's components share that talks to the outside world.
 //!
+//! - [`checks`]: listener roles and which reputation checks each runs on strangers.
 //! - [`config`]: the configuration groups every component flattens into its own (database, NATS,
 //!   admin HTTP, logging), their validation, and the exit code for invalid configuration.
 //! - [`control`]: the live control plane (domains, networks, blocklist, certificates,
@@ -15,6 +16,7 @@
 
 pub mod admin;
 pub mod bus;
+pub mod checks;
 pub mod config;
 pub mod control;
 pub mod dns;

@@ -10,6 +10,8 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::checks::ListenerKind;
+
 /// The NATS subject of policy questions, under the installation's prefix.
 pub fn policy_subject(prefix: &str) -> String {
     format!("{prefix}.troubleshoot.policy")
@@ -18,8 +20,8 @@ pub fn policy_subject(prefix: &str) -> String {
 /// The queue group of the ingress pods answering them: one answers each question.
 pub const ANSWERING_GROUP: &str = "ingress";
 
-/// What a client would do in a session on the port 25 role (or, with `login`, after
-/// authenticating).
+/// What a client would do in a session on a listener (port 25 unless `listener` says otherwise;
+/// with `login`, after authenticating).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyQuestion {
@@ -34,6 +36,9 @@ pub struct PolicyQuestion {
     /// The SMTP AUTH login the client would have authenticated as, if any.
     #[serde(default)]
     pub login: Option<String>,
+    /// The listener the session would come in on.
+    #[serde(default)]
+    pub listener: ListenerKind,
 }
 
 /// How the session would end up.

@@ -102,6 +102,27 @@ async fn an_ingress_pod_says_what_every_check_would_decide() {
         .expect("count");
     assert_eq!(triplets, 0);
 
+    // The same client on the submission listener: no reputation check runs there by default,
+    // and without AUTH its MAIL is refused.
+    let on_submission = question.replace('{', r#"{"listener": "submission", "#);
+    let (status, body) = api
+        .call("POST", "/v1/troubleshoot/policy", Some(&on_submission))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let checks: Vec<&str> = answer["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|step| step["check"].as_str().expect("check"))
+        .collect();
+    assert!(
+        !checks.contains(&"dnsbl") && !checks.contains(&"spf") && !checks.contains(&"greylist"),
+        "{answer:#}"
+    );
+    assert!(checks.contains(&"auth"), "{answer:#}");
+    assert_eq!(answer["outcome"], "reject", "{answer:#}");
+
     // A sender that does not parse names the field; no pod, no answer.
     let (status, body) = api
         .call(

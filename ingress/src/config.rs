@@ -15,10 +15,10 @@ use tern_common::telemetry::{TelemetryArgs, TelemetryConfig};
 use tern_common::users::LockoutPolicy;
 use tern_smtp::SessionConfig;
 
-pub use crate::listener::ListenerKind;
 use crate::proxy::ProxyConfig;
 use crate::tls::TlsServer;
 use crate::tls::certificates::CertificateSource;
+pub use tern_common::checks::ListenerKind;
 
 /// Where implicit TLS listens when certificates exist and the setting is not given.
 const DEFAULT_SUBMISSIONS_LISTEN: &str = "127.0.0.1:2465";
@@ -433,7 +433,7 @@ mod tests {
 
     #[test]
     fn invalid_settings_are_named() {
-        let cases: [(&[&str], &str); 5] = [
+        let cases: [(&[&str], &str); 7] = [
             (&["--max-recipients", "0"], "TERN_INGRESS_MAX_RECIPIENTS"),
             (&["--max-text-line", "80"], "TERN_INGRESS_MAX_TEXT_LINE"),
             (
@@ -445,6 +445,11 @@ mod tests {
                 "TERN_INGRESS_SUBMISSION_LISTEN",
             ),
             (&["--hostname", "bad host"], "TERN_INGRESS_HOSTNAME"),
+            (&["--checks-smtp", "spf,rbl"], "TERN_INGRESS_CHECKS_SMTP"),
+            (
+                &["--checks-submissions", "dnsbl;spf"],
+                "TERN_INGRESS_CHECKS_SUBMISSIONS",
+            ),
         ];
         for (args, setting) in cases {
             let err = parse(args).expect_err("invalid");

@@ -27,7 +27,6 @@ use crate::accept::{Client, Committer};
 use crate::blocklist::{self, Gate};
 use crate::deadline::RecordDeadline;
 use crate::findings::Findings;
-use crate::listener::ListenerKind;
 use crate::live_policy::LivePolicy;
 use crate::metrics;
 use crate::policy::Standing;
@@ -35,6 +34,7 @@ use crate::smtp_watch::{SmtpWatches, Transcript};
 use crate::stream::SmtpStream;
 use crate::tls::{TlsInfo, TlsServer};
 use crate::trace::{self, SessionTrace};
+use tern_common::checks::ListenerKind;
 
 /// Flush replies early once this many bytes are pending, so a client that pipelines without
 /// reading cannot make us buffer without bound.
@@ -185,22 +185,17 @@ impl<Q: QueueStore> Connection<Q> {
                 return self.close_with(reply).await;
             }
         }
-        // Reputation is for strangers: trusted networks and allowlisted clients skip it, and
-        // the submission roles take only authenticated mail.
+        // Reputation is for strangers: trusted networks and allowlisted clients skip it (and
+        // each listener runs the checks its policy names).
         self.trusted = self.sessions.relay.trusts(&plane, self.client.ip);
         self.client.trusted = self.trusted;
-        self.stranger = self.kind == ListenerKind::Smtp && !self.allowlisted && !self.trusted;
-        if let Some(reply) = self
-            .sessions
-            .policy
-            .current()
-            .at_connect(self.standing(), self.client.ip)
-            .await
-        {
+        self.stranger = !self.allowlisted && !self.trusted;
+        let policy = self.sessions.policy.current();
+        if let Some(reply) = policy.at_connect(self.standing(), self.client.ip).await {
             return self.close_with(reply).await;
         }
-        let greet_delay = self.sessions.policy.current().greet_delay;
-        if self.stranger && !greet_delay.is_zero() {
+        let greet_delay = policy.greet_delay_for(self.standing());
+        if !greet_delay.is_zero() {
             match self.before_greeting(greet_delay).await? {
                 Pregreet::Quiet => {}
                 Pregreet::HungUp => return Ok(()),
@@ -245,6 +240,7 @@ impl<Q: QueueStore> Connection<Q> {
     /// Who the client is for the policy checks, as of now (AUTH and allow entries change it).
     fn standing(&self) -> Standing {
         Standing {
+            listener: self.kind,
             stranger: self.stranger && self.user.is_none() && !self.allowlisted,
             trusted: self.trusted,
         }

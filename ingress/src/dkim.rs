@@ -55,10 +55,16 @@ impl DkimCheck {
         }
     }
 
-    /// Verifies `message`'s signatures and, when DMARC is on and SPF ran at MAIL, evaluates the
-    /// From domain's policy; adds what they found to `findings` and returns the refusal DMARC
-    /// asks for, if any.
-    pub(crate) async fn check(&self, message: &[u8], findings: &mut Findings) -> Option<Reply> {
+    /// Verifies `message`'s signatures and, when DMARC is on, asked for (`dmarc`) and SPF ran
+    /// at MAIL, evaluates the From domain's policy; adds what they found to `findings` and
+    /// returns the refusal DMARC asks for, if any.
+    pub(crate) async fn check(
+        &self,
+        message: &[u8],
+        dmarc: bool,
+        findings: &mut Findings,
+    ) -> Option<Reply> {
+        let dmarc = if dmarc { self.dmarc } else { DmarcMode::Off };
         let Some(parsed) = AuthenticatedMessage::parse(message) else {
             metrics::dkim_result("none");
             findings
@@ -87,7 +93,7 @@ impl DkimCheck {
                 .methods
                 .push("dkim=temperror (no DNS answer in time)".to_owned());
             // DMARC without DKIM's results could only misjudge: it is not asked.
-            if self.dmarc != DmarcMode::Off {
+            if dmarc != DmarcMode::Off {
                 findings
                     .methods
                     .push("dmarc=temperror (DKIM could not be checked)".to_owned());
@@ -138,11 +144,8 @@ impl DkimCheck {
             metrics::arc_result(result);
             findings.methods.push(format!("arc={result}"));
         }
-        let spf = findings
-            .spf
-            .as_ref()
-            .filter(|_| self.dmarc != DmarcMode::Off)?;
-        let evaluation = dmarc::evaluate(&self.authenticator, self.dmarc, &parsed, &outputs, spf);
+        let spf = findings.spf.as_ref().filter(|_| dmarc != DmarcMode::Off)?;
+        let evaluation = dmarc::evaluate(&self.authenticator, dmarc, &parsed, &outputs, spf);
         let Ok(verdict) = tokio::time::timeout(self.deadline, evaluation).await else {
             metrics::dmarc_result("temperror");
             findings

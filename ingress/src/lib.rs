@@ -43,7 +43,6 @@ mod dnsbl;
 mod findings;
 mod greylist;
 mod limits;
-mod listener;
 mod live_policy;
 mod policy;
 mod received;

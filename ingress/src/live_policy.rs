@@ -149,6 +149,16 @@ fn lay(document: &PolicyDocument, args: &mut PolicyArgs) {
             setting.clone_from(limit);
         }
     }
+    let checks = [
+        (document.checks_smtp, &mut args.checks_smtp),
+        (document.checks_submission, &mut args.checks_submission),
+        (document.checks_submissions, &mut args.checks_submissions),
+    ];
+    for (set, setting) in checks {
+        if let Some(checks) = set {
+            *setting = checks.to_string();
+        }
+    }
 }
 
 impl Policy {
@@ -166,6 +176,7 @@ impl Policy {
                 .filter(|_| !config.rate_limits.is_off())
                 .map(|pool| RateLimits::new(RateLimiter::new(pool.clone()), config.rate_limits)),
             greet_delay: config.greet_delay,
+            checks: config.checks,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use tern_smtp::{Reply, Verb};
 
-use crate::listener::ListenerKind;
+use tern_common::checks::ListenerKind;
 
 pub const SESSIONS_TOTAL: &str = "tern_ingress_sessions_total";
 pub const SESSIONS_ACTIVE: &str = "tern_ingress_sessions_active";

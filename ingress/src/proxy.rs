@@ -20,8 +20,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::var;
-use crate::listener::ListenerKind;
 use crate::metrics;
+use tern_common::checks::ListenerKind;
 
 /// Which listeners require a PROXY header and from whom it is believed.
 #[derive(Debug, Clone, Default)]

@@ -7,6 +7,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use tern_common::checks::{Check, Checks};
 use tern_common::greylist::client_network;
 use tern_common::ratelimit::{Limit, Rate, RateLimiter};
 use tern_smtp::{Domain, ForwardPath, Refusal, Reply, ReversePath};
@@ -97,9 +98,19 @@ impl RateLimits {
         None
     }
 
-    /// One recipient `to` from a stranger at `client`.
-    pub(crate) async fn at_rcpt(&self, client: IpAddr, to: &ForwardPath) -> Option<Reply> {
-        if let Some(limit) = self.settings.client {
+    /// One recipient `to` from a stranger at `client`, counted by the limits its listener
+    /// runs (`checks`).
+    pub(crate) async fn at_rcpt(
+        &self,
+        client: IpAddr,
+        to: &ForwardPath,
+        checks: Checks,
+    ) -> Option<Reply> {
+        if let Some(limit) = self
+            .settings
+            .client
+            .filter(|_| checks.contains(Check::ClientRate))
+        {
             let network = client_network(client);
             if let Some(reply) = self
                 .count("client", format!("client:{network}"), limit)
@@ -108,7 +119,11 @@ impl RateLimits {
                 return Some(reply);
             }
         }
-        if let (Some(limit), ForwardPath::Mailbox(mailbox)) = (self.settings.recipient_domain, to) {
+        let recipient_domain = self
+            .settings
+            .recipient_domain
+            .filter(|_| checks.contains(Check::RecipientDomainRate));
+        if let (Some(limit), ForwardPath::Mailbox(mailbox)) = (recipient_domain, to) {
             let domain = domain_key(&mailbox.domain);
             return self
                 .count(

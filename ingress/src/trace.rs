@@ -15,8 +15,8 @@ use tern_smtp::{Reply, Verb};
 use tracing::field::Empty;
 use tracing::{Level, Span};
 
-use crate::listener::ListenerKind;
 use crate::tls::TlsInfo;
+use tern_common::checks::ListenerKind;
 
 /// The span of one connection. Its TLS fields are filled once a handshake completes.
 pub(crate) fn session_span(client: SocketAddr, kind: ListenerKind) -> Span {

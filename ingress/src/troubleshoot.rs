@@ -5,6 +5,7 @@
 
 use futures::StreamExt as _;
 use tern_common::bus::Bus;
+use tern_common::checks::{Check, ListenerKind};
 use tern_common::dnsbl::SiteResult;
 use tern_common::greylist::{Grey, Triplet};
 use tern_common::policy::RelayDecision;
@@ -18,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::blocklist::{self, Gate};
 use crate::connection::Sessions;
 use crate::findings::Findings;
+use crate::policy::Standing;
 use crate::{dnsbl, spf};
 
 /// Answers the questions that reach this pod until `stop`.
@@ -135,25 +137,33 @@ pub(crate) async fn answer<Q>(sessions: &Sessions<Q>, question: &PolicyQuestion)
     let trusted = sessions.relay.trusts(&plane, client);
     let mut allowlisted = steps.blocklist("connect", blocklist::at_connect(&plane, client, now));
     let authenticated = question.login.is_some();
-    let standing = match (trusted, authenticated) {
-        (true, _) => "trusted network: reputation checks skipped, relaying allowed",
-        (false, true) => "authenticated: reputation checks skipped, relaying allowed",
-        (false, false) => "a stranger on port 25: the reputation checks apply",
+    // Reputation checks are for strangers (neither trusted nor authenticated nor allowlisted),
+    // and each listener runs the ones its policy names.
+    let standing = |allowlisted: bool| Standing {
+        listener: question.listener,
+        stranger: !trusted && !authenticated && !allowlisted,
+        trusted,
     };
-    steps.add(
-        "connect",
-        "standing",
-        if trusted || authenticated {
-            "trusted"
-        } else {
-            "stranger"
-        },
-        None,
-        standing.into(),
-    );
-    // Reputation checks are for strangers: neither trusted nor authenticated nor allowlisted.
-    let reputation = !trusted && !authenticated;
-    if (reputation && !allowlisted)
+    let (result, detail) = match (trusted, authenticated) {
+        (true, _) => (
+            "trusted",
+            "trusted network: reputation checks skipped, relaying allowed".to_owned(),
+        ),
+        (false, true) => (
+            "trusted",
+            "authenticated: reputation checks skipped, relaying allowed".to_owned(),
+        ),
+        (false, false) => (
+            "stranger",
+            format!(
+                "a stranger on the {} listener: the checks it runs are {}",
+                question.listener.label(),
+                policy.checks.of(question.listener)
+            ),
+        ),
+    };
+    steps.add("connect", "standing", result, None, detail);
+    if policy.applies(standing(allowlisted), Check::Dnsbl)
         && let Some(lists) = &policy.dnsbl
     {
         let report = lists.check(client).await;
@@ -191,7 +201,7 @@ pub(crate) async fn answer<Q>(sessions: &Sessions<Q>, question: &PolicyQuestion)
             detail.join("; "),
         );
     }
-    if (reputation && !allowlisted) && !policy.greet_delay.is_zero() {
+    if !policy.greet_delay_for(standing(allowlisted)).is_zero() {
         steps.add(
             "connect",
             "greet_delay",
@@ -221,7 +231,16 @@ pub(crate) async fn answer<Q>(sessions: &Sessions<Q>, question: &PolicyQuestion)
         );
     }
 
-    // MAIL.
+    // MAIL: the submission listeners take mail only after AUTH (RFC 6409).
+    if question.listener != ListenerKind::Smtp && !authenticated {
+        steps.add(
+            "mail",
+            "auth",
+            "required",
+            Some(&Reply::auth_required()),
+            "the submission listeners take mail only from authenticated clients".into(),
+        );
+    }
     let sender_text = match &sender {
         ReversePath::Null => String::new(),
         ReversePath::Mailbox(mailbox) => mailbox.to_string(),
@@ -236,7 +255,7 @@ pub(crate) async fn answer<Q>(sessions: &Sessions<Q>, question: &PolicyQuestion)
     if let Some(limits) = &policy.rate_limits {
         steps.add("mail", "rate_limit", "not_counted", None, limits.describe());
     }
-    if (reputation && !allowlisted)
+    if policy.applies(standing(allowlisted), Check::Spf)
         && let Some(spf) = &policy.spf
     {
         let checked = spf.check(client, &question.helo, &sender_text).await;
@@ -285,7 +304,7 @@ pub(crate) async fn answer<Q>(sessions: &Sessions<Q>, question: &PolicyQuestion)
             ),
         }
         if decision == RelayDecision::Local
-            && (reputation && !allowlisted)
+            && policy.applies(standing(allowlisted), Check::Greylist)
             && let Some(list) = &policy.greylist
         {
             let triplet = Triplet::new(client, &sender_text, &shown);
@@ -335,10 +354,11 @@ pub(crate) async fn answer<Q>(sessions: &Sessions<Q>, question: &PolicyQuestion)
 
     // End of data.
     if let Some(message) = &question.message
-        && (reputation && !allowlisted)
+        && let dmarc = policy.applies(standing(allowlisted), Check::Dmarc)
+        && (dmarc || policy.applies(standing(allowlisted), Check::Dkim))
         && let Some(dkim) = &policy.dkim
     {
-        let refusal = dkim.check(message.as_bytes(), &mut findings).await;
+        let refusal = dkim.check(message.as_bytes(), dmarc, &mut findings).await;
         let result = if refusal.is_some() {
             "refused"
         } else {

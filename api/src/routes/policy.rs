@@ -60,7 +60,7 @@ pub async fn get(
 
 /// The whole document: fields left out go back to each pod's environment setting.
 #[utoipa::path(put, path = "/v1/policy", tag = "policy",
-    request_body(content = Object, description = "spf, dkim_verify, dmarc, dnsbl_sites, dnsbl_threshold, greet_delay_seconds, greylist, greylist_delay_seconds, rate_limit_connections, rate_limit_client, rate_limit_recipient_domain, rate_limit_user, rate_limit_sender_domain"),
+    request_body(content = Object, description = "spf, dkim_verify, dmarc, dnsbl_sites, dnsbl_threshold, greet_delay_seconds, greylist, greylist_delay_seconds, rate_limit_connections, rate_limit_client, rate_limit_recipient_domain, rate_limit_user, rate_limit_sender_domain, checks_smtp, checks_submission, checks_submissions (each a list of check names)"),
     responses((status = 200, body = PolicyView), (status = 409, body = crate::error::Problem),
               (status = 422, body = crate::error::Problem)),
     security(("bearer" = [])))]

@@ -45,6 +45,8 @@ pub struct PolicyQuestionSchema {
     message: Option<String>,
     /// The SMTP AUTH login the client would use.
     login: Option<String>,
+    /// The listener: `smtp` (the default), `submission` or `submissions`.
+    listener: Option<String>,
 }
 
 /// What every check would decide and why, without receiving anything or changing any state:

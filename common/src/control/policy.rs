@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 
 use super::model::{Owner, ParseError};
 use super::store::{ControlError, PgControlStore, owned_by};
+use crate::checks::Checks;
 use crate::dnsbl;
 use crate::ratelimit::Limit;
 
@@ -98,6 +99,11 @@ pub struct PolicyDocument {
     pub rate_limit_recipient_domain: Option<String>,
     pub rate_limit_user: Option<String>,
     pub rate_limit_sender_domain: Option<String>,
+    /// The reputation checks each listener role runs on strangers (`["dnsbl", "spf"]`); see
+    /// [`Checks`]. A check listed here still has to be turned on by its own setting.
+    pub checks_smtp: Option<Checks>,
+    pub checks_submission: Option<Checks>,
+    pub checks_submissions: Option<Checks>,
 }
 
 impl PolicyDocument {
@@ -340,5 +346,13 @@ mod tests {
         assert!(serde_json::from_str::<PolicyDocument>(r#"{"spf": "maybe"}"#).is_err());
         assert!(serde_json::from_str::<PolicyDocument>(r#"{"color": 1}"#).is_err());
         assert_eq!("Record".parse::<SpfMode>(), Ok(SpfMode::Record));
+        let document: PolicyDocument =
+            serde_json::from_str(r#"{"checks_submission": ["connection_rate", "dnsbl"]}"#)
+                .expect("json");
+        assert_eq!(
+            document.checks_submission.map(|checks| checks.to_string()),
+            Some("dnsbl,connection_rate".to_owned())
+        );
+        assert!(serde_json::from_str::<PolicyDocument>(r#"{"checks_smtp": ["rbl"]}"#).is_err());
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use tern_common::checks::{Checks, ListenerChecks};
 use tern_common::config::{ConfigError, parse_domains, parse_duration};
 use tern_common::dns::Resolver;
 use tern_common::dnsbl::{self, Dnsbl};
@@ -28,11 +29,12 @@ pub struct PolicyArgs {
     /// `temperror` (SPF in reject mode defers, nothing is refused for good).
     #[arg(long, env = var::POLICY_DNS_TIMEOUT, default_value = "10s", value_parser = parse_duration)]
     pub policy_dns_timeout: Duration,
-    /// SPF at MAIL for port 25 strangers: `off`, `record` (in `Authentication-Results:`) or
-    /// `reject` (also refuse `fail` with 550 5.7.23 and defer `temperror` with 451 4.7.24).
+    /// SPF at MAIL for strangers (on the listeners whose checks name it): `off`, `record` (in
+    /// `Authentication-Results:`) or `reject` (also refuse `fail` with 550 5.7.23 and defer
+    /// `temperror` with 451 4.7.24).
     #[arg(long, env = var::SPF, default_value = "off")]
     pub spf: String,
-    /// Verify port 25 strangers' DKIM signatures at the end of data and record the results in
+    /// Verify strangers' DKIM signatures at the end of data and record the results in
     /// `Authentication-Results:` (nothing is refused for them).
     #[arg(
         long,
@@ -41,10 +43,11 @@ pub struct PolicyArgs {
         action = clap::ArgAction::Set
     )]
     pub dkim_verify: bool,
-    /// DMARC at the end of data for port 25 strangers: `off`, `record`, `quarantine` (mark
-    /// failing mail of `p=quarantine`/`p=reject` domains with `X-Tern-Quarantine:`) or `reject`
-    /// (refuse failing mail of `p=reject` domains, 550 5.7.1). On, it turns on DKIM
-    /// verification and, when SPF is off, SPF in record mode: DMARC needs both.
+    /// DMARC at the end of data for strangers (on the listeners whose checks name it): `off`,
+    /// `record`, `quarantine` (mark failing mail of `p=quarantine`/`p=reject` domains with
+    /// `X-Tern-Quarantine:`) or `reject` (refuse failing mail of `p=reject` domains, 550 5.7.1).
+    /// On, it turns on DKIM verification and, when SPF is off, SPF in record mode: DMARC needs
+    /// both.
     #[arg(long, env = var::DMARC, default_value = "off")]
     pub dmarc: String,
     /// Forwarders (mailing lists, forwarding services) whose ARC seal Tern trusts, by the seal's
@@ -114,15 +117,16 @@ pub struct PolicyArgs {
     /// Passed triplets after which a client network is not greylisted any more (0: never).
     #[arg(long, env = var::GREYLIST_AUTO_ALLOW_CLIENTS, default_value_t = 5)]
     pub greylist_auto_allow_clients: u32,
-    /// New connections per client network (/24, /64) from port 25 strangers, cluster-wide, as
-    /// `COUNT/PERIOD` (`60/1m`). Empty: no limit.
+    /// New connections per client network (/24, /64) from strangers (on the listeners whose
+    /// checks name it), cluster-wide, as `COUNT/PERIOD` (`60/1m`). Empty: no limit.
     #[arg(long, env = var::RATE_LIMIT_CONNECTIONS, default_value = "")]
     pub rate_limit_connections: String,
-    /// Recipients per client network (/24, /64) from port 25 strangers, cluster-wide, as
-    /// `COUNT/PERIOD` (`200/1h`). Empty: no limit.
+    /// Recipients per client network (/24, /64) from strangers (on the listeners whose checks
+    /// name it), cluster-wide, as `COUNT/PERIOD` (`200/1h`). Empty: no limit.
     #[arg(long, env = var::RATE_LIMIT_CLIENT, default_value = "")]
     pub rate_limit_client: String,
-    /// Recipients per recipient domain from port 25 strangers. Empty: no limit.
+    /// Recipients per recipient domain from strangers (on the listeners whose checks name it).
+    /// Empty: no limit.
     #[arg(long, env = var::RATE_LIMIT_RECIPIENT_DOMAIN, default_value = "")]
     pub rate_limit_recipient_domain: String,
     /// Messages per authenticated user. Empty: no limit.
@@ -131,6 +135,19 @@ pub struct PolicyArgs {
     /// Messages per sender domain from clients outside the trusted networks. Empty: no limit.
     #[arg(long, env = var::RATE_LIMIT_SENDER_DOMAIN, default_value = "")]
     pub rate_limit_sender_domain: String,
+    /// The reputation checks port 25 runs on strangers, comma separated (`dnsbl`,
+    /// `greet_delay`, `connection_rate`, `spf`, `greylist`, `client_rate`,
+    /// `recipient_domain_rate`, `dkim`, `dmarc`), or `all`, or `none`. Each still has to be
+    /// turned on by its own setting.
+    #[arg(long, env = var::CHECKS_SMTP, default_value = "all")]
+    pub checks_smtp: String,
+    /// The same for the submission listener (587), where strangers can only connect and try to
+    /// authenticate: `dnsbl`, `greet_delay` and `connection_rate` are the ones that can apply.
+    #[arg(long, env = var::CHECKS_SUBMISSION, default_value = "none")]
+    pub checks_submission: String,
+    /// The same for the implicit-TLS submission listener (465).
+    #[arg(long, env = var::CHECKS_SUBMISSIONS, default_value = "none")]
+    pub checks_submissions: String,
 }
 
 /// Validated policy settings.
@@ -148,6 +165,8 @@ pub struct PolicyConfig {
     pub greylist: Option<GreylistSettings>,
     /// The cluster-wide rate limits that are set.
     pub rate_limits: RateLimitSettings,
+    /// Which of the checks above each listener runs on strangers.
+    pub checks: ListenerChecks,
 }
 
 impl PolicyArgs {
@@ -214,6 +233,11 @@ impl PolicyArgs {
                     &self.rate_limit_sender_domain,
                 )?,
             },
+            checks: ListenerChecks {
+                smtp: checks(var::CHECKS_SMTP, &self.checks_smtp)?,
+                submission: checks(var::CHECKS_SUBMISSION, &self.checks_submission)?,
+                submissions: checks(var::CHECKS_SUBMISSIONS, &self.checks_submissions)?,
+            },
         })
     }
 
@@ -275,6 +299,11 @@ impl PolicyArgs {
 }
 
 /// An optional `COUNT/PERIOD` setting.
+fn checks(setting: &'static str, text: &str) -> Result<Checks, ConfigError> {
+    text.parse()
+        .map_err(|reason: String| ConfigError::new(setting, reason))
+}
+
 fn limit(setting: &'static str, text: &str) -> Result<Option<Limit>, ConfigError> {
     match text.trim() {
         "" => Ok(None),

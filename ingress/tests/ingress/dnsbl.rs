@@ -1,13 +1,16 @@
 //! DNS blocklists at connect, against a running ingress and an in-process DNS server serving
 //! the lists: a listed client is refused before the greeting, an allowlist offsets a listing, the
-//! lists' error codes and a dead name server never refuse anyone, and trusted clients are not
-//! asked about.
+//! lists' error codes and a dead name server never refuse anyone, trusted clients are not
+//! asked about, and each listener asks only when its checks name the lists.
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use tern_common::checks::ListenerKind;
+use tern_common::control::{Owner, PgControlStore, PolicyDocument};
 use tern_testkit::SmtpClient;
 use tern_testkit::dns::TestDns;
+use tern_testkit::wait::eventually;
 
 use crate::harness::TestIngress;
 
@@ -96,4 +99,45 @@ async fn trusted_clients_are_not_asked_about() {
     let ingress = ingress_asking(&dns, "bl.test", &["--trusted-networks", "127.0.0.0/8"]).await;
     let (_client, greeting) = SmtpClient::connect(ingress.addr).await;
     assert_eq!(greeting.code, 220, "{greeting:?}");
+}
+
+#[tokio::test]
+async fn each_listener_asks_the_lists_only_when_its_checks_name_them() {
+    let dns = TestDns::start().await;
+    dns.add_a(CLIENT_IN_BL, LISTED);
+    let ingress = ingress_asking(
+        &dns,
+        "bl.test*2",
+        &[
+            "--submission-listen",
+            "127.0.0.1:0",
+            "--dnsbl-cache-ttl",
+            "0s",
+        ],
+    )
+    .await;
+    let smtp = ingress.addr_of(ListenerKind::Smtp);
+    let submission = ingress.addr_of(ListenerKind::Submission);
+    let greeting = |addr| async move { SmtpClient::connect(addr).await.1.code };
+    // By default port 25 asks the lists and the submission listener does not.
+    assert_eq!(greeting(smtp).await, 554);
+    assert_eq!(greeting(submission).await, 220);
+
+    // The control plane moves the DNSBL check from port 25 to the submission listener.
+    let moved = PolicyDocument {
+        checks_smtp: Some("greylist,spf".parse().expect("checks")),
+        checks_submission: Some("dnsbl".parse().expect("checks")),
+        ..PolicyDocument::default()
+    };
+    PgControlStore::new(ingress.db.pool.clone(), Some(ingress.bus.clone()))
+        .put_policy(Owner::Api, &moved)
+        .await
+        .expect("write the policy");
+    eventually(
+        "the submission listener to refuse",
+        Duration::from_secs(5),
+        || async { (greeting(submission).await == 554).then_some(()) },
+    )
+    .await;
+    assert_eq!(greeting(smtp).await, 220);
 }
