@@ -7,7 +7,7 @@ SERVICES := scripts/services.sh
 # Loads TERN_DATABASE_URL, TERN_NATS_URL and TERN_TEST_* for the local services.
 WITH_ENV := eval "$$(bash $(SERVICES) env)";
 
-.PHONY: help dev test test-only lint fmt generate bench-ingest bench-ingest-tls bench-ingest-tracing bench-delivery bench-api bench-ingest-policy bench-ingest-signing services-up services-down services-status clean-dev
+.PHONY: help dev test test-only lint fmt generate bench-ingest bench-ingest-tls bench-ingest-tracing bench-delivery bench-api bench-ingest-policy bench-ingest-dkim-verify bench-ingest-signing services-up services-down services-status clean-dev
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -62,6 +62,10 @@ bench-ingest-tracing: services-up ## ingest with OpenTelemetry tracing off and o
 bench-ingest-policy: services-up ## ingest with the policy checks off and on (DNSBL, SPF, rate limits), and Postfix
 	cargo build --release -p tern -p tern-loadgen
 	$(WITH_ENV) bash bench/ingest_policy.sh
+
+bench-ingest-dkim-verify: services-up ## ingest of unsigned and DKIM-signed mail with the policy checks off and on, and Postfix
+	cargo build --release -p tern -p tern-loadgen
+	$(WITH_ENV) bash bench/ingest_dkim_verify.sh
 
 bench-ingest-signing: services-up ## ingest with DKIM signing (RSA-2048, Ed25519) and without, 1 KB and 100 KB, and Postfix
 	cargo build --release -p tern -p tern-loadgen

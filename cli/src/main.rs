@@ -78,6 +78,13 @@ enum Command {
     },
     /// Print the admin API's OpenAPI document (committed as docs/openapi.json).
     Openapi,
+    /// Write the operator's CustomResourceDefinitions as YAML, one file per kind, into `--out`
+    /// (committed as deploy/crds/), or print them all.
+    Crdgen {
+        /// The directory to write into; unset: standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// Apply pending database migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -156,6 +163,18 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Openapi => {
             println!("{}", tern_api::openapi());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Crdgen { out } => {
+            for definition in tern_operator::crd::definitions() {
+                let (file, yaml) =
+                    tern_operator::crd::yaml_file(&definition).map_err(anyhow::Error::msg)?;
+                match &out {
+                    Some(dir) => std::fs::write(dir.join(&file), yaml)
+                        .with_context(|| format!("writing {}", dir.join(&file).display()))?,
+                    None => print!("---\n{yaml}"),
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Token { database, command } => {

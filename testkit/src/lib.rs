@@ -5,6 +5,7 @@
 //!   the command that fixes it; it never passes silently.
 //! - [`database`]: a fresh database per test, cloned from a migrated template.
 //! - [`dns`]: an in-process authoritative DNS server whose records a test edits while it runs.
+//! - [`kube_cluster`]: a real Kubernetes API server (etcd + kube-apiserver) for the operator.
 //! - [`otlp`]: an in-process OTLP/gRPC trace receiver that keeps every span for assertions.
 //! - [`pg_cluster`]: a private PostgreSQL cluster a test may stop and start (outage tests).
 //! - [`sink`]: a scriptable SMTP/LMTP server that records what it was sent (a test's MX).
@@ -14,6 +15,7 @@
 
 pub mod database;
 pub mod dns;
+pub mod kube_cluster;
 pub mod otlp;
 pub mod pg_cluster;
 pub mod services;
@@ -23,5 +25,6 @@ pub mod tls_files;
 pub mod wait;
 
 pub use database::TestDatabase;
+pub use kube_cluster::KubeCluster;
 pub use pg_cluster::PgCluster;
 pub use smtp_client::{SmtpClient, TestReply};

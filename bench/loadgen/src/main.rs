@@ -38,6 +38,10 @@ struct Args {
     /// Message size in bytes (headers included, roughly).
     #[arg(long, default_value_t = 1024)]
     size: usize,
+    /// Send this message (header and body, CRLF line ends) instead of a made-up one of `--size`
+    /// bytes: a signed one, for instance.
+    #[arg(long)]
+    message: Option<std::path::PathBuf>,
     #[arg(long, default_value_t = 1)]
     recipients: usize,
     /// Recipient domain; recipients are `rcptN@DOMAIN`.
@@ -58,7 +62,12 @@ async fn main() -> anyhow::Result<()> {
         bail!("--sessions and --recipients must be at least 1");
     }
     let config = Arc::new(client_config()?);
-    let body: Arc<[u8]> = message(args.size).into();
+    let body: Arc<[u8]> = match &args.message {
+        Some(path) => std::fs::read(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .into(),
+        None => message(args.size).into(),
+    };
     let recipients: Arc<[String]> = (1..=args.recipients)
         .map(|n| format!("rcpt{n}@{}", args.domain))
         .collect();

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# A real Kubernetes control plane for the operator's tests: kube-apiserver and kubectl built from
+# k8s.io/kubernetes, etcd from go.etcd.io/etcd/server/v3, with the go command through the module
+# proxy (what Go operators get from envtest, built rather than downloaded). The binaries are
+# cached outside the repository, keyed by version, so they are built once per machine.
+#
+#   scripts/kube.sh bin   build if missing, print the directory holding kube-apiserver, etcd, kubectl
+set -euo pipefail
+
+KUBERNETES=v1.37.2
+# k8s.io/kubernetes's own modules (staging) are published as k8s.io/<name> at v0.<minor>.<patch>.
+STAGING=v0.37.2
+ETCD=v3.7.3
+CACHE="${TERN_CACHE_DIR:-$HOME/.cache/tern}"
+BIN="$CACHE/kube-$KUBERNETES-etcd-$ETCD"
+
+log() { echo "kube.sh: $*" >&2; }
+
+# build_main MODULE VERSION SIBLINGS OUT PACKAGE: builds PACKAGE of MODULE@VERSION into OUT.
+# Neither module can be installed with `go install module@version`: their go.mod files replace
+# sibling modules with directories of the same repository. A throwaway module requires MODULE and
+# points each of those at its published version, SIBLINGS, instead.
+build_main() {
+  local module=$1 version=$2 siblings=$3 out=$4 package=$5
+  local work
+  work="$BIN.work/${module//\//_}"
+  mkdir -p "$work"
+  (
+    cd "$work"
+    go mod init tern.dev/kube-tools >/dev/null 2>&1
+    local gomod sibling
+    gomod=$(go mod download -json "$module@$version" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+    [[ -f $gomod ]] || { log "no go.mod for $module@$version"; exit 1; }
+    go mod edit -require="$module@$version"
+    for sibling in $(sed -n 's#^[[:space:]]*\([^[:space:]]*\)[[:space:]]*=>[[:space:]]*\.\{1,2\}/.*#\1#p' "$gomod"); do
+      go mod edit -replace="$sibling=$sibling@$siblings"
+    done
+    printf '//go:build tools\n\npackage tools\n\nimport _ "%s"\n' "$package" >tools.go
+    go mod tidy >&2
+    go build -o "$out" "$package" >&2
+  )
+}
+
+build() {
+  # The marker is written last, so an interrupted build is redone rather than trusted.
+  if [[ -f "$BIN/.built" ]]; then
+    return
+  fi
+  command -v go >/dev/null || { log "the go command is needed"; exit 1; }
+  mkdir -p "$CACHE"
+  # Test binaries ask for it in parallel: one builds, the others wait and find it built.
+  exec 9>"$BIN.lock"
+  flock 9
+  if [[ -f "$BIN/.built" ]]; then
+    return
+  fi
+  rm -rf "$BIN" "$BIN.work"
+  mkdir -p "$BIN.work"
+  log "building etcd $ETCD and kube-apiserver and kubectl $KUBERNETES (once per machine; minutes)"
+  build_main go.etcd.io/etcd/server/v3 "$ETCD" "$ETCD" "$BIN.work/bin/etcd" go.etcd.io/etcd/server/v3
+  build_main k8s.io/kubernetes "$KUBERNETES" "$STAGING" "$BIN.work/bin/kube-apiserver" \
+    k8s.io/kubernetes/cmd/kube-apiserver
+  build_main k8s.io/kubernetes "$KUBERNETES" "$STAGING" "$BIN.work/bin/kubectl" \
+    k8s.io/kubernetes/cmd/kubectl
+  mv "$BIN.work/bin" "$BIN"
+  rm -rf "$BIN.work"
+  touch "$BIN/.built"
+  log "built into $BIN"
+}
+
+case "${1:-}" in
+  bin)
+    build
+    echo "$BIN"
+    ;;
+  *)
+    echo "usage: scripts/kube.sh bin" >&2
+    exit 64
+    ;;
+esac
