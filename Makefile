@@ -37,8 +37,10 @@ fuzz: ## run every fuzz target for FUZZ_SECONDS each (default 60); installs carg
 			-max_total_time=$(FUZZ_SECONDS) -max_len=4096; \
 	done
 
-generate: ## regenerate the committed artefacts (docs/openapi.json); a test fails when they are stale
+generate: ## regenerate the committed artefacts (docs/openapi.json, deploy/crds/); a test fails when they are stale
 	cargo run -q --bin tern -- openapi > docs/openapi.json
+	mkdir -p deploy/crds
+	cargo run -q --bin tern -- crdgen --out deploy/crds
 
 lint: ## rustfmt check and clippy with warnings as errors
 	cargo fmt --all -- --check
