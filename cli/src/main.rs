@@ -5,6 +5,7 @@ use std::process::ExitCode;
 mod api;
 mod dkim;
 mod ingress;
+mod operator;
 mod serve;
 mod token;
 mod user;
@@ -16,6 +17,7 @@ use tern_api::config::ApiArgs;
 use tern_common::config::{ConfigError, DatabaseArgs, EXIT_CONFIG, LogArgs};
 use tern_common::queue;
 use tern_ingress::IngressArgs;
+use tern_operator::OperatorArgs;
 use tern_worker::WorkerArgs;
 
 #[derive(Parser)]
@@ -51,6 +53,15 @@ enum Command {
     Api {
         #[command(flatten)]
         args: Box<ApiArgs>,
+        /// Validate the configuration and exit (0 when valid, 64 when not).
+        #[arg(long)]
+        check_config: bool,
+    },
+    /// Run the Kubernetes operator: MailDomain, MailUser, MailBlocklist and MailCertificate
+    /// resources into the control plane.
+    Operator {
+        #[command(flatten)]
+        args: Box<OperatorArgs>,
         /// Validate the configuration and exit (0 when valid, 64 when not).
         #[arg(long)]
         check_config: bool,
@@ -159,6 +170,15 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             tern_common::telemetry::init_logs(&args.log);
             api::run(config).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Operator { args, check_config } => {
+            let config = match validated("operator", args.validate(), check_config) {
+                Ok(config) => config,
+                Err(code) => return Ok(code),
+            };
+            tern_common::telemetry::init_logs(&args.log);
+            operator::run(config).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Openapi => {

@@ -119,7 +119,9 @@ pub async fn run(database: &DatabaseConfig, command: UserCommand) -> anyhow::Res
 fn report(error: &UsersError) -> ExitCode {
     eprintln!("tern user: {error}");
     match error {
-        UsersError::Exists(_) | UsersError::NotFound(_) => ExitCode::FAILURE,
+        UsersError::Exists(_) | UsersError::NotFound(_) | UsersError::OwnedBy { .. } => {
+            ExitCode::FAILURE
+        }
         _ => ExitCode::from(EXIT_CONFIG as u8),
     }
 }

@@ -148,6 +148,12 @@ pub enum UsersError {
     Exists(String),
     #[error("no user {0}")]
     NotFound(String),
+    /// Another writer (`api` or `crd`) made the user; only it may change it.
+    #[error("user {login} is owned by {owner}")]
+    OwnedBy { login: String, owner: String },
+    /// A user that does not exist yet cannot be made without a password.
+    #[error("user {0} needs a password to be created")]
+    PasswordNeeded(String),
     #[error("invalid login: {0}")]
     InvalidLogin(&'static str),
     #[error("invalid password: {0}")]

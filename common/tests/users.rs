@@ -440,3 +440,106 @@ async fn a_lockout_lifts_when_its_window_has_passed() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_writer_keeps_its_own_users_and_leaves_the_others_alone() {
+    let db = TestDatabase::create().await;
+    let store = UserStore::new(db.pool.clone(), lenient());
+    let crd = tern_common::control::Owner::Crd;
+
+    // Made by the operator: it needs a password to exist.
+    let missing = store
+        .put_owned(crd, "op@example.org", None, false, &[])
+        .await;
+    assert!(
+        matches!(missing, Err(UsersError::PasswordNeeded(_))),
+        "{missing:?}"
+    );
+    let user = store
+        .put_owned(
+            crd,
+            "Op@Example.org",
+            Some(PASSWORD),
+            false,
+            &[SenderRule::parse("@example.org").expect("rule")],
+        )
+        .await
+        .expect("made");
+    assert_eq!(user.login, "op@example.org");
+    assert_eq!(
+        store
+            .owner("op@example.org")
+            .await
+            .expect("owner")
+            .as_deref(),
+        Some("crd")
+    );
+    assert_eq!(
+        attempt(&store, "op@example.org", PASSWORD, "192.0.2.1").await,
+        "authenticated"
+    );
+
+    // Without a password the one stored stays; disabling and senders still apply.
+    let user = store
+        .put_owned(crd, "op@example.org", None, true, &[])
+        .await
+        .expect("updated");
+    assert!(user.disabled && user.senders.is_empty());
+    assert_eq!(
+        attempt(&store, "op@example.org", PASSWORD, "192.0.2.1").await,
+        "bad credentials"
+    );
+    store
+        .put_owned(
+            crd,
+            "op@example.org",
+            Some("a new password here"),
+            false,
+            &[],
+        )
+        .await
+        .expect("new password");
+    assert_eq!(
+        attempt(&store, "op@example.org", "a new password here", "192.0.2.1").await,
+        "authenticated"
+    );
+
+    // A user made with `tern user` or the API is not the operator's to change or remove.
+    store
+        .add("api@example.org", PASSWORD, &[])
+        .await
+        .expect("added");
+    let refused = store
+        .put_owned(
+            crd,
+            "api@example.org",
+            Some("x".repeat(12).as_str()),
+            true,
+            &[],
+        )
+        .await;
+    assert!(
+        matches!(&refused, Err(UsersError::OwnedBy { owner, .. }) if owner == "api"),
+        "{refused:?}"
+    );
+    let refused = store.delete_owned(crd, "api@example.org").await;
+    assert!(
+        matches!(refused, Err(UsersError::OwnedBy { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        attempt(&store, "api@example.org", PASSWORD, "192.0.2.1").await,
+        "authenticated"
+    );
+
+    // Deleting twice is no error (a finalizer may run again).
+    store
+        .delete_owned(crd, "op@example.org")
+        .await
+        .expect("deleted");
+    store
+        .delete_owned(crd, "op@example.org")
+        .await
+        .expect("already gone");
+    assert!(store.find("op@example.org").await.expect("find").is_none());
+}

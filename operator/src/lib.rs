@@ -1,6 +1,21 @@
 //! Tern's Kubernetes operator: mail domains, users, blocklists and certificates as custom
-//! resources, reconciled into the same control plane the admin API writes (rows owned by `crd`).
+//! resources, reconciled into the same control plane the admin API writes (rows owned by `crd`,
+//! which the API refuses to change).
 //!
+//! - [`config`]: `tern operator`'s settings.
 //! - [`crd`]: the custom resources and their generated definitions.
+//! - [`users`]: the MailUser reconciler.
+//! - [`condition`]: `Ready` conditions as the API conventions want them.
+//! - [`error`]: what a reconcile can fail with, and its metric label.
 
+pub mod condition;
+pub mod config;
 pub mod crd;
+pub mod error;
+mod metrics;
+pub mod users;
+
+/// The field manager of everything the operator writes with server-side apply.
+pub const FIELD_MANAGER: &str = "tern-operator";
+
+pub use config::{OperatorArgs, OperatorConfig};

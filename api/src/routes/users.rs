@@ -62,6 +62,11 @@ impl From<UsersError> for ApiError {
         match error {
             UsersError::Exists(_) => ApiError::Exists(Owner::Api),
             UsersError::NotFound(_) => ApiError::NotFound("user"),
+            UsersError::OwnedBy { owner, .. } => match owner.parse() {
+                Ok(owner) => ApiError::OwnedBy(owner),
+                Err(_) => ApiError::Internal(format!("owner {owner}")),
+            },
+            UsersError::PasswordNeeded(_) => ApiError::invalid("password", "required"),
             UsersError::InvalidLogin(reason) => ApiError::invalid("login", reason),
             UsersError::InvalidPassword(reason) => ApiError::invalid("password", reason),
             UsersError::InvalidSender(sender) => ApiError::invalid(

@@ -3,6 +3,8 @@
 use std::net::IpAddr;
 
 use sqlx::PgPool;
+
+use crate::control::Owner;
 use time::OffsetDateTime;
 
 use super::{
@@ -122,6 +124,107 @@ impl UserStore {
         self.find(&login)
             .await?
             .ok_or_else(|| UsersError::NotFound(login))
+    }
+
+    /// The user as `owner` declares it, the way the operator keeps its users: made when missing
+    /// (which needs `password`), else its password replaced when `password` is given; its state
+    /// and senders set either way. A user another owner made is refused
+    /// ([`UsersError::OwnedBy`]) and left as it is.
+    pub async fn put_owned(
+        &self,
+        owner: Owner,
+        login: &str,
+        password: Option<&str>,
+        disabled: bool,
+        senders: &[SenderRule],
+    ) -> Result<User, UsersError> {
+        let login = normalize_login(login)?;
+        let hash = match password {
+            Some(password) => {
+                check_password(password)?;
+                Some(password::hash(password).await?)
+            }
+            None => None,
+        };
+        let mut tx = self.pool.begin().await?;
+        let existing: Option<(i64, String)> =
+            sqlx::query_as("SELECT id, owner FROM users WHERE login = $1 FOR UPDATE")
+                .bind(&login)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let id = match existing {
+            Some((_, found)) if found != owner.as_str() => {
+                return Err(UsersError::OwnedBy {
+                    login,
+                    owner: found,
+                });
+            }
+            Some((id, _)) => {
+                sqlx::query(
+                    "UPDATE users SET password_hash = coalesce($2, password_hash), disabled = $3,
+                            updated_at = now()
+                      WHERE id = $1",
+                )
+                .bind(id)
+                .bind(&hash)
+                .bind(disabled)
+                .execute(&mut *tx)
+                .await?;
+                id
+            }
+            None => {
+                let hash = hash.ok_or_else(|| UsersError::PasswordNeeded(login.clone()))?;
+                sqlx::query_scalar(
+                    "INSERT INTO users (login, password_hash, disabled, owner)
+                     VALUES ($1, $2, $3, $4) RETURNING id",
+                )
+                .bind(&login)
+                .bind(&hash)
+                .bind(disabled)
+                .bind(owner.as_str())
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
+        let senders: Vec<String> = senders.iter().map(ToString::to_string).collect();
+        sqlx::query("DELETE FROM user_senders WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO user_senders (user_id, sender)
+             SELECT $1, s FROM unnest($2::text[]) AS s ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(&senders)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.find(&login)
+            .await?
+            .ok_or_else(|| UsersError::NotFound(login))
+    }
+
+    /// Deletes the user when `owner` made it; a user another owner made is left alone and
+    /// refused, and one that is not there is no error (the operator's finalizer may run twice).
+    pub async fn delete_owned(&self, owner: Owner, login: &str) -> Result<(), UsersError> {
+        let login = normalize_login(login)?;
+        let found: Option<String> = sqlx::query_scalar(
+            "WITH found AS (SELECT owner FROM users WHERE login = $1),
+                  gone AS (DELETE FROM users WHERE login = $1 AND owner = $2)
+             SELECT owner FROM found",
+        )
+        .bind(&login)
+        .bind(owner.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        match found {
+            Some(found) if found != owner.as_str() => Err(UsersError::OwnedBy {
+                login,
+                owner: found,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Who owns the user (`api` for those made with `tern user` or the API, `crd` for the
