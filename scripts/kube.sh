@@ -27,7 +27,7 @@ build_main() {
   mkdir -p "$work"
   (
     cd "$work"
-    go mod init tern.dev/kube-tools >/dev/null 2>&1
+    [[ -f go.mod ]] || go mod init tern.dev/kube-tools >/dev/null 2>&1
     local gomod sibling
     gomod=$(go mod download -json "$module@$version" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
     [[ -f $gomod ]] || { log "no go.mod for $module@$version"; exit 1; }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use tern_e2e::{Tern, free_port, migrate};
+use tern_e2e::prometheus::Scrape;
+use tern_e2e::{Tern, free_port, http_get, migrate};
 use tern_testkit::kube_cluster::OPERATOR_NAMESPACE;
 use tern_testkit::tls_files::{SecretMount, TestCertificate};
 use tern_testkit::wait::eventually;
@@ -106,7 +107,7 @@ async fn a_mail_user_and_its_secret_decide_smtp_auth() {
     )
     .await;
     // The operator signs in as its service account: only what the RBAC grants.
-    let _operator = Tern::start(
+    let operator = Tern::start(
         "operator",
         &db.url,
         &[(
@@ -148,6 +149,20 @@ async fn a_mail_user_and_its_secret_decide_smtp_auth() {
     apply(secret(second));
     login_becomes(submission, &certificate, second, OK).await;
     assert_eq!(login(submission, &certificate, first).await, BAD);
+
+    // Settled: nothing reconciles again until something changes (no loop on its own status).
+    let reconciles = || async {
+        let (_, response) = http_get(operator.admin, "/metrics").await;
+        let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+        Scrape::parse(body).expect("metrics").sum(
+            "tern_operator_reconciliations_total",
+            &[("kind", "MailUser")],
+        )
+    };
+    let before = reconciles().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    eprintln!("reconciles: {before} then {}", reconciles().await);
+    assert_eq!(reconciles().await, before);
 
     // Deleting the MailUser removes the user (the finalizer runs first).
     cluster.kubectl_ok(&["delete", "mailuser", "alice", "-n", "mail", "--timeout=30s"]);

@@ -80,6 +80,8 @@ impl KubeCluster {
             .arg(format!("--secure-port={port}"))
             .arg("--bind-address=127.0.0.1")
             .arg("--advertise-address=127.0.0.1")
+            // The `kubernetes` Service's endpoints would have to be a routable address.
+            .arg("--endpoint-reconciler-type=none")
             .arg("--cert-dir")
             .arg(dir.join("certs"))
             .arg("--token-auth-file")
@@ -98,7 +100,7 @@ impl KubeCluster {
             .spawn()
             .expect("start kube-apiserver");
 
-        let cluster = Self {
+        let mut cluster = Self {
             dir,
             bin,
             url: format!("https://127.0.0.1:{port}"),
@@ -168,9 +170,20 @@ impl KubeCluster {
         std::fs::write(self.kubeconfig(who), config).expect("write a kubeconfig");
     }
 
-    fn wait_ready(&self) {
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
+            for (child, name) in [
+                (&mut self.etcd, "etcd"),
+                (&mut self.apiserver, "kube-apiserver"),
+            ] {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "{name} exited ({status}) at start; its log: {}",
+                        self.dir.join(format!("{name}.log")).display()
+                    );
+                }
+            }
             let output = self.kubectl(&["get", "--raw=/readyz"]);
             if output.status.success() {
                 return;
@@ -192,7 +205,10 @@ impl Drop for KubeCluster {
         let _ = self.apiserver.wait();
         let _ = self.etcd.kill();
         let _ = self.etcd.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // A failed test keeps the logs its message points at.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
