@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use tern_common::admin;
+use tern_common::bus::Bus;
+use tern_common::control::PgControlStore;
 use tern_common::queue;
 use tern_common::users::{LockoutPolicy, UserStore};
 use tern_operator::OperatorConfig;
-use tern_operator::users;
+use tern_operator::{domains, users};
 
 use crate::serve;
 
@@ -20,20 +22,29 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes (in a pod: its service account; else KUBECONFIG)")?;
+    let bus = Bus::connect(&config.nats).await.context("NATS")?;
     let listener = serve::bind(config.admin_listen, "admin").await?;
     let readiness: admin::ReadinessCheck = Arc::new(|| Box::pin(async { Ok(()) }));
     let router = admin::router(Some(metrics), readiness, shutdown.clone());
     let serving = tokio::spawn(admin::serve(listener, router, shutdown.clone()));
 
-    let context = Arc::new(users::Context {
-        client,
+    let users = Arc::new(users::Context {
+        client: client.clone(),
         // The lockout policy matters only to `authenticate`, which the operator never calls.
         users: UserStore::new(pool.clone(), LockoutPolicy::default()),
     });
+    let domains = Arc::new(domains::Context {
+        client,
+        control: PgControlStore::new(pool.clone(), Some(bus.clone())),
+    });
     tracing::info!("operator running");
-    let stop = shutdown.clone();
-    users::run(context, async move { stop.cancelled().await }).await;
+    let (stop_users, stop_domains) = (shutdown.clone(), shutdown.clone());
+    tokio::join!(
+        users::run(users, async move { stop_users.cancelled().await }),
+        domains::run(domains, async move { stop_domains.cancelled().await }),
+    );
     let _ = serving.await;
+    let _ = bus.client().flush().await;
     pool.close().await;
     tracing::info!("operator stopped");
     Ok(())

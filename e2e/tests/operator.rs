@@ -1,7 +1,8 @@
 //! `tern operator` against a real Kubernetes API server (etcd and kube-apiserver built from their
 //! Go modules), with exactly the permissions of `deploy/operator/rbac.yaml`, and a running `tern
 //! ingress`: a MailUser with its Secret makes SMTP AUTH succeed, a change to the Secret changes
-//! the password, and deleting the MailUser makes AUTH fail.
+//! the password, and deleting the MailUser makes AUTH fail; a MailDomain makes its domain one
+//! the ingress takes mail for, until it is deleted.
 
 use std::path::Path;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use tern_e2e::prometheus::Scrape;
 use tern_e2e::{Tern, free_port, http_get, migrate};
 use tern_testkit::kube_cluster::OPERATOR_NAMESPACE;
+use tern_testkit::services;
 use tern_testkit::tls_files::{SecretMount, TestCertificate};
 use tern_testkit::wait::eventually;
 use tern_testkit::{KubeCluster, SmtpClient, TestDatabase};
@@ -64,107 +66,187 @@ fn secret(password: &str) -> String {
 const USER: &str = "apiVersion: tern.dev/v1alpha1\nkind: MailUser\nmetadata: {name: alice}\n\
     spec: {login: alice@example.org, passwordSecretRef: {name: alice-password, key: password}}\n";
 
-#[tokio::test]
-async fn a_mail_user_and_its_secret_decide_smtp_auth() {
-    let cluster = tokio::task::spawn_blocking(KubeCluster::start)
-        .await
-        .expect("start the API server");
-    cluster.kubectl_ok(&["apply", "--server-side", "-f", &repo("deploy/crds")]);
-    cluster.kubectl_ok(&[
-        "wait",
-        "--for=condition=Established",
-        "crd",
-        "--all",
-        "--timeout=60s",
-    ]);
-    cluster.kubectl_ok(&["create", "namespace", OPERATOR_NAMESPACE]);
-    cluster.kubectl_ok(&["apply", "-f", &repo("deploy/operator/rbac.yaml")]);
-    cluster.kubectl_ok(&["create", "namespace", "mail"]);
+/// A Kubernetes API server with the CRDs and the operator's RBAC, and `tern ingress` and `tern
+/// operator` on one database and one NATS prefix (so the operator's change notices reach the
+/// ingress).
+struct Stack {
+    cluster: KubeCluster,
+    certificate: TestCertificate,
+    smtp: u16,
+    submission: u16,
+    operator: Tern,
+    _ingress: Tern,
+    _mount: SecretMount,
+    _db: TestDatabase,
+}
 
-    let db = TestDatabase::create().await;
-    migrate(&db.url).await;
-    let certificate = TestCertificate::self_signed(&[NAME]);
-    let mount = SecretMount::new(&certificate);
-    let submission = free_port();
-    let _ingress = Tern::start(
-        "ingress",
-        &db.url,
-        &[
-            (
-                "TERN_INGRESS_SMTP_LISTEN",
-                format!("127.0.0.1:{}", free_port()),
-            ),
-            (
-                "TERN_INGRESS_SUBMISSION_LISTEN",
-                format!("127.0.0.1:{submission}"),
-            ),
-            ("TERN_INGRESS_SUBMISSIONS_LISTEN", String::new()),
-            ("TERN_INGRESS_TLS_CERTIFICATES", mount.setting()),
-            // Waiting for the operator means failing until it has acted: no lockout for that.
-            ("TERN_INGRESS_AUTH_MAX_FAILURES_PER_LOGIN", "10000".into()),
-            ("TERN_INGRESS_AUTH_MAX_FAILURES_PER_IP", "10000".into()),
-        ],
-    )
-    .await;
-    // The operator signs in as its service account: only what the RBAC grants.
-    let operator = Tern::start(
-        "operator",
-        &db.url,
-        &[(
-            "KUBECONFIG",
-            cluster.kubeconfig("operator").display().to_string(),
-        )],
-    )
-    .await;
+impl Stack {
+    async fn start() -> Self {
+        let cluster = tokio::task::spawn_blocking(KubeCluster::start)
+            .await
+            .expect("start the API server");
+        cluster.kubectl_ok(&["apply", "--server-side", "-f", &repo("deploy/crds")]);
+        cluster.kubectl_ok(&[
+            "wait",
+            "--for=condition=Established",
+            "crd",
+            "--all",
+            "--timeout=60s",
+        ]);
+        cluster.kubectl_ok(&["create", "namespace", OPERATOR_NAMESPACE]);
+        cluster.kubectl_ok(&["apply", "-f", &repo("deploy/operator/rbac.yaml")]);
+        cluster.kubectl_ok(&["create", "namespace", "mail"]);
 
-    let first = "the first password, long enough";
-    let apply = |manifest: String| {
-        let output = cluster.kubectl_as(
-            "admin",
-            &["apply", "-n", "mail", "-f", "-"],
-            Some(&manifest),
-        );
+        let db = TestDatabase::create().await;
+        migrate(&db.url).await;
+        let certificate = TestCertificate::self_signed(&[NAME]);
+        let mount = SecretMount::new(&certificate);
+        let prefix = ("TERN_NATS_PREFIX", services::unique_nats_prefix());
+        let (smtp, submission) = (free_port(), free_port());
+        let ingress = Tern::start(
+            "ingress",
+            &db.url,
+            &[
+                prefix.clone(),
+                ("TERN_INGRESS_SMTP_LISTEN", format!("127.0.0.1:{smtp}")),
+                (
+                    "TERN_INGRESS_SUBMISSION_LISTEN",
+                    format!("127.0.0.1:{submission}"),
+                ),
+                ("TERN_INGRESS_SUBMISSIONS_LISTEN", String::new()),
+                ("TERN_INGRESS_TLS_CERTIFICATES", mount.setting()),
+                // Waiting for the operator means failing until it has acted: no lockout for it.
+                ("TERN_INGRESS_AUTH_MAX_FAILURES_PER_LOGIN", "10000".into()),
+                ("TERN_INGRESS_AUTH_MAX_FAILURES_PER_IP", "10000".into()),
+                // Only the change notice can make a change arrive within the test's wait.
+                ("TERN_CONTROL_POLL_INTERVAL", "1h".into()),
+            ],
+        )
+        .await;
+        // The operator signs in as its service account: only what the RBAC grants.
+        let operator = Tern::start(
+            "operator",
+            &db.url,
+            &[
+                prefix,
+                (
+                    "KUBECONFIG",
+                    cluster.kubeconfig("operator").display().to_string(),
+                ),
+            ],
+        )
+        .await;
+        Self {
+            cluster,
+            certificate,
+            smtp,
+            submission,
+            operator,
+            _ingress: ingress,
+            _mount: mount,
+            _db: db,
+        }
+    }
+
+    fn apply(&self, manifest: &str) {
+        let output =
+            self.cluster
+                .kubectl_as("admin", &["apply", "-n", "mail", "-f", "-"], Some(manifest));
         assert!(
             output.status.success(),
             "{}",
             String::from_utf8_lossy(&output.stderr)
         );
-    };
-    apply(secret(first));
-    apply(USER.to_owned());
-    login_becomes(submission, &certificate, first, OK).await;
-    let ready = cluster.kubectl_ok(&[
-        "get",
-        "mailuser",
-        "alice",
-        "-n",
-        "mail",
-        "-o",
-        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
-    ]);
-    assert_eq!(ready, "True");
+    }
+
+    /// The `Ready` condition's status of `resource` (`mailuser/alice`).
+    fn ready(&self, resource: &str) -> String {
+        self.cluster.kubectl_ok(&[
+            "get",
+            resource,
+            "-n",
+            "mail",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ])
+    }
+
+    /// How many times the operator has reconciled `kind`.
+    async fn reconciles(&self, kind: &str) -> f64 {
+        let (_, response) = http_get(self.operator.admin, "/metrics").await;
+        let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+        Scrape::parse(body)
+            .expect("metrics")
+            .sum("tern_operator_reconciliations_total", &[("kind", kind)])
+    }
+}
+
+#[tokio::test]
+async fn a_mail_user_and_its_secret_decide_smtp_auth() {
+    let stack = Stack::start().await;
+    let (submission, certificate) = (stack.submission, &stack.certificate);
+    let first = "the first password, long enough";
+    stack.apply(&secret(first));
+    stack.apply(USER);
+    login_becomes(submission, certificate, first, OK).await;
+    assert_eq!(stack.ready("mailuser/alice"), "True");
 
     // A new password in the Secret replaces the old one.
     let second = "the second password, longer still";
-    apply(secret(second));
-    login_becomes(submission, &certificate, second, OK).await;
-    assert_eq!(login(submission, &certificate, first).await, BAD);
+    stack.apply(&secret(second));
+    login_becomes(submission, certificate, second, OK).await;
+    assert_eq!(login(submission, certificate, first).await, BAD);
 
     // Settled: nothing reconciles again until something changes (no loop on its own status).
-    let reconciles = || async {
-        let (_, response) = http_get(operator.admin, "/metrics").await;
-        let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
-        Scrape::parse(body).expect("metrics").sum(
-            "tern_operator_reconciliations_total",
-            &[("kind", "MailUser")],
-        )
-    };
-    let before = reconciles().await;
+    let before = stack.reconciles("MailUser").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    eprintln!("reconciles: {before} then {}", reconciles().await);
-    assert_eq!(reconciles().await, before);
+    assert_eq!(stack.reconciles("MailUser").await, before);
 
     // Deleting the MailUser removes the user (the finalizer runs first).
-    cluster.kubectl_ok(&["delete", "mailuser", "alice", "-n", "mail", "--timeout=30s"]);
-    login_becomes(submission, &certificate, second, BAD).await;
+    stack
+        .cluster
+        .kubectl_ok(&["delete", "mailuser", "alice", "-n", "mail", "--timeout=30s"]);
+    login_becomes(submission, certificate, second, BAD).await;
+}
+
+/// RCPT to `user@example.org` from a stranger on port 25: its reply code.
+async fn rcpt(port: u16) -> u16 {
+    let addr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let (mut client, _) = SmtpClient::connect(addr).await;
+    assert_eq!(client.command("EHLO client.example").await.code, 250);
+    assert_eq!(
+        client.command("MAIL FROM:<a@sender.example>").await.code,
+        250
+    );
+    client.command("RCPT TO:<user@example.org>").await.code
+}
+
+#[tokio::test]
+async fn a_mail_domain_makes_its_domain_ours_until_it_is_deleted() {
+    let stack = Stack::start().await;
+    // Not our domain yet: relaying for a stranger is refused.
+    assert_eq!(rcpt(stack.smtp).await, 554);
+
+    stack.apply(
+        "apiVersion: tern.dev/v1alpha1\nkind: MailDomain\nmetadata: {name: example-org}\n\
+         spec: {domain: example.org, kind: Local}\n",
+    );
+    eventually("the domain to be ours", Duration::from_secs(10), || async {
+        (rcpt(stack.smtp).await == 250).then_some(())
+    })
+    .await;
+    assert_eq!(stack.ready("maildomain/example-org"), "True");
+
+    stack.cluster.kubectl_ok(&[
+        "delete",
+        "maildomain",
+        "example-org",
+        "-n",
+        "mail",
+        "--timeout=30s",
+    ]);
+    eventually("the domain to be gone", Duration::from_secs(10), || async {
+        (rcpt(stack.smtp).await == 554).then_some(())
+    })
+    .await;
 }

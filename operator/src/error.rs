@@ -1,5 +1,6 @@
 //! What can go wrong in a reconcile, each with the label it is counted under.
 
+use tern_common::control::ControlError;
 use tern_common::users::UsersError;
 
 #[derive(Debug, thiserror::Error)]
@@ -13,9 +14,12 @@ pub enum Error {
     /// A Secret the resource names is missing or does not hold the key.
     #[error("{0}")]
     Secret(String),
-    /// The control plane refused the write (another owner's row, a bad value) or is down.
+    /// The users table refused the write (another owner's user, a bad value) or is down.
     #[error("users: {0}")]
     Users(#[from] UsersError),
+    /// The control plane refused the write (another owner's row, a bad value) or is down.
+    #[error("control plane: {0}")]
+    Control(#[from] ControlError),
 }
 
 impl Error {
@@ -27,6 +31,8 @@ impl Error {
             Error::Secret(_) => "secret",
             Error::Users(UsersError::Database(_)) => "database",
             Error::Users(_) => "refused",
+            Error::Control(ControlError::Database(_)) => "database",
+            Error::Control(_) => "refused",
         }
     }
 
@@ -37,6 +43,7 @@ impl Error {
             Error::Users(error) => {
                 matches!(error, UsersError::Database(_) | UsersError::Hashing(_))
             }
+            Error::Control(error) => matches!(error, ControlError::Database(_)),
         }
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! - [`config`]: `tern operator`'s settings.
 //! - [`crd`]: the custom resources and their generated definitions.
+//! - [`domains`]: the MailDomain reconciler.
 //! - [`users`]: the MailUser reconciler.
 //! - [`condition`]: `Ready` conditions as the API conventions want them.
 //! - [`error`]: what a reconcile can fail with, and its metric label.
@@ -11,8 +12,10 @@
 pub mod condition;
 pub mod config;
 pub mod crd;
+pub mod domains;
 pub mod error;
 mod metrics;
+mod status;
 pub mod users;
 
 /// The field manager of everything the operator writes with server-side apply.

@@ -9,7 +9,6 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::reflector::ObjectRef;
@@ -21,7 +20,7 @@ use tern_common::users::{SenderRule, UserStore, UsersError};
 use crate::condition::{self, Outcome};
 use crate::crd::{MailUser, MailUserStatus};
 use crate::error::Error;
-use crate::{FIELD_MANAGER, metrics};
+use crate::metrics;
 
 const FINALIZER: &str = "tern.dev/mailuser";
 /// How often a settled user is looked at again, to put back a row changed behind its back.
@@ -121,17 +120,7 @@ async fn apply(user: &MailUser, api: &Api<MailUser>, context: &Context) -> Resul
         observed_generation: user.metadata.generation,
         secret_version,
     };
-    let patch = serde_json::json!({
-        "apiVersion": "tern.dev/v1alpha1",
-        "kind": "MailUser",
-        "status": status,
-    });
-    api.patch_status(
-        &user.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
+    crate::status::apply(api, &user.name_any(), &status).await?;
     Ok(match outcome {
         Outcome::Ready => Action::requeue(RESYNC),
         // A Secret that appears is seen through the watch; this is for everything else.

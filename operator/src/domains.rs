@@ -1,0 +1,152 @@
+//! The MailDomain reconciler: the domain's row in the control plane, owned by `crd`, so every
+//! ingress pod takes mail for it (and every worker routes it) within a second of the change
+//! notice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::finalizer::{Event, finalizer};
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt as _};
+use tern_common::control::{ControlError, Domain, DomainKind, Owner, PgControlStore};
+
+use crate::condition::{self, Outcome};
+use crate::crd::{self, MailDomain, MailDomainStatus};
+use crate::error::Error;
+use crate::metrics;
+
+const FINALIZER: &str = "tern.dev/maildomain";
+/// How often a settled domain is looked at again, to put back a row changed behind its back.
+const RESYNC: Duration = Duration::from_secs(300);
+
+/// What the reconciler needs: the Kubernetes client and the control plane's writer.
+pub struct Context {
+    pub client: Client,
+    pub control: PgControlStore,
+}
+
+/// Runs the MailDomain controller until `shutdown` resolves.
+pub async fn run(
+    context: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let domains: Api<MailDomain> = Api::all(context.client.clone());
+    Controller::new(domains, watcher::Config::default())
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, context)
+        .for_each(|_| async {})
+        .await;
+}
+
+/// The control plane's row for `spec`.
+pub fn desired(spec: &crd::MailDomainSpec) -> Domain {
+    Domain {
+        name: spec.domain.trim_end_matches('.').to_ascii_lowercase(),
+        kind: match spec.kind {
+            crd::DomainKind::Local => DomainKind::Local,
+            crd::DomainKind::Relay => DomainKind::Relay,
+        },
+        route: spec.route.clone().filter(|route| !route.trim().is_empty()),
+        owner: Owner::Crd,
+    }
+}
+
+async fn reconcile(domain: Arc<MailDomain>, context: Arc<Context>) -> Result<Action, Error> {
+    let namespace = domain.namespace().unwrap_or_default();
+    let api: Api<MailDomain> = Api::namespaced(context.client.clone(), &namespace);
+    let _timer = metrics::reconcile_started("MailDomain");
+    finalizer(&api, FINALIZER, domain, |event| async {
+        match event {
+            Event::Apply(domain) => apply(&domain, &api, &context).await,
+            Event::Cleanup(domain) => cleanup(&domain, &context).await,
+        }
+    })
+    .await
+    .map_err(|error| Error::Finalizer(Box::new(error)))
+}
+
+fn error_policy(domain: Arc<MailDomain>, error: &Error, _context: Arc<Context>) -> Action {
+    metrics::reconcile_failed("MailDomain", error);
+    tracing::warn!(domain = %domain.name_any(), %error, "reconcile failed; retrying");
+    if error.is_transient() {
+        Action::requeue(Duration::from_secs(5))
+    } else {
+        Action::requeue(RESYNC)
+    }
+}
+
+async fn apply(
+    domain: &MailDomain,
+    api: &Api<MailDomain>,
+    context: &Context,
+) -> Result<Action, Error> {
+    let previous = domain.status.clone().unwrap_or_default();
+    let outcome = match context
+        .control
+        .put_domain(Owner::Crd, &desired(&domain.spec))
+        .await
+    {
+        Ok(()) => Outcome::Ready,
+        Err(error @ ControlError::Database(_)) => return Err(error.into()),
+        Err(error) => {
+            let reason = match &error {
+                ControlError::OwnedBy(_) => "OwnedByAnotherWriter",
+                _ => "Refused",
+            };
+            tracing::info!(domain = %domain.name_any(), reason, %error, "mail domain not ready");
+            Outcome::NotReady {
+                reason,
+                message: format!("{}: {error}", domain.spec.domain),
+            }
+        }
+    };
+    let status = MailDomainStatus {
+        conditions: vec![condition::ready(
+            &outcome,
+            domain.metadata.generation,
+            &previous.conditions,
+            Timestamp::now(),
+        )],
+        observed_generation: domain.metadata.generation,
+        ..previous
+    };
+    crate::status::apply(api, &domain.name_any(), &status).await?;
+    Ok(match outcome {
+        Outcome::Ready => Action::requeue(RESYNC),
+        Outcome::NotReady { .. } => Action::requeue(Duration::from_secs(60)),
+    })
+}
+
+async fn cleanup(domain: &MailDomain, context: &Context) -> Result<Action, Error> {
+    let name = desired(&domain.spec).name;
+    match context.control.delete_domain(Owner::Crd, &name).await {
+        // Gone already, or not ours: the finalizer goes, another writer's row stays.
+        Ok(()) | Err(ControlError::NotFound | ControlError::OwnedBy(_)) => {
+            Ok(Action::await_change())
+        }
+        Err(error) => Err(Error::Control(error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_row_follows_the_spec() {
+        let spec = crd::MailDomainSpec {
+            domain: "Example.ORG.".into(),
+            kind: crd::DomainKind::Relay,
+            route: Some(" ".into()),
+            dkim: None,
+        };
+        let row = desired(&spec);
+        assert_eq!(row.name, "example.org");
+        assert_eq!(row.kind, DomainKind::Relay);
+        assert_eq!(row.route, None, "a blank route is no route");
+        assert_eq!(row.owner, Owner::Crd);
+    }
+}
