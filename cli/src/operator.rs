@@ -28,13 +28,16 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     let router = admin::router(Some(metrics), readiness, shutdown.clone());
     let serving = tokio::spawn(admin::serve(listener, router, shutdown.clone()));
 
+    let recorder = tern_operator::events::recorder(client.clone());
     let users = Arc::new(users::Context {
         client: client.clone(),
+        recorder: recorder.clone(),
         // The lockout policy matters only to `authenticate`, which the operator never calls.
         users: UserStore::new(pool.clone(), LockoutPolicy::default()),
     });
     let domains = Arc::new(domains::Context {
         client,
+        recorder,
         control: PgControlStore::new(pool.clone(), Some(bus.clone())),
     });
     tracing::info!("operator running");

@@ -190,6 +190,21 @@ async fn a_mail_user_and_its_secret_decide_smtp_auth() {
     stack.apply(USER);
     login_becomes(submission, certificate, first, OK).await;
     assert_eq!(stack.ready("mailuser/alice"), "True");
+    // The transition is an event `kubectl describe` shows.
+    eventually("an event for alice", Duration::from_secs(10), || async {
+        let reasons = stack.cluster.kubectl_ok(&[
+            "get",
+            "events",
+            "-n",
+            "mail",
+            "--field-selector",
+            "involvedObject.name=alice",
+            "-o",
+            "jsonpath={.items[*].reason}",
+        ]);
+        reasons.contains("Reconciled").then_some(())
+    })
+    .await;
 
     // A new password in the Secret replaces the old one.
     let second = "the second password, longer still";

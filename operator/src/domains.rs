@@ -25,6 +25,7 @@ const RESYNC: Duration = Duration::from_secs(300);
 /// What the reconciler needs: the Kubernetes client and the control plane's writer.
 pub struct Context {
     pub client: Client,
+    pub recorder: kube::runtime::events::Recorder,
     pub control: PgControlStore,
 }
 
@@ -114,6 +115,13 @@ async fn apply(
         ..previous
     };
     crate::status::apply(api, &domain.name_any(), &status).await?;
+    crate::events::on_transition(
+        &context.recorder,
+        domain,
+        &previous.conditions,
+        &status.conditions[0],
+    )
+    .await;
     Ok(match outcome {
         Outcome::Ready => Action::requeue(RESYNC),
         Outcome::NotReady { .. } => Action::requeue(Duration::from_secs(60)),

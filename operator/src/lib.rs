@@ -7,6 +7,7 @@
 //! - [`domains`]: the MailDomain reconciler.
 //! - [`users`]: the MailUser reconciler.
 //! - [`condition`]: `Ready` conditions as the API conventions want them.
+//! - [`events`]: Kubernetes events when a resource's readiness changes.
 //! - [`error`]: what a reconcile can fail with, and its metric label.
 
 pub mod condition;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod crd;
 pub mod domains;
 pub mod error;
+pub mod events;
 mod metrics;
 mod status;
 pub mod users;

@@ -29,6 +29,7 @@ const RESYNC: Duration = Duration::from_secs(300);
 /// What the reconciler needs: the Kubernetes client and the users table.
 pub struct Context {
     pub client: Client,
+    pub recorder: kube::runtime::events::Recorder,
     pub users: UserStore,
 }
 
@@ -121,6 +122,13 @@ async fn apply(user: &MailUser, api: &Api<MailUser>, context: &Context) -> Resul
         secret_version,
     };
     crate::status::apply(api, &user.name_any(), &status).await?;
+    crate::events::on_transition(
+        &context.recorder,
+        user,
+        &previous.conditions,
+        &status.conditions[0],
+    )
+    .await;
     Ok(match outcome {
         Outcome::Ready => Action::requeue(RESYNC),
         // A Secret that appears is seen through the watch; this is for everything else.
