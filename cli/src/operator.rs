@@ -10,6 +10,7 @@ use tern_common::control::PgControlStore;
 use tern_common::queue;
 use tern_common::users::{LockoutPolicy, UserStore};
 use tern_operator::OperatorConfig;
+use tern_operator::leader::{self, Elector};
 use tern_operator::{domains, users};
 
 use crate::serve;
@@ -40,12 +41,25 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
         recorder,
         control: PgControlStore::new(pool.clone(), Some(bus.clone())),
     });
-    tracing::info!("operator running");
-    let (stop_users, stop_domains) = (shutdown.clone(), shutdown.clone());
-    tokio::join!(
-        users::run(users, async move { stop_users.cancelled().await }),
-        domains::run(domains, async move { stop_domains.cancelled().await }),
+    tracing::info!(id = %config.id, "operator running; electing a leader");
+    let elector = Elector::new(
+        users.client.clone(),
+        &config.lease_namespace,
+        "tern-operator",
+        config.id.clone(),
     );
+    // Only the leader reconciles; the others wait their turn.
+    leader::run(elector, shutdown.clone(), |stop| {
+        let (users, domains) = (Arc::clone(&users), Arc::clone(&domains));
+        async move {
+            let (stop_users, stop_domains) = (stop.clone(), stop);
+            tokio::join!(
+                users::run(users, async move { stop_users.cancelled().await }),
+                domains::run(domains, async move { stop_domains.cancelled().await }),
+            );
+        }
+    })
+    .await;
     let _ = serving.await;
     let _ = bus.client().flush().await;
     pool.close().await;

@@ -6,6 +6,12 @@ use tern_common::config::{
     AdminArgs, ConfigError, DatabaseArgs, DatabaseConfig, LogArgs, NatsArgs, NatsConfig,
 };
 
+/// The operator's own settings, each name written here once.
+pub mod var {
+    pub const ID: &str = "TERN_OPERATOR_ID";
+    pub const LEASE_NAMESPACE: &str = "TERN_OPERATOR_LEASE_NAMESPACE";
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct OperatorArgs {
     #[command(flatten)]
@@ -17,6 +23,13 @@ pub struct OperatorArgs {
     pub admin: AdminArgs,
     #[command(flatten)]
     pub log: LogArgs,
+    /// This replica's name in the leader election (in a pod: its name, from the downward API);
+    /// unset: the host name and a random suffix.
+    #[arg(long = "operator-id", env = var::ID)]
+    pub id: Option<String>,
+    /// The namespace of the Lease the replicas elect their leader with.
+    #[arg(long, env = var::LEASE_NAMESPACE, default_value = "tern")]
+    pub lease_namespace: String,
 }
 
 #[derive(Debug, Clone)]
@@ -24,6 +37,8 @@ pub struct OperatorConfig {
     pub database: DatabaseConfig,
     pub nats: NatsConfig,
     pub admin_listen: std::net::SocketAddr,
+    pub id: String,
+    pub lease_namespace: String,
 }
 
 impl OperatorArgs {
@@ -32,6 +47,18 @@ impl OperatorArgs {
             database: self.database.validate()?,
             nats: self.nats.validate()?,
             admin_listen: self.admin.admin_listen,
+            id: match &self.id {
+                Some(id) if id.trim().is_empty() => {
+                    return Err(ConfigError::new(var::ID, "must not be empty"));
+                }
+                Some(id) => id.clone(),
+                None => format!(
+                    "{}-{}",
+                    std::env::var("HOSTNAME").unwrap_or_else(|_| "tern-operator".to_owned()),
+                    &uuid::Uuid::new_v4().simple().to_string()[..8]
+                ),
+            },
+            lease_namespace: self.lease_namespace.clone(),
         })
     }
 }

@@ -8,6 +8,7 @@
 //! - [`users`]: the MailUser reconciler.
 //! - [`condition`]: `Ready` conditions as the API conventions want them.
 //! - [`events`]: Kubernetes events when a resource's readiness changes.
+//! - [`leader`]: one replica reconciles at a time, elected with a Lease.
 //! - [`error`]: what a reconcile can fail with, and its metric label.
 
 pub mod condition;
@@ -16,6 +17,7 @@ pub mod crd;
 pub mod domains;
 pub mod error;
 pub mod events;
+pub mod leader;
 mod metrics;
 mod status;
 pub mod users;
