@@ -11,7 +11,7 @@ use tern_common::queue;
 use tern_common::users::{LockoutPolicy, UserStore};
 use tern_operator::OperatorConfig;
 use tern_operator::leader::{self, Elector};
-use tern_operator::{domains, users};
+use tern_operator::{blocklists, domains, users};
 
 use crate::serve;
 
@@ -36,10 +36,16 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
         // The lockout policy matters only to `authenticate`, which the operator never calls.
         users: UserStore::new(pool.clone(), LockoutPolicy::default()),
     });
+    let control = PgControlStore::new(pool.clone(), Some(bus.clone()));
     let domains = Arc::new(domains::Context {
+        client: client.clone(),
+        recorder: recorder.clone(),
+        control: control.clone(),
+    });
+    let blocklists = Arc::new(blocklists::Context {
         client,
         recorder,
-        control: PgControlStore::new(pool.clone(), Some(bus.clone())),
+        control,
     });
     tracing::info!(id = %config.id, "operator running; electing a leader");
     let elector = Elector::new(
@@ -50,12 +56,18 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     );
     // Only the leader reconciles; the others wait their turn.
     leader::run(elector, shutdown.clone(), |stop| {
-        let (users, domains) = (Arc::clone(&users), Arc::clone(&domains));
+        let (users, domains, blocklists) = (
+            Arc::clone(&users),
+            Arc::clone(&domains),
+            Arc::clone(&blocklists),
+        );
         async move {
-            let (stop_users, stop_domains) = (stop.clone(), stop);
+            let stopped =
+                |stop: tokio_util::sync::CancellationToken| async move { stop.cancelled().await };
             tokio::join!(
-                users::run(users, async move { stop_users.cancelled().await }),
-                domains::run(domains, async move { stop_domains.cancelled().await }),
+                users::run(users, stopped(stop.clone())),
+                domains::run(domains, stopped(stop.clone())),
+                blocklists::run(blocklists, stopped(stop)),
             );
         }
     })

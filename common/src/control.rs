@@ -11,12 +11,14 @@
 //! - `snapshot`: [`ControlPlane`], one revision of all of it, and the questions pods ask of it.
 //! - `store`: [`PgControlStore`], reads and owner-checked writes, for the API and the operator.
 //! - `load`: the whole control plane read at one revision, for a pod's snapshot.
+//! - `blocklist`: a source's blocklist entries replaced as a set (the operator's MailBlocklists).
 //! - `certificates`: the checks a certificate passes before it is stored, and its writes.
 //! - `dkim`: DKIM signing keys, made here, and the DNS records that publish them.
 //! - `policy`: the policy document, the policy checks' settings for the whole cluster.
 //! - [`watch`]: keeps a pod's snapshot current.
 //! - [`heartbeat`]: each process's row in `processes`, for `GET /v1/cluster`.
 
+mod blocklist;
 mod certificates;
 mod dkim;
 pub mod heartbeat;
@@ -27,6 +29,7 @@ mod snapshot;
 mod store;
 pub mod watch;
 
+pub use blocklist::Replaced;
 pub use certificates::{
     CertificateFacts, CertificateSummary, NewCertificate, inspect as inspect_certificate,
 };

@@ -212,3 +212,82 @@ async fn a_snapshot_follows_a_change_by_notice_at_once_and_by_poll_without_nats(
     }
     stop.cancel();
 }
+
+#[tokio::test]
+async fn a_sources_blocklist_entries_are_replaced_as_a_set() {
+    let db = TestDatabase::create().await;
+    let store = PgControlStore::new(db.pool.clone(), None);
+    let entry = |kind, value: &str, action| {
+        NewBlockEntry::new(kind, value, action, "", None).expect("a valid entry")
+    };
+    let api_entry = entry(BlockKind::Ip, "192.0.2.9", BlockAction::Reject);
+    store
+        .add_block(Owner::Api, &api_entry)
+        .await
+        .expect("the API's entry");
+
+    let first = [
+        entry(BlockKind::Cidr, "198.51.100.0/24", BlockAction::Reject),
+        entry(
+            BlockKind::SenderDomain,
+            "spam.example",
+            BlockAction::Tempfail,
+        ),
+        // The API has this one: it is left out and reported.
+        entry(BlockKind::Ip, "192.0.2.9", BlockAction::Allow),
+    ];
+    let replaced = store
+        .replace_blocks(Owner::Crd, "mail/abuse", &first)
+        .await
+        .expect("replaced");
+    assert_eq!(
+        (replaced.applied, replaced.taken.len(), replaced.changed),
+        (2, 1, true)
+    );
+    let revision = store.revision().await.expect("revision");
+
+    // The same set again writes nothing.
+    let again = store
+        .replace_blocks(Owner::Crd, "mail/abuse", &first[..2])
+        .await
+        .expect("again");
+    assert!(!again.changed);
+    assert_eq!(store.revision().await.expect("revision"), revision);
+
+    // Another source's set, and a smaller one for the first: each keeps to its own.
+    store
+        .replace_blocks(
+            Owner::Crd,
+            "mail/other",
+            &[entry(BlockKind::Helo, "bad.example", BlockAction::Reject)],
+        )
+        .await
+        .expect("other source");
+    store
+        .replace_blocks(Owner::Crd, "mail/abuse", &first[1..2])
+        .await
+        .expect("smaller");
+    let mut values: Vec<(String, Owner)> = store
+        .blocklist()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|entry| (entry.value, entry.owner))
+        .collect();
+    values.sort();
+    assert_eq!(
+        values,
+        [
+            ("192.0.2.9".to_owned(), Owner::Api),
+            ("bad.example".to_owned(), Owner::Crd),
+            ("spam.example".to_owned(), Owner::Crd),
+        ]
+    );
+
+    // Emptied (the resource deleted): only that source's entries go.
+    store
+        .replace_blocks(Owner::Crd, "mail/abuse", &[])
+        .await
+        .expect("emptied");
+    assert_eq!(store.blocklist().await.expect("list").len(), 2);
+}

@@ -3,12 +3,10 @@
 //! notice.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt as _;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt as _};
 use tern_common::control::{ControlError, Domain, DomainKind, Owner, PgControlStore};
@@ -16,11 +14,9 @@ use tern_common::control::{ControlError, Domain, DomainKind, Owner, PgControlSto
 use crate::condition::{self, Outcome};
 use crate::crd::{self, MailDomain, MailDomainStatus};
 use crate::error::Error;
-use crate::metrics;
+use crate::reconciler;
 
 const FINALIZER: &str = "tern.dev/maildomain";
-/// How often a settled domain is looked at again, to put back a row changed behind its back.
-const RESYNC: Duration = Duration::from_secs(300);
 
 /// What the reconciler needs: the Kubernetes client and the control plane's writer.
 pub struct Context {
@@ -56,27 +52,20 @@ pub fn desired(spec: &crd::MailDomainSpec) -> Domain {
 }
 
 async fn reconcile(domain: Arc<MailDomain>, context: Arc<Context>) -> Result<Action, Error> {
-    let namespace = domain.namespace().unwrap_or_default();
-    let api: Api<MailDomain> = Api::namespaced(context.client.clone(), &namespace);
-    let _timer = metrics::reconcile_started("MailDomain");
-    finalizer(&api, FINALIZER, domain, |event| async {
-        match event {
-            Event::Apply(domain) => apply(&domain, &api, &context).await,
-            Event::Cleanup(domain) => cleanup(&domain, &context).await,
-        }
-    })
+    let context = &*context;
+    reconciler::finalized(
+        "MailDomain",
+        &context.client,
+        FINALIZER,
+        domain,
+        |domain, api| async move { apply(&domain, &api, context).await },
+        |domain| async move { cleanup(&domain, context).await },
+    )
     .await
-    .map_err(|error| Error::Finalizer(Box::new(error)))
 }
 
 fn error_policy(domain: Arc<MailDomain>, error: &Error, _context: Arc<Context>) -> Action {
-    metrics::reconcile_failed("MailDomain", error);
-    tracing::warn!(domain = %domain.name_any(), %error, "reconcile failed; retrying");
-    if error.is_transient() {
-        Action::requeue(Duration::from_secs(5))
-    } else {
-        Action::requeue(RESYNC)
-    }
+    reconciler::retry("MailDomain", &*domain, error)
 }
 
 async fn apply(
@@ -122,10 +111,7 @@ async fn apply(
         &status.conditions[0],
     )
     .await;
-    Ok(match outcome {
-        Outcome::Ready => Action::requeue(RESYNC),
-        Outcome::NotReady { .. } => Action::requeue(Duration::from_secs(60)),
-    })
+    Ok(reconciler::again(outcome == Outcome::Ready))
 }
 
 async fn cleanup(domain: &MailDomain, context: &Context) -> Result<Action, Error> {

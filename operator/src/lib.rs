@@ -4,6 +4,7 @@
 //!
 //! - [`config`]: `tern operator`'s settings.
 //! - [`crd`]: the custom resources and their generated definitions.
+//! - [`blocklists`]: the MailBlocklist reconciler.
 //! - [`domains`]: the MailDomain reconciler.
 //! - [`users`]: the MailUser reconciler.
 //! - [`condition`]: `Ready` conditions as the API conventions want them.
@@ -11,6 +12,7 @@
 //! - [`leader`]: one replica reconciles at a time, elected with a Lease.
 //! - [`error`]: what a reconcile can fail with, and its metric label.
 
+pub mod blocklists;
 pub mod condition;
 pub mod config;
 pub mod crd;
@@ -19,6 +21,7 @@ pub mod error;
 pub mod events;
 pub mod leader;
 mod metrics;
+mod reconciler;
 mod status;
 pub mod users;
 

@@ -4,13 +4,11 @@
 //! logged, or written to the resource.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt as _};
@@ -20,11 +18,9 @@ use tern_common::users::{SenderRule, UserStore, UsersError};
 use crate::condition::{self, Outcome};
 use crate::crd::{MailUser, MailUserStatus};
 use crate::error::Error;
-use crate::metrics;
+use crate::reconciler;
 
 const FINALIZER: &str = "tern.dev/mailuser";
-/// How often a settled user is looked at again, to put back a row changed behind its back.
-const RESYNC: Duration = Duration::from_secs(300);
 
 /// What the reconciler needs: the Kubernetes client and the users table.
 pub struct Context {
@@ -67,27 +63,20 @@ pub async fn run(
 }
 
 async fn reconcile(user: Arc<MailUser>, context: Arc<Context>) -> Result<Action, Error> {
-    let namespace = user.namespace().unwrap_or_default();
-    let api: Api<MailUser> = Api::namespaced(context.client.clone(), &namespace);
-    let _timer = metrics::reconcile_started("MailUser");
-    finalizer(&api, FINALIZER, user, |event| async {
-        match event {
-            Event::Apply(user) => apply(&user, &api, &context).await,
-            Event::Cleanup(user) => cleanup(&user, &context).await,
-        }
-    })
+    let context = &*context;
+    reconciler::finalized(
+        "MailUser",
+        &context.client,
+        FINALIZER,
+        user,
+        |user, api| async move { apply(&user, &api, context).await },
+        |user| async move { cleanup(&user, context).await },
+    )
     .await
-    .map_err(|error| Error::Finalizer(Box::new(error)))
 }
 
 fn error_policy(user: Arc<MailUser>, error: &Error, _context: Arc<Context>) -> Action {
-    metrics::reconcile_failed("MailUser", error);
-    tracing::warn!(user = %user.name_any(), %error, "reconcile failed; retrying");
-    if error.is_transient() {
-        Action::requeue(Duration::from_secs(5))
-    } else {
-        Action::requeue(RESYNC)
-    }
+    reconciler::retry("MailUser", &*user, error)
 }
 
 async fn apply(user: &MailUser, api: &Api<MailUser>, context: &Context) -> Result<Action, Error> {
@@ -129,11 +118,7 @@ async fn apply(user: &MailUser, api: &Api<MailUser>, context: &Context) -> Resul
         &status.conditions[0],
     )
     .await;
-    Ok(match outcome {
-        Outcome::Ready => Action::requeue(RESYNC),
-        // A Secret that appears is seen through the watch; this is for everything else.
-        Outcome::NotReady { .. } => Action::requeue(Duration::from_secs(60)),
-    })
+    Ok(reconciler::again(outcome == Outcome::Ready))
 }
 
 /// Writes the user's row; the Secret's resourceVersion whose password is in force.

@@ -1,0 +1,201 @@
+//! The MailBlocklist reconciler: the resource's entries as one set of `crd` rows in the control
+//! plane's blocklist (source `namespace/name`), replaced whole when the resource changes.
+
+use std::sync::Arc;
+
+use futures::StreamExt as _;
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt as _};
+use tern_common::control::{BlockAction, BlockKind, NewBlockEntry, Owner, PgControlStore};
+use time::OffsetDateTime;
+
+use crate::condition::{self, Outcome};
+use crate::crd::{BlocklistEntry, EntryAction, EntryType, MailBlocklist, MailBlocklistStatus};
+use crate::error::Error;
+use crate::reconciler;
+
+const FINALIZER: &str = "tern.dev/mailblocklist";
+
+/// What the reconciler needs: the Kubernetes client, its event recorder and the control plane.
+pub struct Context {
+    pub client: Client,
+    pub recorder: kube::runtime::events::Recorder,
+    pub control: PgControlStore,
+}
+
+/// Runs the MailBlocklist controller until `shutdown` resolves.
+pub async fn run(
+    context: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let lists: Api<MailBlocklist> = Api::all(context.client.clone());
+    Controller::new(lists, watcher::Config::default())
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, context)
+        .for_each(|_| async {})
+        .await;
+}
+
+/// The control plane's entries for `entries`; the first invalid one is named by its index.
+pub fn desired(entries: &[BlocklistEntry]) -> Result<Vec<NewBlockEntry>, String> {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(at, entry)| {
+            let kind = match entry.entry_type {
+                EntryType::Ip => BlockKind::Ip,
+                EntryType::Cidr => BlockKind::Cidr,
+                EntryType::Helo => BlockKind::Helo,
+                EntryType::Sender => BlockKind::Sender,
+                EntryType::SenderDomain => BlockKind::SenderDomain,
+                EntryType::Recipient => BlockKind::Recipient,
+                EntryType::RecipientDomain => BlockKind::RecipientDomain,
+            };
+            let action = match entry.action {
+                EntryAction::Reject => BlockAction::Reject,
+                EntryAction::Tempfail => BlockAction::Tempfail,
+                EntryAction::Allow => BlockAction::Allow,
+            };
+            let expires = entry
+                .expires
+                .as_ref()
+                .map(|time| {
+                    OffsetDateTime::from_unix_timestamp_nanos(time.0.as_nanosecond())
+                        .map_err(|error| format!("spec.entries[{at}].expires: {error}"))
+                })
+                .transpose()?;
+            NewBlockEntry::new(kind, &entry.value, action, &entry.reason, expires)
+                .map_err(|error| format!("spec.entries[{at}].{}: {}", error.field, error.reason))
+        })
+        .collect()
+}
+
+fn source(list: &MailBlocklist) -> String {
+    format!(
+        "{}/{}",
+        list.namespace().unwrap_or_default(),
+        list.name_any()
+    )
+}
+
+async fn reconcile(list: Arc<MailBlocklist>, context: Arc<Context>) -> Result<Action, Error> {
+    let context = &*context;
+    reconciler::finalized(
+        "MailBlocklist",
+        &context.client,
+        FINALIZER,
+        list,
+        |list, api| async move { apply(&list, &api, context).await },
+        |list| async move { cleanup(&list, context).await },
+    )
+    .await
+}
+
+fn error_policy(list: Arc<MailBlocklist>, error: &Error, _context: Arc<Context>) -> Action {
+    reconciler::retry("MailBlocklist", &*list, error)
+}
+
+async fn apply(
+    list: &MailBlocklist,
+    api: &Api<MailBlocklist>,
+    context: &Context,
+) -> Result<Action, Error> {
+    let previous = list.status.clone().unwrap_or_default();
+    let (outcome, entries) = match desired(&list.spec.entries) {
+        Err(message) => (
+            Outcome::NotReady {
+                reason: "InvalidEntry",
+                message,
+            },
+            previous.entries,
+        ),
+        Ok(entries) => {
+            let replaced = context
+                .control
+                .replace_blocks(Owner::Crd, &source(list), &entries)
+                .await?;
+            let outcome = if replaced.taken.is_empty() {
+                Outcome::Ready
+            } else {
+                let taken: Vec<String> = replaced
+                    .taken
+                    .iter()
+                    .map(|entry| format!("{} {}", entry.kind, entry.value))
+                    .collect();
+                Outcome::NotReady {
+                    reason: "EntriesTaken",
+                    message: format!(
+                        "already in the blocklist from another writer, left out: {}",
+                        taken.join(", ")
+                    ),
+                }
+            };
+            (outcome, u32::try_from(replaced.applied).unwrap_or(u32::MAX))
+        }
+    };
+    let status = MailBlocklistStatus {
+        conditions: vec![condition::ready(
+            &outcome,
+            list.metadata.generation,
+            &previous.conditions,
+            Timestamp::now(),
+        )],
+        observed_generation: list.metadata.generation,
+        entries,
+    };
+    crate::status::apply(api, &list.name_any(), &status).await?;
+    crate::events::on_transition(
+        &context.recorder,
+        list,
+        &previous.conditions,
+        &status.conditions[0],
+    )
+    .await;
+    Ok(reconciler::again(outcome == Outcome::Ready))
+}
+
+async fn cleanup(list: &MailBlocklist, context: &Context) -> Result<Action, Error> {
+    context
+        .control
+        .replace_blocks(Owner::Crd, &source(list), &[])
+        .await?;
+    Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(entry_type: EntryType, value: &str) -> BlocklistEntry {
+        BlocklistEntry {
+            entry_type,
+            value: value.into(),
+            action: EntryAction::Tempfail,
+            reason: "why".into(),
+            expires: None,
+        }
+    }
+
+    #[test]
+    fn entries_are_normalised_and_a_bad_one_is_named() {
+        let rows = desired(&[
+            entry(EntryType::Cidr, "192.0.2.7/24"),
+            entry(EntryType::Sender, "A@Example.ORG"),
+        ])
+        .expect("valid");
+        assert_eq!(rows[0].value, "192.0.2.0/24");
+        assert_eq!(
+            (rows[0].kind, rows[0].action),
+            (BlockKind::Cidr, BlockAction::Tempfail)
+        );
+        assert_eq!(rows[1].value, "a@example.org");
+        let error = desired(&[
+            entry(EntryType::Ip, "192.0.2.1"),
+            entry(EntryType::Ip, "not an ip"),
+        ])
+        .expect_err("invalid");
+        assert!(error.starts_with("spec.entries[1].value:"), "{error}");
+    }
+}
