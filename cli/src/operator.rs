@@ -7,11 +7,12 @@ use anyhow::Context as _;
 use tern_common::admin;
 use tern_common::bus::Bus;
 use tern_common::control::PgControlStore;
+use tern_common::control::heartbeat::Processes;
 use tern_common::queue;
 use tern_common::users::{LockoutPolicy, UserStore};
 use tern_operator::OperatorConfig;
 use tern_operator::leader::{self, Elector};
-use tern_operator::{blocklists, domains, users};
+use tern_operator::{blocklists, certificates, domains, users};
 
 use crate::serve;
 
@@ -43,9 +44,15 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
         control: control.clone(),
     });
     let blocklists = Arc::new(blocklists::Context {
+        client: client.clone(),
+        recorder: recorder.clone(),
+        control: control.clone(),
+    });
+    let certificates = Arc::new(certificates::Context {
         client,
         recorder,
         control,
+        processes: Processes::new(pool.clone()),
     });
     tracing::info!(id = %config.id, "operator running; electing a leader");
     let elector = Elector::new(
@@ -56,10 +63,11 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     );
     // Only the leader reconciles; the others wait their turn.
     leader::run(elector, shutdown.clone(), |stop| {
-        let (users, domains, blocklists) = (
+        let (users, domains, blocklists, certificates) = (
             Arc::clone(&users),
             Arc::clone(&domains),
             Arc::clone(&blocklists),
+            Arc::clone(&certificates),
         );
         async move {
             let stopped =
@@ -67,7 +75,8 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
             tokio::join!(
                 users::run(users, stopped(stop.clone())),
                 domains::run(domains, stopped(stop.clone())),
-                blocklists::run(blocklists, stopped(stop)),
+                blocklists::run(blocklists, stopped(stop.clone())),
+                certificates::run(certificates, stopped(stop)),
             );
         }
     })

@@ -32,6 +32,7 @@ pub mod watch;
 pub use blocklist::Replaced;
 pub use certificates::{
     CertificateFacts, CertificateSummary, NewCertificate, inspect as inspect_certificate,
+    leaf_fingerprint,
 };
 pub use dkim::{DkimKey, DkimKeySummary, NewDkimKey, check_selector as check_dkim_selector};
 pub use model::{

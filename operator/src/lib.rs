@@ -5,6 +5,7 @@
 //! - [`config`]: `tern operator`'s settings.
 //! - [`crd`]: the custom resources and their generated definitions.
 //! - [`blocklists`]: the MailBlocklist reconciler.
+//! - [`certificates`]: the MailCertificate reconciler.
 //! - [`domains`]: the MailDomain reconciler.
 //! - [`users`]: the MailUser reconciler.
 //! - [`condition`]: `Ready` conditions as the API conventions want them.
@@ -13,6 +14,7 @@
 //! - [`error`]: what a reconcile can fail with, and its metric label.
 
 pub mod blocklists;
+pub mod certificates;
 pub mod condition;
 pub mod config;
 pub mod crd;

@@ -43,6 +43,22 @@ pub struct CertificateSummary {
 
 const NAME_MAX: usize = 253;
 
+/// The SHA-256 of the chain's first (leaf) certificate, lower-case hex, as `openssl x509
+/// -fingerprint -sha256` shows it without the colons; `None` when there is no certificate.
+pub fn leaf_fingerprint(chain_pem: &str) -> Option<String> {
+    let leaf = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .next()?
+        .ok()?;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, leaf.as_ref());
+    Some(
+        digest
+            .as_ref()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect(),
+    )
+}
+
 /// Checks `chain_pem` and `key_pem` as the ingress will use them; errors name the field.
 pub fn inspect(
     chain_pem: &str,

@@ -66,7 +66,14 @@ pub struct MailCertificateStatus {
     /// SHA-256 of the leaf certificate, hex.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
-    /// How many ingress pods serve this certificate now.
+    /// How many ingress pods serve this certificate now: those whose control-plane snapshot is
+    /// at least as new as the certificate's last write.
     #[serde(default)]
     pub serving_pods: u32,
+    /// The Secret's resourceVersion whose certificate is in the control plane.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_version: Option<String>,
+    /// The control plane's revision of the certificate's last write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i64>,
 }
