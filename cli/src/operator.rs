@@ -31,8 +31,10 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     let serving = tokio::spawn(admin::serve(listener, router, shutdown.clone()));
 
     let recorder = tern_operator::events::recorder(client.clone());
+    let resync = config.resync;
     let users = Arc::new(users::Context {
         client: client.clone(),
+        resync,
         recorder: recorder.clone(),
         // The lockout policy matters only to `authenticate`, which the operator never calls.
         users: UserStore::new(pool.clone(), LockoutPolicy::default()),
@@ -40,16 +42,19 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     let control = PgControlStore::new(pool.clone(), Some(bus.clone()));
     let domains = Arc::new(domains::Context {
         client: client.clone(),
+        resync,
         recorder: recorder.clone(),
         control: control.clone(),
     });
     let blocklists = Arc::new(blocklists::Context {
         client: client.clone(),
+        resync,
         recorder: recorder.clone(),
         control: control.clone(),
     });
     let certificates = Arc::new(certificates::Context {
         client,
+        resync,
         recorder,
         control,
         processes: Processes::new(pool.clone()),

@@ -82,6 +82,11 @@ struct Stack {
 
 impl Stack {
     async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// With `operator` added to the operator's environment.
+    async fn start_with(operator: &[(&str, String)]) -> Self {
         let cluster = tokio::task::spawn_blocking(KubeCluster::start)
             .await
             .expect("start the API server");
@@ -124,19 +129,16 @@ impl Stack {
         )
         .await;
         // The operator signs in as its service account: only what the RBAC grants.
-        let operator = Tern::start(
-            "operator",
-            &db.url,
-            &[
-                prefix,
-                ("TERN_OPERATOR_ID", "first".into()),
-                (
-                    "KUBECONFIG",
-                    cluster.kubeconfig("operator").display().to_string(),
-                ),
-            ],
-        )
-        .await;
+        let mut env = vec![
+            prefix,
+            ("TERN_OPERATOR_ID", "first".into()),
+            (
+                "KUBECONFIG",
+                cluster.kubeconfig("operator").display().to_string(),
+            ),
+        ];
+        env.extend_from_slice(operator);
+        let operator = Tern::start("operator", &db.url, &env).await;
         Self {
             cluster,
             certificate,
@@ -491,5 +493,42 @@ async fn a_mail_certificate_from_a_tls_secret_is_served_by_sni() {
         Duration::from_secs(15),
         || async { (!serves(stack.smtp, HOST, &certificate).await).then_some(()) },
     )
+    .await;
+}
+
+#[tokio::test]
+async fn rows_changed_behind_the_operators_back_are_put_back() {
+    let stack = Stack::start_with(&[("TERN_OPERATOR_RESYNC_INTERVAL", "2s".into())]).await;
+    let password = "a password that drifts away";
+    stack.apply(&secret(password));
+    stack.apply(USER);
+    stack.apply(
+        "apiVersion: tern.dev/v1alpha1\nkind: MailDomain\nmetadata: {name: example-org}\n\
+         spec: {domain: example.org, kind: Local}\n",
+    );
+    login_becomes(stack.submission, &stack.certificate, password, OK).await;
+    eventually("the domain to be ours", Duration::from_secs(10), || async {
+        (rcpt(stack.smtp).await == 250).then_some(())
+    })
+    .await;
+
+    // Someone deletes the user and the domain in the database itself.
+    sqlx::query("DELETE FROM users WHERE login = 'alice@example.org'")
+        .execute(&stack.db.pool)
+        .await
+        .expect("delete the user");
+    sqlx::query("DELETE FROM domains WHERE name = 'example.org'")
+        .execute(&stack.db.pool)
+        .await
+        .expect("delete the domain");
+    sqlx::query("UPDATE control_revision SET revision = revision + 1")
+        .execute(&stack.db.pool)
+        .await
+        .expect("bump the revision");
+    // The next resync puts both back.
+    login_becomes(stack.submission, &stack.certificate, password, OK).await;
+    eventually("the domain to be back", Duration::from_secs(15), || async {
+        (rcpt(stack.smtp).await == 250).then_some(())
+    })
     .await;
 }

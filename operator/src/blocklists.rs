@@ -21,6 +21,8 @@ const FINALIZER: &str = "tern.dev/mailblocklist";
 /// What the reconciler needs: the Kubernetes client, its event recorder and the control plane.
 pub struct Context {
     pub client: Client,
+    /// How often a settled resource is looked at again.
+    pub resync: std::time::Duration,
     pub recorder: kube::runtime::events::Recorder,
     pub control: PgControlStore,
 }
@@ -93,8 +95,8 @@ async fn reconcile(list: Arc<MailBlocklist>, context: Arc<Context>) -> Result<Ac
     .await
 }
 
-fn error_policy(list: Arc<MailBlocklist>, error: &Error, _context: Arc<Context>) -> Action {
-    reconciler::retry("MailBlocklist", &*list, error)
+fn error_policy(list: Arc<MailBlocklist>, error: &Error, context: Arc<Context>) -> Action {
+    reconciler::retry("MailBlocklist", &*list, error, context.resync)
 }
 
 async fn apply(
@@ -153,7 +155,7 @@ async fn apply(
         &status.conditions[0],
     )
     .await;
-    Ok(reconciler::again(outcome == Outcome::Ready))
+    Ok(reconciler::again(outcome == Outcome::Ready, context.resync))
 }
 
 async fn cleanup(list: &MailBlocklist, context: &Context) -> Result<Action, Error> {

@@ -29,6 +29,8 @@ const CATCHING_UP: Duration = Duration::from_secs(2);
 /// What the reconciler needs: Kubernetes, the control plane, and the pods' heartbeats.
 pub struct Context {
     pub client: Client,
+    /// How often a settled resource is looked at again.
+    pub resync: std::time::Duration,
     pub recorder: kube::runtime::events::Recorder,
     pub control: PgControlStore,
     pub processes: Processes,
@@ -107,12 +109,8 @@ async fn reconcile(
     .await
 }
 
-fn error_policy(
-    certificate: Arc<MailCertificate>,
-    error: &Error,
-    _context: Arc<Context>,
-) -> Action {
-    reconciler::retry("MailCertificate", &*certificate, error)
+fn error_policy(certificate: Arc<MailCertificate>, error: &Error, context: Arc<Context>) -> Action {
+    reconciler::retry("MailCertificate", &*certificate, error, context.resync)
 }
 
 async fn apply(
@@ -180,7 +178,7 @@ async fn apply(
     Ok(if catching_up {
         Action::requeue(CATCHING_UP)
     } else {
-        reconciler::again(outcome == Outcome::Ready)
+        reconciler::again(outcome == Outcome::Ready, context.resync)
     })
 }
 

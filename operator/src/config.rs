@@ -1,15 +1,19 @@
 //! `tern operator`'s settings. The Kubernetes connection is kube's own: the pod's service
 //! account in a cluster, `KUBECONFIG` (or `~/.kube/config`) outside one.
 
+use std::time::Duration;
+
 use clap::Args;
 use tern_common::config::{
     AdminArgs, ConfigError, DatabaseArgs, DatabaseConfig, LogArgs, NatsArgs, NatsConfig,
+    parse_duration,
 };
 
 /// The operator's own settings, each name written here once.
 pub mod var {
     pub const ID: &str = "TERN_OPERATOR_ID";
     pub const LEASE_NAMESPACE: &str = "TERN_OPERATOR_LEASE_NAMESPACE";
+    pub const RESYNC_INTERVAL: &str = "TERN_OPERATOR_RESYNC_INTERVAL";
 }
 
 #[derive(Debug, Clone, Args)]
@@ -30,6 +34,10 @@ pub struct OperatorArgs {
     /// The namespace of the Lease the replicas elect their leader with.
     #[arg(long, env = var::LEASE_NAMESPACE, default_value = "tern")]
     pub lease_namespace: String,
+    /// How often every settled resource is reconciled again, which puts back a control-plane
+    /// row changed or deleted behind the operator's back.
+    #[arg(long, env = var::RESYNC_INTERVAL, default_value = "5m", value_parser = parse_duration)]
+    pub resync_interval: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -39,6 +47,7 @@ pub struct OperatorConfig {
     pub admin_listen: std::net::SocketAddr,
     pub id: String,
     pub lease_namespace: String,
+    pub resync: Duration,
 }
 
 impl OperatorArgs {
@@ -59,6 +68,14 @@ impl OperatorArgs {
                 ),
             },
             lease_namespace: self.lease_namespace.clone(),
+            resync: if self.resync_interval.is_zero() {
+                return Err(ConfigError::new(
+                    var::RESYNC_INTERVAL,
+                    "must be greater than zero",
+                ));
+            } else {
+                self.resync_interval
+            },
         })
     }
 }

@@ -21,6 +21,8 @@ const FINALIZER: &str = "tern.dev/maildomain";
 /// What the reconciler needs: the Kubernetes client and the control plane's writer.
 pub struct Context {
     pub client: Client,
+    /// How often a settled resource is looked at again.
+    pub resync: std::time::Duration,
     pub recorder: kube::runtime::events::Recorder,
     pub control: PgControlStore,
 }
@@ -64,8 +66,8 @@ async fn reconcile(domain: Arc<MailDomain>, context: Arc<Context>) -> Result<Act
     .await
 }
 
-fn error_policy(domain: Arc<MailDomain>, error: &Error, _context: Arc<Context>) -> Action {
-    reconciler::retry("MailDomain", &*domain, error)
+fn error_policy(domain: Arc<MailDomain>, error: &Error, context: Arc<Context>) -> Action {
+    reconciler::retry("MailDomain", &*domain, error, context.resync)
 }
 
 async fn apply(
@@ -111,7 +113,7 @@ async fn apply(
         &status.conditions[0],
     )
     .await;
-    Ok(reconciler::again(outcome == Outcome::Ready))
+    Ok(reconciler::again(outcome == Outcome::Ready, context.resync))
 }
 
 async fn cleanup(domain: &MailDomain, context: &Context) -> Result<Action, Error> {

@@ -15,8 +15,6 @@ use serde::de::DeserializeOwned;
 use crate::error::Error;
 use crate::metrics;
 
-/// How often a settled resource is looked at again, to put back a row changed behind its back.
-pub const RESYNC: Duration = Duration::from_secs(300);
 /// How soon a resource that is not Ready for a reason outside Kubernetes is looked at again (a
 /// Secret that appears is seen at once through its watch).
 pub const NOT_READY: Duration = Duration::from_secs(60);
@@ -58,17 +56,20 @@ pub fn retry<K: Resource<DynamicType = ()>>(
     kind: &'static str,
     object: &K,
     error: &Error,
+    resync: Duration,
 ) -> Action {
     metrics::reconcile_failed(kind, error);
     tracing::warn!(kind, name = %object.name_any(), %error, "reconcile failed; retrying");
     if error.is_transient() {
         Action::requeue(Duration::from_secs(5))
     } else {
-        Action::requeue(RESYNC)
+        Action::requeue(resync)
     }
 }
 
-/// When to look again after an apply that ended in `ready`.
-pub fn again(ready: bool) -> Action {
-    Action::requeue(if ready { RESYNC } else { NOT_READY })
+/// When to look again after an apply that ended in `ready`: a settled resource at the next
+/// `resync` (every settled resource is looked at again that often, which puts back a row
+/// changed or deleted behind the operator's back).
+pub fn again(ready: bool, resync: Duration) -> Action {
+    Action::requeue(if ready { resync } else { NOT_READY.min(resync) })
 }

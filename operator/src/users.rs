@@ -25,6 +25,8 @@ const FINALIZER: &str = "tern.dev/mailuser";
 /// What the reconciler needs: the Kubernetes client and the users table.
 pub struct Context {
     pub client: Client,
+    /// How often a settled resource is looked at again.
+    pub resync: std::time::Duration,
     pub recorder: kube::runtime::events::Recorder,
     pub users: UserStore,
 }
@@ -75,8 +77,8 @@ async fn reconcile(user: Arc<MailUser>, context: Arc<Context>) -> Result<Action,
     .await
 }
 
-fn error_policy(user: Arc<MailUser>, error: &Error, _context: Arc<Context>) -> Action {
-    reconciler::retry("MailUser", &*user, error)
+fn error_policy(user: Arc<MailUser>, error: &Error, context: Arc<Context>) -> Action {
+    reconciler::retry("MailUser", &*user, error, context.resync)
 }
 
 async fn apply(user: &MailUser, api: &Api<MailUser>, context: &Context) -> Result<Action, Error> {
@@ -118,7 +120,7 @@ async fn apply(user: &MailUser, api: &Api<MailUser>, context: &Context) -> Resul
         &status.conditions[0],
     )
     .await;
-    Ok(reconciler::again(outcome == Outcome::Ready))
+    Ok(reconciler::again(outcome == Outcome::Ready, context.resync))
 }
 
 /// Writes the user's row; the Secret's resourceVersion whose password is in force.
