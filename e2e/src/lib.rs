@@ -191,3 +191,28 @@ async fn try_http_get(port: u16, path: &str) -> Option<(u16, String)> {
         .unwrap_or(0);
     Some((status, response))
 }
+
+/// EHLO, STARTTLS (trusting `certificate`, asking for `name`), EHLO again and one `AUTH PLAIN`
+/// as `login` on the submission port `port`: the reply line (`235 2.7.0 …`).
+pub async fn auth_plain(
+    port: u16,
+    name: &str,
+    certificate: &tern_testkit::tls_files::TestCertificate,
+    login: &str,
+    password: &str,
+) -> String {
+    use base64::Engine as _;
+    let addr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let (mut client, greeting) = tern_testkit::SmtpClient::connect(addr).await;
+    assert_eq!(greeting.code, 220);
+    assert_eq!(client.command("EHLO client.example").await.code, 250);
+    assert_eq!(client.command("STARTTLS").await.code, 220);
+    let mut client = client
+        .start_tls(name, &certificate.cert_pem)
+        .await
+        .expect("TLS handshake");
+    assert_eq!(client.command("EHLO client.example").await.code, 250);
+    let plain = base64::engine::general_purpose::STANDARD.encode(format!("\0{login}\0{password}"));
+    let reply = client.command(&format!("AUTH PLAIN {plain}")).await;
+    format!("{} {}", reply.code, reply.text())
+}

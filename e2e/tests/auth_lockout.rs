@@ -3,11 +3,7 @@
 
 use std::process::Stdio;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-
-use tern_e2e::{Tern, free_port, migrate, tern_binary};
-use tern_testkit::SmtpClient;
+use tern_e2e::{Tern, auth_plain, free_port, migrate, tern_binary};
 use tern_testkit::TestDatabase;
 use tern_testkit::tls_files::{SecretMount, TestCertificate};
 use tokio::io::AsyncWriteExt as _;
@@ -16,11 +12,6 @@ use tokio::process::Command;
 const LOGIN: &str = "carol@example.org";
 const PASSWORD: &str = "a long enough password";
 const NAME: &str = "mx.tern.test";
-
-/// `\0login\0password` in base64, for `AUTH PLAIN`.
-fn plain(password: &str) -> String {
-    STANDARD.encode(format!("\0{LOGIN}\0{password}"))
-}
 
 async fn start_ingress(db_url: &str, mount: &SecretMount) -> (Tern, u16) {
     let submission = free_port();
@@ -45,22 +36,8 @@ async fn start_ingress(db_url: &str, mount: &SecretMount) -> (Tern, u16) {
     (tern, submission)
 }
 
-/// STARTTLS and one `AUTH PLAIN` on the submission port; the reply line.
 async fn try_login(port: u16, certificate: &TestCertificate, password: &str) -> String {
-    let addr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let (mut client, greeting) = SmtpClient::connect(addr).await;
-    assert_eq!(greeting.code, 220);
-    assert_eq!(client.command("EHLO client.example").await.code, 250);
-    assert_eq!(client.command("STARTTLS").await.code, 220);
-    let mut client = client
-        .start_tls(NAME, &certificate.cert_pem)
-        .await
-        .expect("TLS handshake");
-    assert_eq!(client.command("EHLO client.example").await.code, 250);
-    let reply = client
-        .command(&format!("AUTH PLAIN {}", plain(password)))
-        .await;
-    format!("{} {}", reply.code, reply.text())
+    auth_plain(port, NAME, certificate, LOGIN, password).await
 }
 
 #[tokio::test]

@@ -7,10 +7,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use tern_e2e::prometheus::Scrape;
-use tern_e2e::{Tern, free_port, http_get, migrate};
+use tern_e2e::{Tern, auth_plain, free_port, http_get, migrate};
 use tern_testkit::kube_cluster::OPERATOR_NAMESPACE;
 use tern_testkit::services;
 use tern_testkit::tls_files::{SecretMount, TestCertificate};
@@ -30,21 +28,9 @@ fn repo(path: &str) -> String {
         .to_string()
 }
 
-/// STARTTLS and one `AUTH PLAIN` on the submission port; the reply line.
+/// STARTTLS and one `AUTH PLAIN` as alice on the submission port; the reply line.
 async fn login(port: u16, certificate: &TestCertificate, password: &str) -> String {
-    let addr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let (mut client, greeting) = SmtpClient::connect(addr).await;
-    assert_eq!(greeting.code, 220);
-    assert_eq!(client.command("EHLO client.example").await.code, 250);
-    assert_eq!(client.command("STARTTLS").await.code, 220);
-    let mut client = client
-        .start_tls(NAME, &certificate.cert_pem)
-        .await
-        .expect("TLS handshake");
-    assert_eq!(client.command("EHLO client.example").await.code, 250);
-    let plain = STANDARD.encode(format!("\0{LOGIN}\0{password}"));
-    let reply = client.command(&format!("AUTH PLAIN {plain}")).await;
-    format!("{} {}", reply.code, reply.text())
+    auth_plain(port, NAME, certificate, LOGIN, password).await
 }
 
 /// Waits (up to 20 s) until logging in with `password` answers `expected`.

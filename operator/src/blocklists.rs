@@ -3,10 +3,8 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt as _;
 use k8s_openapi::jiff::Timestamp;
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use kube::{Api, Client, ResourceExt as _};
 use tern_common::control::{BlockAction, BlockKind, NewBlockEntry, Owner, PgControlStore};
 use time::OffsetDateTime;
@@ -32,12 +30,8 @@ pub async fn run(
     context: Arc<Context>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let lists: Api<MailBlocklist> = Api::all(context.client.clone());
-    Controller::new(lists, watcher::Config::default())
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, context)
-        .for_each(|_| async {})
-        .await;
+    let client = context.client.clone();
+    reconciler::run(&client, context, reconcile, error_policy, None, shutdown).await;
 }
 
 /// The control plane's entries for `entries`; the first invalid one is named by its index.

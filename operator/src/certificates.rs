@@ -6,13 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use kube::{Api, Client, ResourceExt as _};
 use tern_common::control::heartbeat::{self, Processes};
 use tern_common::control::{ControlError, NewCertificate, Owner, PgControlStore, leaf_fingerprint};
@@ -42,31 +39,16 @@ pub async fn run(
     context: Arc<Context>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let certificates: Api<MailCertificate> = Api::all(context.client.clone());
-    let secrets: Api<Secret> = Api::all(context.client.clone());
-    let controller = Controller::new(certificates, watcher::Config::default());
-    let known = controller.store();
-    controller
-        .watches(
-            secrets,
-            watcher::Config::default(),
-            move |secret: Secret| {
-                let (namespace, name) = (secret.namespace(), secret.name_any());
-                known
-                    .state()
-                    .into_iter()
-                    .filter(|certificate| {
-                        certificate.namespace() == namespace
-                            && certificate.spec.secret_name.as_deref() == Some(name.as_str())
-                    })
-                    .map(|certificate| ObjectRef::from_obj(&*certificate))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, context)
-        .for_each(|_| async {})
-        .await;
+    let client = context.client.clone();
+    reconciler::run(
+        &client,
+        context,
+        reconcile,
+        error_policy,
+        Some(|certificate: &MailCertificate| certificate.spec.secret_name.as_deref()),
+        shutdown,
+    )
+    .await;
 }
 
 /// The control plane's name for a resource's certificate.

@@ -4,10 +4,8 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt as _;
 use k8s_openapi::jiff::Timestamp;
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use kube::{Api, Client, ResourceExt as _};
 use tern_common::control::{ControlError, Domain, DomainKind, Owner, PgControlStore};
 
@@ -32,12 +30,8 @@ pub async fn run(
     context: Arc<Context>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let domains: Api<MailDomain> = Api::all(context.client.clone());
-    Controller::new(domains, watcher::Config::default())
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, context)
-        .for_each(|_| async {})
-        .await;
+    let client = context.client.clone();
+    reconciler::run(&client, context, reconcile, error_policy, None, shutdown).await;
 }
 
 /// The control plane's row for `spec`.

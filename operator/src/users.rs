@@ -5,12 +5,9 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use kube::{Api, Client, ResourceExt as _};
 use tern_common::control::Owner;
 use tern_common::users::{SenderRule, UserStore, UsersError};
@@ -37,31 +34,16 @@ pub async fn run(
     context: Arc<Context>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let users: Api<MailUser> = Api::all(context.client.clone());
-    let secrets: Api<Secret> = Api::all(context.client.clone());
-    let controller = Controller::new(users, watcher::Config::default());
-    let known = controller.store();
-    controller
-        .watches(
-            secrets,
-            watcher::Config::default(),
-            move |secret: Secret| {
-                let namespace = secret.namespace();
-                let name = secret.name_any();
-                known
-                    .state()
-                    .into_iter()
-                    .filter(|user| {
-                        user.namespace() == namespace && user.spec.password_secret_ref.name == name
-                    })
-                    .map(|user| ObjectRef::from_obj(&*user))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, context)
-        .for_each(|_| async {})
-        .await;
+    let client = context.client.clone();
+    reconciler::run(
+        &client,
+        context,
+        reconcile,
+        error_policy,
+        Some(|user: &MailUser| Some(user.spec.password_secret_ref.name.as_str())),
+        shutdown,
+    )
+    .await;
 }
 
 async fn reconcile(user: Arc<MailUser>, context: Arc<Context>) -> Result<Action, Error> {

@@ -72,6 +72,28 @@ fn check_password(password: &str) -> Result<(), UsersError> {
     Ok(())
 }
 
+/// Makes the user `id`'s extra senders exactly `senders`.
+async fn set_senders(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    id: i64,
+    senders: &[SenderRule],
+) -> Result<(), sqlx::Error> {
+    let senders: Vec<String> = senders.iter().map(ToString::to_string).collect();
+    sqlx::query("DELETE FROM user_senders WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO user_senders (user_id, sender)
+         SELECT $1, s FROM unnest($2::text[]) AS s ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(&senders)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
@@ -111,15 +133,7 @@ impl UserStore {
                 UsersError::Database(error)
             }
         })?;
-        let senders: Vec<String> = senders.iter().map(ToString::to_string).collect();
-        sqlx::query(
-            "INSERT INTO user_senders (user_id, sender)
-             SELECT $1, s FROM unnest($2::text[]) AS s ON CONFLICT DO NOTHING",
-        )
-        .bind(id)
-        .bind(&senders)
-        .execute(&mut *tx)
-        .await?;
+        set_senders(&mut tx, id, senders).await?;
         tx.commit().await?;
         self.find(&login)
             .await?
@@ -186,19 +200,7 @@ impl UserStore {
                 .await?
             }
         };
-        let senders: Vec<String> = senders.iter().map(ToString::to_string).collect();
-        sqlx::query("DELETE FROM user_senders WHERE user_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO user_senders (user_id, sender)
-             SELECT $1, s FROM unnest($2::text[]) AS s ON CONFLICT DO NOTHING",
-        )
-        .bind(id)
-        .bind(&senders)
-        .execute(&mut *tx)
-        .await?;
+        set_senders(&mut tx, id, senders).await?;
         tx.commit().await?;
         self.find(&login)
             .await?
