@@ -45,6 +45,8 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
         resync,
         recorder: recorder.clone(),
         control: control.clone(),
+        resolver: config.resolver.clone(),
+        mx_host: config.mx_host.clone(),
     });
     let blocklists = Arc::new(blocklists::Context {
         client: client.clone(),

@@ -34,7 +34,10 @@ pub use certificates::{
     CertificateFacts, CertificateSummary, NewCertificate, inspect as inspect_certificate,
     leaf_fingerprint,
 };
-pub use dkim::{DkimKey, DkimKeySummary, NewDkimKey, check_selector as check_dkim_selector};
+pub use dkim::{
+    DkimKey, DkimKeySummary, NewDkimKey, check_selector as check_dkim_selector,
+    generate as generate_dkim_key_pair,
+};
 pub use model::{
     BlockAction, BlockEntry, BlockKind, Certificate, DkimAlgorithm, Domain, DomainKind,
     NewBlockEntry, Owner, ParseError, Suspension, TrustedNetwork,

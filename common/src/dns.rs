@@ -16,6 +16,7 @@ use hickory_resolver::config::{
 };
 use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
+pub use hickory_resolver::proto::rr::RecordType;
 use hickory_resolver::proto::rr::{Name, RData};
 
 /// One DNS try waits this long; with [`ATTEMPTS`] retries a dead server costs a caller about ten
@@ -116,6 +117,39 @@ impl Resolver {
             ),
             Err(error) if error.is_nx_domain() || error.is_no_records_found() => Ipv4Answer::None,
             Err(error) => Ipv4Answer::Failed(error.to_string()),
+        }
+    }
+}
+
+impl Resolver {
+    /// The records of `name` of type `record_type`, each as its presentation text (a TXT
+    /// record's strings joined, an MX record as `preference exchange`); none when the name or
+    /// the type does not exist, `Err` when DNS did not answer.
+    pub async fn texts(&self, name: &str, record_type: RecordType) -> Result<Vec<String>, String> {
+        let Some(name) = absolute(name) else {
+            return Ok(Vec::new());
+        };
+        match self.inner.lookup(name, record_type).await {
+            Ok(lookup) => Ok(lookup
+                .answers()
+                .iter()
+                .filter_map(|record| match &record.data {
+                    RData::TXT(txt) => Some(
+                        txt.txt_data
+                            .iter()
+                            .map(|part| String::from_utf8_lossy(part))
+                            .collect::<String>(),
+                    ),
+                    RData::MX(mx) => Some(format!(
+                        "{} {}",
+                        mx.preference,
+                        mx.exchange.to_ascii().trim_end_matches('.')
+                    )),
+                    _ => None,
+                })
+                .collect()),
+            Err(error) if error.is_nx_domain() || error.is_no_records_found() => Ok(Vec::new()),
+            Err(error) => Err(error.to_string()),
         }
     }
 }

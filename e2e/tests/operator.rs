@@ -518,3 +518,99 @@ async fn rows_changed_behind_the_operators_back_are_put_back() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_mail_domain_gets_a_dkim_key_and_says_which_records_dns_serves() {
+    let dns = tern_testkit::dns::TestDns::start().await;
+    let stack = Stack::start_with(&[
+        ("TERN_OPERATOR_RESYNC_INTERVAL", "2s".into()),
+        ("TERN_OPERATOR_NAMESERVER", dns.addr().to_string()),
+        ("TERN_OPERATOR_MX_HOST", "mx.tern.test".into()),
+    ])
+    .await;
+    stack.apply(
+        "apiVersion: tern.dev/v1alpha1\nkind: MailDomain\nmetadata: {name: example-org}\n\
+         spec: {domain: example.org, kind: Local, dkim: {algorithm: Ed25519Sha256}}\n",
+    );
+    let field = |path: &str| {
+        stack.cluster.kubectl_ok(&[
+            "get",
+            "maildomain",
+            "example-org",
+            "-n",
+            "mail",
+            "-o",
+            &format!("jsonpath={path}"),
+        ])
+    };
+    let selector = eventually("a DKIM selector", Duration::from_secs(15), || async {
+        let selector = field("{.status.dkim.activeSelector}");
+        selector.starts_with("tern-").then_some(selector)
+    })
+    .await;
+    assert_eq!(stack.ready("maildomain/example-org"), "True");
+    // The key pair is in a Secret the MailDomain owns, and in the control plane for signing.
+    let owner = stack.cluster.kubectl_ok(&[
+        "get",
+        "secret",
+        "example-org-dkim",
+        "-n",
+        "mail",
+        "-o",
+        "jsonpath={.metadata.ownerReferences[0].kind}",
+    ]);
+    assert_eq!(owner, "MailDomain");
+    let (stored, owner, signing): (String, String, bool) = sqlx::query_as(
+        "SELECT selector, owner, signing FROM dkim_keys WHERE domain = 'example.org'",
+    )
+    .fetch_one(&stack.db.pool)
+    .await
+    .expect("the key in the control plane");
+    assert_eq!(
+        (stored.as_str(), owner.as_str(), signing),
+        (selector.as_str(), "crd", true)
+    );
+
+    // Nothing is published yet; then the MX and the DKIM record are.
+    assert_eq!(
+        field("{.status.dnsRecords[*].published}"),
+        "false false false false"
+    );
+    let dkim_name = format!("{selector}._domainkey.example.org");
+    let dkim_value = field(&format!(
+        "{{.status.dnsRecords[?(@.name==\"{dkim_name}\")].value}}"
+    ));
+    assert!(
+        dkim_value.starts_with("v=DKIM1; k=ed25519; p="),
+        "{dkim_value}"
+    );
+    dns.add_txt(&dkim_name, &dkim_value);
+    dns.add_mx("example.org", 20, "mx.tern.test");
+    eventually(
+        "the MX and DKIM records seen",
+        Duration::from_secs(15),
+        || async {
+            (field("{.status.dnsRecords[*].published}") == "true false true false").then_some(())
+        },
+    )
+    .await;
+
+    // Deleted: the key leaves the control plane with the domain.
+    let (_, m) = http_get(stack.operator.admin, "/metrics").await;
+    for line in m.lines().filter(|l| l.contains("tern_operator")) {
+        eprintln!("{line}");
+    }
+    stack.cluster.kubectl_ok(&[
+        "delete",
+        "maildomain",
+        "example-org",
+        "-n",
+        "mail",
+        "--timeout=30s",
+    ]);
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM dkim_keys")
+        .fetch_one(&stack.db.pool)
+        .await
+        .expect("count");
+    assert_eq!(keys, 0);
+}

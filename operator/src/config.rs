@@ -8,12 +8,16 @@ use tern_common::config::{
     AdminArgs, ConfigError, DatabaseArgs, DatabaseConfig, LogArgs, NatsArgs, NatsConfig,
     parse_duration,
 };
+use tern_common::control::Domain;
+use tern_common::dns::Resolver;
 
 /// The operator's own settings, each name written here once.
 pub mod var {
     pub const ID: &str = "TERN_OPERATOR_ID";
     pub const LEASE_NAMESPACE: &str = "TERN_OPERATOR_LEASE_NAMESPACE";
     pub const RESYNC_INTERVAL: &str = "TERN_OPERATOR_RESYNC_INTERVAL";
+    pub const NAMESERVER: &str = "TERN_OPERATOR_NAMESERVER";
+    pub const MX_HOST: &str = "TERN_OPERATOR_MX_HOST";
 }
 
 #[derive(Debug, Clone, Args)]
@@ -38,9 +42,17 @@ pub struct OperatorArgs {
     /// row changed or deleted behind the operator's back.
     #[arg(long, env = var::RESYNC_INTERVAL, default_value = "5m", value_parser = parse_duration)]
     pub resync_interval: Duration,
+    /// The name server (`address:port`) asked whether a MailDomain's records are published;
+    /// unset: the system's.
+    #[arg(long = "operator-nameserver", env = var::NAMESERVER)]
+    pub nameserver: Option<std::net::SocketAddr>,
+    /// The host name of Tern's MX (the ingress's public name): MailDomains propose an MX record
+    /// naming it and an SPF record allowing it. Unset: no MX record is proposed.
+    #[arg(long, env = var::MX_HOST)]
+    pub mx_host: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OperatorConfig {
     pub database: DatabaseConfig,
     pub nats: NatsConfig,
@@ -48,6 +60,8 @@ pub struct OperatorConfig {
     pub id: String,
     pub lease_namespace: String,
     pub resync: Duration,
+    pub resolver: Resolver,
+    pub mx_host: Option<String>,
 }
 
 impl OperatorArgs {
@@ -68,6 +82,15 @@ impl OperatorArgs {
                 ),
             },
             lease_namespace: self.lease_namespace.clone(),
+            resolver: Resolver::new(self.nameserver)
+                .map_err(|error| ConfigError::new(var::NAMESERVER, error.to_string()))?,
+            mx_host: match self.mx_host.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(host) => Some(
+                    Domain::normalise(host)
+                        .map_err(|error| ConfigError::new(var::MX_HOST, error.reason))?,
+                ),
+            },
             resync: if self.resync_interval.is_zero() {
                 return Err(ConfigError::new(
                     var::RESYNC_INTERVAL,

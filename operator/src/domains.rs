@@ -1,6 +1,7 @@
 //! The MailDomain reconciler: the domain's row in the control plane, owned by `crd`, so every
 //! ingress pod takes mail for it (and every worker routes it) within a second of the change
-//! notice.
+//! notice; its DKIM key, so the ingress signs its mail; and the DNS records it should publish,
+//! checked against DNS at every reconcile.
 
 use std::sync::Arc;
 
@@ -8,11 +9,12 @@ use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::{Api, Client, ResourceExt as _};
 use tern_common::control::{ControlError, Domain, DomainKind, Owner, PgControlStore};
+use tern_common::dns::Resolver;
 
 use crate::condition::{self, Outcome};
-use crate::crd::{self, MailDomain, MailDomainStatus};
+use crate::crd::{self, DkimStatus, DnsRecord, MailDomain, MailDomainStatus};
 use crate::error::Error;
-use crate::reconciler;
+use crate::{dkim, reconciler, records};
 
 const FINALIZER: &str = "tern.dev/maildomain";
 
@@ -23,6 +25,10 @@ pub struct Context {
     pub resync: std::time::Duration,
     pub recorder: kube::runtime::events::Recorder,
     pub control: PgControlStore,
+    /// Where the records' publication is checked.
+    pub resolver: Resolver,
+    /// The MX host the domain's MX record names; unset: no MX record is proposed.
+    pub mx_host: Option<String>,
 }
 
 /// Runs the MailDomain controller until `shutdown` resolves.
@@ -89,6 +95,12 @@ async fn apply(
             }
         }
     };
+    // Its DKIM key and the records to publish, once the domain is ours.
+    let (outcome, dkim, dns_records) = if outcome == Outcome::Ready {
+        signing(domain, context).await?
+    } else {
+        (outcome, previous.dkim.clone(), previous.dns_records.clone())
+    };
     let status = MailDomainStatus {
         conditions: vec![condition::ready(
             &outcome,
@@ -97,7 +109,8 @@ async fn apply(
             Timestamp::now(),
         )],
         observed_generation: domain.metadata.generation,
-        ..previous
+        dns_records,
+        dkim,
     };
     crate::status::apply(api, &domain.name_any(), &status).await?;
     crate::events::on_transition(
@@ -110,8 +123,56 @@ async fn apply(
     Ok(reconciler::again(outcome == Outcome::Ready, context.resync))
 }
 
+/// The domain's signing key (made into its Secret the first time) put into the control plane,
+/// or its keys taken out when `spec.dkim` is unset; then the records to publish, checked in DNS.
+async fn signing(
+    domain: &MailDomain,
+    context: &Context,
+) -> Result<(Outcome, Option<DkimStatus>, Vec<DnsRecord>), Error> {
+    let name = desired(&domain.spec).name;
+    let mut outcome = Outcome::Ready;
+    let mut dkim_records = Vec::new();
+    let status = match &domain.spec.dkim {
+        None => {
+            context
+                .control
+                .delete_dkim_keys_of(Owner::Crd, &name)
+                .await?;
+            None
+        }
+        Some(spec) => {
+            let stored = dkim::key(&context.client, domain, &name, spec).await?;
+            match context
+                .control
+                .put_dkim_key(Owner::Crd, &stored.key, &stored.public_key, true)
+                .await
+            {
+                Ok(summary) => dkim_records.push((summary.dns_name(), summary.dns_txt())),
+                Err(error @ ControlError::Database(_)) => return Err(error.into()),
+                Err(error) => {
+                    outcome = Outcome::NotReady {
+                        reason: "DkimKeyRefused",
+                        message: format!("selector {}: {error}", stored.key.selector),
+                    };
+                }
+            }
+            Some(DkimStatus {
+                active_selector: Some(stored.key.selector),
+                ..DkimStatus::default()
+            })
+        }
+    };
+    let mut dns_records = records::desired(&name, context.mx_host.as_deref(), &dkim_records);
+    records::check(&context.resolver, &mut dns_records).await;
+    Ok((outcome, status, dns_records))
+}
+
 async fn cleanup(domain: &MailDomain, context: &Context) -> Result<Action, Error> {
     let name = desired(&domain.spec).name;
+    context
+        .control
+        .delete_dkim_keys_of(Owner::Crd, &name)
+        .await?;
     match context.control.delete_domain(Owner::Crd, &name).await {
         // Gone already, or not ours: the finalizer goes, another writer's row stays.
         Ok(()) | Err(ControlError::NotFound | ControlError::OwnedBy(_)) => {

@@ -18,12 +18,14 @@ pub mod certificates;
 pub mod condition;
 pub mod config;
 pub mod crd;
+mod dkim;
 pub mod domains;
 pub mod error;
 pub mod events;
 pub mod leader;
 mod metrics;
 mod reconciler;
+mod records;
 mod status;
 pub mod users;
 

@@ -84,8 +84,18 @@ impl PostfixSink {
             if !matches!(self.child.try_wait(), Ok(None)) {
                 return false;
             }
-            if tokio::net::TcpStream::connect(self.addr).await.is_ok() {
-                return true;
+            // The greeting, not just a connection: another process may hold a port that was
+            // free a moment ago, and then this sink exits or is never the one answering.
+            if let Ok(mut stream) = tokio::net::TcpStream::connect(self.addr).await {
+                let mut greeting = [0u8; 4];
+                let read = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    tokio::io::AsyncReadExt::read_exact(&mut stream, &mut greeting),
+                )
+                .await;
+                if matches!(read, Ok(Ok(_))) && greeting[..3].iter().all(u8::is_ascii_digit) {
+                    return matches!(self.child.try_wait(), Ok(None));
+                }
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

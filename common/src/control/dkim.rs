@@ -221,6 +221,87 @@ impl PgControlStore {
         self.dkim_key(&domain, &selector).await
     }
 
+    /// Stores a key pair made elsewhere (the operator keeps its private keys in Secrets): added
+    /// when the selector is new, its signing switched when `owner` already has it, refused
+    /// ([`ControlError::OwnedBy`]) when another writer has. Nothing is written when the stored
+    /// key is already so, so that a periodic re-check does not move the revision.
+    pub async fn put_dkim_key(
+        &self,
+        owner: Owner,
+        key: &DkimKey,
+        public_key: &[u8],
+        signing: bool,
+    ) -> Result<DkimKeySummary, ControlError> {
+        let domain = check_domain(&key.domain)?;
+        let selector = check_selector(&key.selector)?;
+        let mut tx = self.pool().begin().await?;
+        let existing: Option<(String, bool)> = sqlx::query_as(
+            "SELECT owner, signing FROM dkim_keys WHERE domain = $1 AND selector = $2 FOR UPDATE",
+        )
+        .bind(&domain)
+        .bind(&selector)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match existing {
+            Some((found, _)) if found != owner.as_str() => {
+                return Err(ControlError::OwnedBy(found.parse()?));
+            }
+            Some((_, now)) if now == signing => {
+                drop(tx);
+                return self.dkim_key(&domain, &selector).await;
+            }
+            Some(_) => {
+                sqlx::query(
+                    "UPDATE dkim_keys SET signing = $3, updated_at = now()
+                      WHERE domain = $1 AND selector = $2",
+                )
+                .bind(&domain)
+                .bind(&selector)
+                .bind(signing)
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO dkim_keys
+                            (domain, selector, algorithm, private_key, public_key, signing, owner)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&domain)
+                .bind(&selector)
+                .bind(key.algorithm.as_str())
+                .bind(&key.private_key)
+                .bind(public_key)
+                .bind(signing)
+                .bind(owner.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        self.commit(tx).await?;
+        self.dkim_key(&domain, &selector).await
+    }
+
+    /// Removes every key of `domain` that `owner` made (the operator's, when its MailDomain
+    /// goes); the others stay.
+    pub async fn delete_dkim_keys_of(
+        &self,
+        owner: Owner,
+        domain: &str,
+    ) -> Result<(), ControlError> {
+        let domain = check_domain(domain)?;
+        let mut tx = self.pool().begin().await?;
+        let gone = sqlx::query("DELETE FROM dkim_keys WHERE domain = $1 AND owner = $2")
+            .bind(&domain)
+            .bind(owner.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if gone.rows_affected() == 0 {
+            return Ok(());
+        }
+        self.commit(tx).await
+    }
+
     /// Starts or stops a key `owner` owns signing; it stays listed (and published) either way.
     pub async fn set_dkim_signing(
         &self,
