@@ -3,6 +3,7 @@
 //! which the API refuses to change).
 //!
 //! - [`config`]: `tern operator`'s settings.
+//! - [`run`]: the whole operator, its controllers behind the leader election.
 //! - [`crd`]: the custom resources and their generated definitions.
 //! - [`blocklists`]: the MailBlocklist reconciler.
 //! - [`certificates`]: the MailCertificate reconciler.
@@ -26,6 +27,7 @@ pub mod leader;
 mod metrics;
 mod reconciler;
 mod records;
+mod run;
 mod status;
 pub mod users;
 
@@ -33,3 +35,4 @@ pub mod users;
 pub const FIELD_MANAGER: &str = "tern-operator";
 
 pub use config::{OperatorArgs, OperatorConfig};
+pub use run::{LEASE, run};
