@@ -204,21 +204,15 @@ impl PgControlStore {
         if let Some(existing) = existing {
             return Err(ControlError::Exists(existing.parse()?));
         }
-        sqlx::query(
-            "INSERT INTO dkim_keys (domain, selector, algorithm, private_key, public_key, signing, owner)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&domain)
-        .bind(&selector)
-        .bind(new.algorithm.as_str())
-        .bind(&private_key)
-        .bind(&public_key)
-        .bind(new.signing)
-        .bind(owner.as_str())
-        .execute(&mut *tx)
-        .await?;
+        let key = DkimKey {
+            domain,
+            selector,
+            algorithm: new.algorithm,
+            private_key,
+        };
+        insert(&mut tx, owner, &key, &public_key, new.signing).await?;
         self.commit(tx).await?;
-        self.dkim_key(&domain, &selector).await
+        self.dkim_key(&key.domain, &key.selector).await
     }
 
     /// Stores a key pair made elsewhere (the operator keeps its private keys in Secrets): added
@@ -262,20 +256,12 @@ impl PgControlStore {
                 .await?;
             }
             None => {
-                sqlx::query(
-                    "INSERT INTO dkim_keys
-                            (domain, selector, algorithm, private_key, public_key, signing, owner)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(&domain)
-                .bind(&selector)
-                .bind(key.algorithm.as_str())
-                .bind(&key.private_key)
-                .bind(public_key)
-                .bind(signing)
-                .bind(owner.as_str())
-                .execute(&mut *tx)
-                .await?;
+                let key = DkimKey {
+                    domain: domain.clone(),
+                    selector: selector.clone(),
+                    ..key.clone()
+                };
+                insert(&mut tx, owner, &key, public_key, signing).await?;
             }
         }
         self.commit(tx).await?;
@@ -342,6 +328,30 @@ impl PgControlStore {
             .await?;
         self.commit(tx).await
     }
+}
+
+/// Adds `key` (its domain and selector already checked).
+async fn insert(
+    tx: &mut Transaction<'static, Postgres>,
+    owner: Owner,
+    key: &DkimKey,
+    public_key: &[u8],
+    signing: bool,
+) -> Result<(), ControlError> {
+    sqlx::query(
+        "INSERT INTO dkim_keys (domain, selector, algorithm, private_key, public_key, signing, owner)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&key.domain)
+    .bind(&key.selector)
+    .bind(key.algorithm.as_str())
+    .bind(&key.private_key)
+    .bind(public_key)
+    .bind(signing)
+    .bind(owner.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Locks an existing key for a change, if `owner` owns it.
