@@ -25,6 +25,8 @@ pub mod error;
 pub mod events;
 pub mod leader;
 mod metrics;
+#[cfg(test)]
+mod mock_api;
 mod reconciler;
 mod records;
 mod run;

@@ -174,3 +174,162 @@ async fn cleanup(user: &MailUser, context: &Context) -> Result<Action, Error> {
         Err(error) => Err(error.into()),
     }
 }
+
+/// The exact calls the reconciler makes, against a scripted API (and the real users table).
+#[cfg(test)]
+mod scenarios {
+    use std::time::Duration;
+
+    use serde_json::json;
+    use tern_common::users::LockoutPolicy;
+    use tern_testkit::TestDatabase;
+
+    use super::*;
+    use crate::mock_api::{self, Expect};
+
+    const USER: &str = "/apis/tern.dev/v1alpha1/namespaces/mail/mailusers/alice";
+
+    fn user(finalizers: &[&str], deleting: bool) -> serde_json::Value {
+        let mut metadata = json!({
+            "name": "alice", "namespace": "mail", "uid": "u-1", "generation": 3,
+            "resourceVersion": "10", "finalizers": finalizers,
+        });
+        if deleting {
+            metadata["deletionTimestamp"] = json!("2026-12-07T12:00:00Z");
+        }
+        json!({
+            "apiVersion": "tern.dev/v1alpha1", "kind": "MailUser", "metadata": metadata,
+            "spec": {"login": "alice@example.org",
+                     "passwordSecretRef": {"name": "alice-password", "key": "password"},
+                     "allowedSenders": ["@example.org"]},
+        })
+    }
+
+    async fn run(object: serde_json::Value, script: Vec<Expect>, users: &UserStore) -> Action {
+        let (client, left) = mock_api::client(script);
+        let context = Arc::new(Context {
+            client: client.clone(),
+            resync: Duration::from_secs(300),
+            recorder: crate::events::recorder(client),
+            users: users.clone(),
+        });
+        let object: MailUser = serde_json::from_value(object).expect("a MailUser");
+        let action = reconcile(Arc::new(object), context)
+            .await
+            .expect("reconciled");
+        let left: Vec<String> = left
+            .lock()
+            .expect("script")
+            .iter()
+            .map(|expect| format!("{} {}", expect.method, expect.path))
+            .collect();
+        assert!(left.is_empty(), "not asked: {left:?}");
+        action
+    }
+
+    #[tokio::test]
+    async fn a_new_user_first_gets_its_finalizer_and_nothing_else() {
+        let db = TestDatabase::create().await;
+        let users = UserStore::new(db.pool.clone(), LockoutPolicy::default());
+        let script = vec![
+            Expect::new("PATCH", USER, user(&[FINALIZER], false)).body(|patch| {
+                let text = patch.to_string();
+                assert!(
+                    text.contains("/metadata/finalizers") && text.contains(FINALIZER),
+                    "{text}"
+                );
+            }),
+        ];
+        run(user(&[], false), script, &users).await;
+        assert!(
+            users
+                .find("alice@example.org")
+                .await
+                .expect("find")
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn apply_reads_the_secret_writes_the_user_and_applies_the_status() {
+        let db = TestDatabase::create().await;
+        let users = UserStore::new(db.pool.clone(), LockoutPolicy::default());
+        let secret = json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "alice-password", "namespace": "mail", "resourceVersion": "7"},
+            // "a long enough password"
+            "data": {"password": "YSBsb25nIGVub3VnaCBwYXNzd29yZA=="},
+        });
+        let script = vec![
+            Expect::new(
+                "GET",
+                "/api/v1/namespaces/mail/secrets/alice-password",
+                secret,
+            ),
+            Expect::new("PATCH", format!("{USER}/status"), user(&[FINALIZER], false)).body(
+                |patch| {
+                    let status = &patch["status"];
+                    assert_eq!(status["conditions"][0]["type"], "Ready");
+                    assert_eq!(status["conditions"][0]["status"], "True");
+                    assert_eq!(status["conditions"][0]["observedGeneration"], 3);
+                    assert_eq!(status["secretVersion"], "7");
+                    assert!(!patch.to_string().contains("long enough"), "{patch}");
+                },
+            ),
+            // Ready for the first time: one event.
+            Expect::new(
+                "POST",
+                "/apis/events.k8s.io/v1/namespaces/mail/events",
+                json!(null),
+            )
+            .body(|event| assert_eq!(event["reason"], "Reconciled")),
+        ];
+        let action = run(user(&[FINALIZER], false), script, &users).await;
+        assert_eq!(action, Action::requeue(Duration::from_secs(300)));
+        let stored = users
+            .find("alice@example.org")
+            .await
+            .expect("find")
+            .expect("the user");
+        assert_eq!(stored.senders.len(), 1);
+        assert_eq!(
+            users
+                .owner("alice@example.org")
+                .await
+                .expect("owner")
+                .as_deref(),
+            Some("crd")
+        );
+    }
+
+    #[tokio::test]
+    async fn delete_removes_the_user_then_the_finalizer() {
+        let db = TestDatabase::create().await;
+        let users = UserStore::new(db.pool.clone(), LockoutPolicy::default());
+        users
+            .put_owned(
+                Owner::Crd,
+                "alice@example.org",
+                Some("a long enough password"),
+                false,
+                &[],
+            )
+            .await
+            .expect("the user");
+        let script = vec![Expect::new("PATCH", USER, user(&[], true)).body(|patch| {
+            let text = patch.to_string();
+            assert!(
+                text.contains("remove") && text.contains("/metadata/finalizers"),
+                "{text}"
+            );
+        })];
+        run(user(&[FINALIZER], true), script, &users).await;
+        assert!(
+            users
+                .find("alice@example.org")
+                .await
+                .expect("find")
+                .is_none()
+        );
+    }
+}
