@@ -596,10 +596,6 @@ async fn a_mail_domain_gets_a_dkim_key_and_says_which_records_dns_serves() {
     .await;
 
     // Deleted: the key leaves the control plane with the domain.
-    let (_, m) = http_get(stack.operator.admin, "/metrics").await;
-    for line in m.lines().filter(|l| l.contains("tern_operator")) {
-        eprintln!("{line}");
-    }
     stack.cluster.kubectl_ok(&[
         "delete",
         "maildomain",
