@@ -195,3 +195,95 @@ mod tests {
         assert!(error.starts_with("spec.entries[1].value:"), "{error}");
     }
 }
+
+/// The exact calls the reconciler makes, against a scripted API (and the real blocklist).
+#[cfg(test)]
+mod scenarios {
+    use std::time::Duration;
+
+    use serde_json::json;
+    use tern_testkit::TestDatabase;
+
+    use super::*;
+    use crate::mock_api::{self, Expect};
+
+    const LIST: &str = "/apis/tern.dev/v1alpha1/namespaces/mail/mailblocklists/abuse";
+
+    fn list(deleting: bool) -> serde_json::Value {
+        let mut metadata = json!({
+            "name": "abuse", "namespace": "mail", "uid": "u-2", "generation": 1,
+            "resourceVersion": "4", "finalizers": [FINALIZER],
+        });
+        if deleting {
+            metadata["deletionTimestamp"] = json!("2026-12-07T12:00:00Z");
+        }
+        json!({
+            "apiVersion": "tern.dev/v1alpha1", "kind": "MailBlocklist", "metadata": metadata,
+            "spec": {"entries": [
+                {"type": "Cidr", "value": "192.0.2.0/24"},
+                {"type": "SenderDomain", "value": "spam.example", "action": "Tempfail"},
+            ]},
+        })
+    }
+
+    async fn run(object: serde_json::Value, script: Vec<Expect>, control: &PgControlStore) {
+        let (client, left) = mock_api::client(script);
+        let context = Arc::new(Context {
+            client: client.clone(),
+            resync: Duration::from_secs(300),
+            recorder: crate::events::recorder(client),
+            control: control.clone(),
+        });
+        let object: MailBlocklist = serde_json::from_value(object).expect("a MailBlocklist");
+        reconcile(Arc::new(object), context)
+            .await
+            .expect("reconciled");
+        assert!(
+            left.lock().expect("script").is_empty(),
+            "a request was not made"
+        );
+    }
+
+    #[tokio::test]
+    async fn apply_writes_the_entries_and_counts_them_in_the_status() {
+        let db = TestDatabase::create().await;
+        let control = PgControlStore::new(db.pool.clone(), None);
+        let script = vec![
+            Expect::new("PATCH", format!("{LIST}/status"), list(false)).body(|patch| {
+                assert_eq!(patch["status"]["entries"], 2);
+                assert_eq!(patch["status"]["conditions"][0]["status"], "True");
+            }),
+            Expect::new(
+                "POST",
+                "/apis/events.k8s.io/v1/namespaces/mail/events",
+                json!(null),
+            ),
+        ];
+        run(list(false), script, &control).await;
+        let entries = control.blocklist().await.expect("blocklist");
+        assert_eq!(entries.len(), 2);
+        assert!(entries.iter().all(|entry| entry.owner == Owner::Crd));
+    }
+
+    #[tokio::test]
+    async fn delete_removes_the_entries_then_the_finalizer() {
+        let db = TestDatabase::create().await;
+        let control = PgControlStore::new(db.pool.clone(), None);
+        let entries = desired(
+            &serde_json::from_value::<MailBlocklist>(list(false))
+                .expect("list")
+                .spec
+                .entries,
+        )
+        .expect("entries");
+        control
+            .replace_blocks(Owner::Crd, "mail/abuse", &entries)
+            .await
+            .expect("the entries");
+        let script = vec![Expect::new("PATCH", LIST, list(true)).body(|patch| {
+            assert!(patch.to_string().contains("remove"), "{patch}");
+        })];
+        run(list(true), script, &control).await;
+        assert!(control.blocklist().await.expect("blocklist").is_empty());
+    }
+}
