@@ -76,14 +76,7 @@ impl Stack {
         let cluster = tokio::task::spawn_blocking(KubeCluster::start)
             .await
             .expect("start the API server");
-        cluster.kubectl_ok(&["apply", "--server-side", "-f", &repo("deploy/crds")]);
-        cluster.kubectl_ok(&[
-            "wait",
-            "--for=condition=Established",
-            "crd",
-            "--all",
-            "--timeout=60s",
-        ]);
+        cluster.install_crds();
         cluster.kubectl_ok(&["create", "namespace", OPERATOR_NAMESPACE]);
         cluster.kubectl_ok(&["apply", "-f", &repo("deploy/operator/rbac.yaml")]);
         cluster.kubectl_ok(&["create", "namespace", "mail"]);
@@ -148,6 +141,12 @@ impl Stack {
         );
     }
 
+    /// Deletes `kind` `name` in namespace `mail`, waiting until it is gone (its finalizer run).
+    fn delete(&self, kind: &str, name: &str) {
+        self.cluster
+            .kubectl_ok(&["delete", kind, name, "-n", "mail", "--timeout=30s"]);
+    }
+
     /// The `Ready` condition's status of `resource` (`mailuser/alice`).
     fn ready(&self, resource: &str) -> String {
         self.cluster.kubectl_ok(&[
@@ -207,9 +206,7 @@ async fn a_mail_user_and_its_secret_decide_smtp_auth() {
     assert_eq!(stack.reconciles("MailUser").await, before);
 
     // Deleting the MailUser removes the user (the finalizer runs first).
-    stack
-        .cluster
-        .kubectl_ok(&["delete", "mailuser", "alice", "-n", "mail", "--timeout=30s"]);
+    stack.delete("mailuser", "alice");
     login_becomes(submission, certificate, second, BAD).await;
 }
 
@@ -241,14 +238,7 @@ async fn a_mail_domain_makes_its_domain_ours_until_it_is_deleted() {
     .await;
     assert_eq!(stack.ready("maildomain/example-org"), "True");
 
-    stack.cluster.kubectl_ok(&[
-        "delete",
-        "maildomain",
-        "example-org",
-        "-n",
-        "mail",
-        "--timeout=30s",
-    ]);
+    stack.delete("maildomain", "example-org");
     eventually("the domain to be gone", Duration::from_secs(10), || async {
         (rcpt(stack.smtp).await == 554).then_some(())
     })
@@ -364,14 +354,7 @@ async fn a_mail_blocklist_refuses_its_clients_until_it_is_deleted() {
     ]);
     assert_eq!(entries, "2");
 
-    stack.cluster.kubectl_ok(&[
-        "delete",
-        "mailblocklist",
-        "local",
-        "-n",
-        "mail",
-        "--timeout=30s",
-    ]);
+    stack.delete("mailblocklist", "local");
     eventually(
         "the client to be let in again",
         Duration::from_secs(10),
@@ -466,14 +449,7 @@ async fn a_mail_certificate_from_a_tls_secret_is_served_by_sni() {
     .await;
 
     // Deleted: the name falls back to the ingress's own certificate.
-    stack.cluster.kubectl_ok(&[
-        "delete",
-        "mailcertificate",
-        "mail",
-        "-n",
-        "mail",
-        "--timeout=30s",
-    ]);
+    stack.delete("mailcertificate", "mail");
     eventually(
         "the certificate to be gone",
         Duration::from_secs(15),
@@ -596,14 +572,7 @@ async fn a_mail_domain_gets_a_dkim_key_and_says_which_records_dns_serves() {
     .await;
 
     // Deleted: the key leaves the control plane with the domain.
-    stack.cluster.kubectl_ok(&[
-        "delete",
-        "maildomain",
-        "example-org",
-        "-n",
-        "mail",
-        "--timeout=30s",
-    ]);
+    stack.delete("maildomain", "example-org");
     let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM dkim_keys")
         .fetch_one(&stack.db.pool)
         .await

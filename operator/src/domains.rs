@@ -40,10 +40,11 @@ pub async fn run(
     reconciler::run(&client, context, reconcile, error_policy, None, shutdown).await;
 }
 
-/// The control plane's row for `spec`.
+/// The control plane's row for `spec`. The name is normalised by the control plane's own rule;
+/// one that is no domain name stays as written, and the control plane refuses it by name.
 pub fn desired(spec: &crd::MailDomainSpec) -> Domain {
     Domain {
-        name: spec.domain.trim_end_matches('.').to_ascii_lowercase(),
+        name: Domain::normalise(&spec.domain).unwrap_or_else(|_| spec.domain.clone()),
         kind: match spec.kind {
             crd::DomainKind::Local => DomainKind::Local,
             crd::DomainKind::Relay => DomainKind::Relay,

@@ -18,14 +18,7 @@ fn repo(path: &str) -> String {
 /// A cluster with the CRDs installed and established, and a namespace `mail`.
 fn cluster_with_crds() -> KubeCluster {
     let cluster = KubeCluster::start();
-    cluster.kubectl_ok(&["apply", "--server-side", "-f", &repo("deploy/crds")]);
-    cluster.kubectl_ok(&[
-        "wait",
-        "--for=condition=Established",
-        "crd",
-        "--all",
-        "--timeout=60s",
-    ]);
+    cluster.install_crds();
     cluster.kubectl_ok(&["create", "namespace", "mail"]);
     cluster
 }

@@ -115,6 +115,20 @@ impl KubeCluster {
         cluster
     }
 
+    /// Installs the repository's CustomResourceDefinitions (`deploy/crds/`) and waits until
+    /// the API server serves them.
+    pub fn install_crds(&self) {
+        let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/crds");
+        self.kubectl_ok(&["apply", "--server-side", "-f", &crds.display().to_string()]);
+        self.kubectl_ok(&[
+            "wait",
+            "--for=condition=Established",
+            "crd",
+            "--all",
+            "--timeout=60s",
+        ]);
+    }
+
     /// A kubeconfig file for `who` (`admin` or `operator`).
     pub fn kubeconfig(&self, who: &str) -> PathBuf {
         self.dir.join(format!("{who}.kubeconfig"))
