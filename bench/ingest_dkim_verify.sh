@@ -49,23 +49,7 @@ open(unsigned, "wb").write(message)
 open(signed, "wb").write(signature + message)
 PY
 
-"$DNS_BIN" "$OUT/dns.addr" "bench._domainkey.bench.test=v=DKIM1; k=rsa; p=$PUBLIC" >"$OUT/dns.log" 2>&1 &
-DNS_PID=$!
-trap 'kill $DNS_PID 2>/dev/null || true; bench_cleanup' EXIT
-for ((i = 0; i < 50; i++)); do [[ -s $OUT/dns.addr ]] && break; sleep 0.1; done
-DNS_ADDR=$(cat "$OUT/dns.addr")
-log "bench DNS on $DNS_ADDR"
-
-POLICY=(TERN_INGRESS_TRUSTED_NETWORKS= TERN_INGRESS_LOCAL_DOMAINS=bench.test
-  "TERN_INGRESS_DNSBL_SITES=bl1.bench.test*2,bl2.bench.test" TERN_INGRESS_DNSBL_NAMESERVER="$DNS_ADDR"
-  TERN_INGRESS_SPF=record TERN_INGRESS_DMARC=record TERN_INGRESS_NAMESERVER="$DNS_ADDR"
-  TERN_INGRESS_RATE_LIMIT_CLIENT=100000000/1h TERN_INGRESS_RATE_LIMIT_SENDER_DOMAIN=100000000/1h)
-
-stop_tern() {
-  local pid
-  for pid in "${TERN_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-  TERN_PIDS=() SUT_PIDS=
-}
+start_bench_dns "bench._domainkey.bench.test=v=DKIM1; k=rsa; p=$PUBLIC"
 
 HZ=$(getconf CLK_TCK)
 bash "$PEER/postfix_baseline.sh" start

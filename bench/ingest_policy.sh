@@ -22,25 +22,8 @@ DNS_BIN=${DNS_BIN:-$ROOT/target/release/tern-bench-dns}
 [[ -x $DNS_BIN ]] || die "$DNS_BIN not built (cargo build --release -p tern-loadgen)"
 
 bench_init ingest-policy
-"$DNS_BIN" "$OUT/dns.addr" >"$OUT/dns.log" 2>&1 &
-DNS_PID=$!
-trap 'kill $DNS_PID 2>/dev/null || true; bench_cleanup' EXIT
-for ((i = 0; i < 50; i++)); do [[ -s $OUT/dns.addr ]] && break; sleep 0.1; done
-DNS_ADDR=$(cat "$OUT/dns.addr")
-log "bench DNS on $DNS_ADDR"
-
-POLICY=(TERN_INGRESS_TRUSTED_NETWORKS= TERN_INGRESS_LOCAL_DOMAINS=bench.test
-  "TERN_INGRESS_DNSBL_SITES=bl1.bench.test*2,bl2.bench.test" TERN_INGRESS_DNSBL_NAMESERVER="$DNS_ADDR"
-  TERN_INGRESS_SPF=record TERN_INGRESS_DMARC=record TERN_INGRESS_NAMESERVER="$DNS_ADDR"
-  TERN_INGRESS_RATE_LIMIT_CLIENT=100000000/1h TERN_INGRESS_RATE_LIMIT_SENDER_DOMAIN=100000000/1h)
+start_bench_dns
 EMPTY_TERN="$PSQL -X -q -d $BENCH_URL -c 'TRUNCATE attempts, jobs, messages, rate_limits'"
-
-# stop_tern: ends the running ingress before the next one binds the same ports.
-stop_tern() {
-  local pid
-  for pid in "${TERN_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-  TERN_PIDS=() SUT_PIDS=
-}
 
 bash "$PEER/postfix_baseline.sh" start
 for ((rep = 1; rep <= REPS; rep++)); do

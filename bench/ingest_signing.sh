@@ -32,12 +32,6 @@ use_key() {
   env "${TERN_ENV[@]}" "$TERN_BIN" dkim create bench.test "bench-$algorithm" --algorithm "$algorithm" >/dev/null
 }
 
-stop_tern() {
-  local pid
-  for pid in "${TERN_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-  TERN_PIDS=() SUT_PIDS=
-}
-
 bash "$PEER/postfix_baseline.sh" start
 for ((rep = 1; rep <= REPS; rep++)); do
   for size in $SIZES; do

@@ -72,6 +72,31 @@ start_tern_ingress() {
     TERN_INGRESS_MAX_CONNECTIONS=20000 TERN_INGRESS_MAX_CONNECTIONS_PER_IP=20000 "$@"
 }
 
+# stop_tern: ends the running Tern processes before the next ones bind the same ports.
+stop_tern() {
+  local pid
+  for pid in "${TERN_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  TERN_PIDS=() SUT_PIDS=
+}
+
+# start_bench_dns [NAME=TEXT ...]: tern-bench-dns on 127.0.0.1 (with these TXT records), its
+# address in $DNS_ADDR, its pid in $DNS_PID (killed on exit); $POLICY, the ingress settings
+# that turn the policy checks on against it: two DNSBL zones, SPF and DMARC in record mode
+# (DKIM verification with it), rate limits per client network and sender domain never reached.
+start_bench_dns() {
+  local i
+  "$DNS_BIN" "$OUT/dns.addr" "$@" >"$OUT/dns.log" 2>&1 &
+  DNS_PID=$!
+  trap 'kill $DNS_PID 2>/dev/null || true; bench_cleanup' EXIT
+  for ((i = 0; i < 50; i++)); do [[ -s $OUT/dns.addr ]] && break; sleep 0.1; done
+  DNS_ADDR=$(cat "$OUT/dns.addr")
+  log "bench DNS on $DNS_ADDR"
+  POLICY=(TERN_INGRESS_TRUSTED_NETWORKS= TERN_INGRESS_LOCAL_DOMAINS=bench.test
+    "TERN_INGRESS_DNSBL_SITES=bl1.bench.test*2,bl2.bench.test" TERN_INGRESS_DNSBL_NAMESERVER="$DNS_ADDR"
+    TERN_INGRESS_SPF=record TERN_INGRESS_DMARC=record TERN_INGRESS_NAMESERVER="$DNS_ADDR"
+    TERN_INGRESS_RATE_LIMIT_CLIENT=100000000/1h TERN_INGRESS_RATE_LIMIT_SENDER_DOMAIN=100000000/1h)
+}
+
 # smtp_load ARGS...: the peer harness, with the settings every run shares.
 smtp_load() {
   bash "$PEER/smtp_load.sh" -S -N -o "$OUT/runs.csv" -m "$MSGS" -k 1 -c reuse -T 300 -W "$QUIET_PCT" "$@"
