@@ -36,7 +36,7 @@ pub use certificates::{
 };
 pub use dkim::{
     DkimKey, DkimKeySummary, NewDkimKey, check_selector as check_dkim_selector,
-    generate as generate_dkim_key_pair,
+    dns_name as dkim_dns_name, dns_txt as dkim_dns_txt, generate as generate_dkim_key_pair,
 };
 pub use model::{
     BlockAction, BlockEntry, BlockKind, Certificate, DkimAlgorithm, Domain, DomainKind,

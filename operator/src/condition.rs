@@ -1,5 +1,6 @@
-//! Conditions as Kubernetes API conventions want them: a `Ready` condition per resource, with the
-//! generation it judged and the time it last changed.
+//! Conditions as Kubernetes API conventions want them: a `Ready` condition per resource (and
+//! specific ones where a kind has more to say), with the generation it judged and the time it
+//! last changed.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -24,16 +25,31 @@ pub fn ready(
     now: Timestamp,
 ) -> Condition {
     let (status, reason, message) = match outcome {
-        Outcome::Ready => ("True", "Reconciled", "in the control plane".to_owned()),
-        Outcome::NotReady { reason, message } => ("False", *reason, message.clone()),
+        Outcome::Ready => (true, "Reconciled", "in the control plane".to_owned()),
+        Outcome::NotReady { reason, message } => (false, *reason, message.clone()),
     };
+    condition("Ready", status, reason, message, generation, previous, now)
+}
+
+/// A condition of type `type_`, its transition time kept from `previous` when its status did
+/// not change.
+pub fn condition(
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    previous: &[Condition],
+    now: Timestamp,
+) -> Condition {
+    let status = if status { "True" } else { "False" };
     let last_transition_time = previous
         .iter()
-        .find(|condition| condition.type_ == "Ready" && condition.status == status)
+        .find(|condition| condition.type_ == type_ && condition.status == status)
         .map(|condition| condition.last_transition_time.clone())
         .unwrap_or(Time(now));
     Condition {
-        type_: "Ready".to_owned(),
+        type_: type_.to_owned(),
         status: status.to_owned(),
         reason: reason.to_owned(),
         message,

@@ -1,112 +1,189 @@
-//! A MailDomain's DKIM key: made once into a Secret the MailDomain owns (`<name>-dkim`), read
-//! from there afterwards, and handed to the control plane, which the ingress signs from. The
-//! private key leaves the Secret only for the control plane; it is never logged or put in a
-//! status.
+//! A MailDomain's DKIM keys, kept in one Secret the MailDomain owns (`<name>-dkim`): each key's
+//! pair under `<selector>.private-key.der` and `<selector>.public-key.der`, and where each
+//! stands in the rotation in the annotation `tern.dev/dkim-keys`. One Secret, so that a switch
+//! of signing is one write, guarded by the Secret's resourceVersion. The private keys leave the
+//! Secret only for the control plane; they are never logged or put in a status.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::jiff::Timestamp;
 use kube::api::{ObjectMeta, PostParams};
-use kube::{Api, Client, Resource as _, ResourceExt as _};
-use tern_common::control::{DkimAlgorithm, DkimKey, generate_dkim_key_pair};
+use kube::{Api, Resource as _, ResourceExt as _};
+use tern_common::control::{
+    DkimAlgorithm, DkimKey, dkim_dns_name, dkim_dns_txt, generate_dkim_key_pair,
+};
 
-use crate::crd::{self, DkimSpec, MailDomain};
+use crate::crd::{self, MailDomain};
 use crate::error::Error;
+use crate::rotation::{KeyState, Phase};
 
-/// A key as the Secret holds it.
-pub struct StoredKey {
-    pub key: DkimKey,
-    /// What the DNS record's `p=` carries.
-    pub public_key: Vec<u8>,
-}
+/// The annotation that holds the rotation's state.
+pub const KEYS_ANNOTATION: &str = "tern.dev/dkim-keys";
 
-/// The Secret's name for `domain`'s key.
+/// The Secret's name for `domain`'s keys.
 pub fn secret_name(domain: &MailDomain) -> String {
     format!("{}-dkim", domain.name_any())
 }
 
-/// A selector made on `now`: the prefix and the date (`tern-20261207`).
-pub fn selector(spec: &DkimSpec, now: Timestamp) -> String {
-    format!("{}-{}", spec.selector_prefix, now.strftime("%Y%m%d"))
+/// A domain's keys as its Secret holds them.
+#[derive(Default)]
+pub struct Keyring {
+    pub states: Vec<KeyState>,
+    pairs: BTreeMap<String, Pair>,
+    /// The Secret's, to write it back only over what was read; `None`: there is no Secret yet.
+    resource_version: Option<String>,
 }
 
-fn algorithm(spec: &DkimSpec) -> DkimAlgorithm {
-    match spec.algorithm {
+struct Pair {
+    private_key: Vec<u8>,
+    /// What the DNS record's `p=` carries.
+    public_key: Vec<u8>,
+}
+
+/// One key as the control plane takes it.
+pub struct StoredKey {
+    pub key: DkimKey,
+    pub public_key: Vec<u8>,
+    pub signing: bool,
+}
+
+pub fn algorithm(algorithm: crd::DkimAlgorithm) -> DkimAlgorithm {
+    match algorithm {
         crd::DkimAlgorithm::RsaSha256 => DkimAlgorithm::RsaSha256,
         crd::DkimAlgorithm::Ed25519Sha256 => DkimAlgorithm::Ed25519Sha256,
     }
 }
 
-/// The domain's key from its Secret, made (and the Secret with it) when there is none yet.
-pub async fn key(
-    client: &Client,
-    domain: &MailDomain,
-    name: &str,
-    spec: &DkimSpec,
-) -> Result<StoredKey, Error> {
-    let namespace = domain.namespace().unwrap_or_default();
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
-    let secret_name = secret_name(domain);
-    if let Some(secret) = secrets.get_opt(&secret_name).await? {
-        return read(&secret, name).ok_or_else(|| {
-            Error::Secret(format!(
-                "Secret {namespace}/{secret_name} is not a DKIM key Tern made"
-            ))
-        });
+impl Keyring {
+    /// The keys of `domain` (its MailDomain), none when its Secret does not exist yet.
+    pub async fn load(secrets: &Api<Secret>, domain: &MailDomain) -> Result<Self, Error> {
+        let name = secret_name(domain);
+        match secrets.get_opt(&name).await? {
+            None => Ok(Self::default()),
+            Some(secret) => Self::read(&secret).ok_or_else(|| {
+                Error::Secret(format!(
+                    "Secret {}/{name} is not a DKIM keyring Tern made",
+                    secret.namespace().unwrap_or_default()
+                ))
+            }),
+        }
     }
-    let algorithm = algorithm(spec);
-    let (private_key, public_key) = generate_dkim_key_pair(algorithm)?;
-    let selector = selector(spec, Timestamp::now());
-    let data = BTreeMap::from([
-        (
-            "selector".to_owned(),
-            ByteString(selector.clone().into_bytes()),
-        ),
-        (
-            "algorithm".to_owned(),
-            ByteString(algorithm.as_str().as_bytes().to_vec()),
-        ),
-        (
-            "private-key.der".to_owned(),
-            ByteString(private_key.clone()),
-        ),
-        ("public-key.der".to_owned(), ByteString(public_key.clone())),
-    ]);
-    let secret = Secret {
-        metadata: ObjectMeta {
-            name: Some(secret_name),
-            // Deleted with its MailDomain by Kubernetes' garbage collector.
-            owner_references: domain.controller_owner_ref(&()).map(|owner| vec![owner]),
-            ..ObjectMeta::default()
-        },
-        type_: Some("Opaque".to_owned()),
-        data: Some(data),
-        ..Secret::default()
-    };
-    secrets.create(&PostParams::default(), &secret).await?;
-    Ok(StoredKey {
-        key: DkimKey {
-            domain: name.to_owned(),
-            selector,
-            algorithm,
-            private_key,
-        },
-        public_key,
-    })
+
+    fn read(secret: &Secret) -> Option<Self> {
+        let states: Vec<KeyState> =
+            serde_json::from_str(secret.annotations().get(KEYS_ANNOTATION)?).ok()?;
+        let data = secret.data.as_ref()?;
+        let mut pairs = BTreeMap::new();
+        for state in &states {
+            let field =
+                |what: &str| Some(data.get(&format!("{}.{what}", state.selector))?.0.clone());
+            let pair = Pair {
+                private_key: field("private-key.der")?,
+                public_key: field("public-key.der")?,
+            };
+            pairs.insert(state.selector.clone(), pair);
+        }
+        Some(Self {
+            states,
+            pairs,
+            resource_version: secret.resource_version(),
+        })
+    }
+
+    /// Stores `states` when they differ from what was read: a pair is made for each new
+    /// selector, and a removed selector's pair is dropped. Two writers at once: the second
+    /// gets a conflict and reconciles again.
+    pub async fn store(
+        mut self,
+        secrets: &Api<Secret>,
+        domain: &MailDomain,
+        states: Vec<KeyState>,
+    ) -> Result<Self, Error> {
+        if self.resource_version.is_some() && states == self.states {
+            return Ok(self);
+        }
+        self.pairs
+            .retain(|selector, _| states.iter().any(|state| &state.selector == selector));
+        for state in &states {
+            if !self.pairs.contains_key(&state.selector) {
+                let (private_key, public_key) = generate_dkim_key_pair(algorithm(state.algorithm))?;
+                self.pairs.insert(
+                    state.selector.clone(),
+                    Pair {
+                        private_key,
+                        public_key,
+                    },
+                );
+            }
+        }
+        let mut data = BTreeMap::new();
+        for (selector, pair) in &self.pairs {
+            let mut put = |what: &str, bytes: &[u8]| {
+                data.insert(format!("{selector}.{what}"), ByteString(bytes.to_vec()));
+            };
+            put("private-key.der", &pair.private_key);
+            put("public-key.der", &pair.public_key);
+        }
+        let annotation = serde_json::to_string(&states)
+            .map_err(|error| Error::Secret(format!("the DKIM keys' state: {error}")))?;
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(secret_name(domain)),
+                annotations: Some(BTreeMap::from([(KEYS_ANNOTATION.to_owned(), annotation)])),
+                // Deleted with its MailDomain by Kubernetes' garbage collector.
+                owner_references: domain.controller_owner_ref(&()).map(|owner| vec![owner]),
+                resource_version: self.resource_version.clone(),
+                ..ObjectMeta::default()
+            },
+            type_: Some("Opaque".to_owned()),
+            data: Some(data),
+            ..Secret::default()
+        };
+        let written = match &self.resource_version {
+            None => secrets.create(&PostParams::default(), &secret).await?,
+            Some(_) => {
+                secrets
+                    .replace(&secret_name(domain), &PostParams::default(), &secret)
+                    .await?
+            }
+        };
+        self.resource_version = written.resource_version();
+        self.states = states;
+        Ok(self)
+    }
+
+    /// Every key for the control plane, for `domain` (the normalised name), the signing one
+    /// first so that a switch never leaves the domain without a signer.
+    pub fn keys(&self, domain: &str) -> Vec<StoredKey> {
+        let mut keys: Vec<StoredKey> = self
+            .states
+            .iter()
+            .filter_map(|state| {
+                let pair = self.pairs.get(&state.selector)?;
+                Some(StoredKey {
+                    key: DkimKey {
+                        domain: domain.to_owned(),
+                        selector: state.selector.clone(),
+                        algorithm: algorithm(state.algorithm),
+                        private_key: pair.private_key.clone(),
+                    },
+                    public_key: pair.public_key.clone(),
+                    signing: state.phase == Phase::Active,
+                })
+            })
+            .collect();
+        keys.sort_by_key(|key| !key.signing);
+        keys
+    }
 }
 
-fn read(secret: &Secret, domain: &str) -> Option<StoredKey> {
-    let data = secret.data.as_ref()?;
-    let text = |key: &str| String::from_utf8(data.get(key)?.0.clone()).ok();
-    Some(StoredKey {
-        key: DkimKey {
-            domain: domain.to_owned(),
-            selector: text("selector")?,
-            algorithm: text("algorithm")?.parse().ok()?,
-            private_key: data.get("private-key.der")?.0.clone(),
-        },
-        public_key: data.get("public-key.der")?.0.clone(),
-    })
+impl StoredKey {
+    /// The TXT record that publishes this key: its name and text.
+    pub fn dns_record(&self) -> (String, String) {
+        (
+            dkim_dns_name(&self.key.domain, &self.key.selector),
+            dkim_dns_txt(self.key.algorithm, &self.public_key),
+        )
+    }
 }

@@ -1,20 +1,28 @@
 //! The MailDomain reconciler: the domain's row in the control plane, owned by `crd`, so every
 //! ingress pod takes mail for it (and every worker routes it) within a second of the change
-//! notice; its DKIM key, so the ingress signs its mail; and the DNS records it should publish,
-//! checked against DNS at every reconcile.
+//! notice; its DKIM keys, rotated (see [`crate::rotation`]), so the ingress signs its mail; and
+//! the DNS records it should publish, checked against DNS at every reconcile.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
 use kube::{Api, Client, ResourceExt as _};
-use tern_common::control::{ControlError, Domain, DomainKind, Owner, PgControlStore};
+use tern_common::control::{
+    ControlError, Domain, DomainKind, Owner, PgControlStore, dkim_dns_name,
+};
 use tern_common::dns::Resolver;
 
 use crate::condition::{self, Outcome};
 use crate::crd::{self, DkimStatus, DnsRecord, MailDomain, MailDomainStatus};
+use crate::dkim::{Keyring, StoredKey};
 use crate::error::Error;
-use crate::{dkim, reconciler, records};
+use crate::rotation::{self, Change, Phase};
+use crate::{events, reconciler, records};
 
 const FINALIZER: &str = "tern.dev/maildomain";
 
@@ -96,76 +104,244 @@ async fn apply(
             }
         }
     };
-    // Its DKIM key and the records to publish, once the domain is ours.
-    let (outcome, dkim, dns_records) = if outcome == Outcome::Ready {
+    // Its DKIM keys and the records to publish, once the domain is ours.
+    let signing = if outcome == Outcome::Ready {
         signing(domain, context).await?
     } else {
-        (outcome, previous.dkim.clone(), previous.dns_records.clone())
+        Signing {
+            outcome,
+            dkim: previous.dkim.clone(),
+            dns_records: previous.dns_records.clone(),
+            again: None,
+            changes: Vec::new(),
+        }
     };
+    let now = Timestamp::now();
+    let generation = domain.metadata.generation;
+    let ready = condition::ready(&signing.outcome, generation, &previous.conditions, now);
     let status = MailDomainStatus {
-        conditions: vec![condition::ready(
-            &outcome,
-            domain.metadata.generation,
-            &previous.conditions,
-            Timestamp::now(),
-        )],
-        observed_generation: domain.metadata.generation,
-        dns_records,
-        dkim,
+        conditions: vec![
+            ready.clone(),
+            published(&signing.dns_records, generation, &previous.conditions, now),
+        ],
+        observed_generation: generation,
+        dns_records: signing.dns_records,
+        dkim: signing.dkim,
     };
     crate::status::apply(api, &domain.name_any(), &status).await?;
-    crate::events::on_transition(
-        &context.recorder,
-        domain,
-        &previous.conditions,
-        &status.conditions[0],
-    )
-    .await;
-    Ok(reconciler::again(outcome == Outcome::Ready, context.resync))
+    for change in &signing.changes {
+        let (reason, note) = rotation_event(change);
+        tracing::info!(domain = %domain.name_any(), reason, note, "DKIM rotation");
+        events::publish(&context.recorder, domain, EventType::Normal, reason, &note).await;
+    }
+    events::on_transition(&context.recorder, domain, &previous.conditions, &ready).await;
+    let ready = signing.outcome == Outcome::Ready;
+    Ok(match signing.again {
+        Some(soon) if ready => Action::requeue(soon.min(context.resync)),
+        _ => reconciler::again(ready, context.resync),
+    })
 }
 
-/// The domain's signing key (made into its Secret the first time) put into the control plane,
-/// or its keys taken out when `spec.dkim` is unset; then the records to publish, checked in DNS.
-async fn signing(
-    domain: &MailDomain,
-    context: &Context,
-) -> Result<(Outcome, Option<DkimStatus>, Vec<DnsRecord>), Error> {
+/// What [`signing`] found and did.
+struct Signing {
+    outcome: Outcome,
+    dkim: Option<DkimStatus>,
+    dns_records: Vec<DnsRecord>,
+    /// Sooner than the resync: a next key waiting for DNS, or a step falling due.
+    again: Option<Duration>,
+    changes: Vec<Change>,
+}
+
+/// The domain's keys moved on by the rotation (see [`crate::rotation`]) and put into the control
+/// plane, or taken out of it when `spec.dkim` is unset; then the records to publish, checked in
+/// DNS.
+async fn signing(domain: &MailDomain, context: &Context) -> Result<Signing, Error> {
     let name = desired(&domain.spec).name;
-    let mut outcome = Outcome::Ready;
-    let mut dkim_records = Vec::new();
-    let status = match &domain.spec.dkim {
-        None => {
-            context
-                .control
-                .delete_dkim_keys_of(Owner::Crd, &name)
-                .await?;
-            None
+    let Some(spec) = &domain.spec.dkim else {
+        context
+            .control
+            .delete_dkim_keys_of(Owner::Crd, &name)
+            .await?;
+        let mut dns_records = records::desired(&name, context.mx_host.as_deref(), &[]);
+        records::check(&context.resolver, &mut dns_records).await;
+        return Ok(Signing {
+            outcome: Outcome::Ready,
+            dkim: None,
+            dns_records,
+            again: None,
+            changes: Vec::new(),
+        });
+    };
+    let secrets: Api<Secret> = Api::namespaced(
+        context.client.clone(),
+        &domain.namespace().unwrap_or_default(),
+    );
+    let keyring = Keyring::load(&secrets, domain).await?;
+
+    // DNS first: whether it serves the next key's record decides the switch.
+    let dkim_records = |keyring: &Keyring| -> Vec<(String, String)> {
+        keyring
+            .keys(&name)
+            .iter()
+            .map(StoredKey::dns_record)
+            .collect()
+    };
+    let mut checked = records::desired(&name, context.mx_host.as_deref(), &dkim_records(&keyring));
+    records::check(&context.resolver, &mut checked).await;
+    let served = |selector: &str| {
+        let record_name = dkim_dns_name(&name, selector);
+        checked
+            .iter()
+            .any(|record| record.name == record_name && record.published)
+    };
+    let now = Timestamp::now();
+    let (states, changes) = rotation::advance(keyring.states.clone(), spec, now, served);
+    let keyring = keyring.store(&secrets, domain, states).await?;
+
+    let outcome = into_control_plane(&context.control, &name, &keyring).await?;
+    let mut dns_records =
+        records::desired(&name, context.mx_host.as_deref(), &dkim_records(&keyring));
+    for record in &mut dns_records {
+        record.published = checked.iter().any(|seen| {
+            seen == &DnsRecord {
+                published: true,
+                ..record.clone()
+            }
+        });
+    }
+    let selectors = |phase: Phase| {
+        keyring
+            .states
+            .iter()
+            .filter(move |key| key.phase == phase)
+            .map(|key| key.selector.clone())
+    };
+    let next_step = rotation::next_due(&keyring.states, spec);
+    let waiting = selectors(Phase::Next).next().is_some();
+    let until_step = next_step.map(|at| {
+        Duration::try_from(at.duration_since(now))
+            .unwrap_or_default()
+            .max(Duration::from_secs(1))
+    });
+    let again = match (waiting, until_step) {
+        (true, _) => Some(reconciler::NOT_READY),
+        (false, until) => until,
+    };
+    Ok(Signing {
+        outcome,
+        dkim: Some(DkimStatus {
+            active_selector: selectors(Phase::Active).next(),
+            next_selector: selectors(Phase::Next).next(),
+            retiring_selectors: selectors(Phase::Retiring).collect(),
+            next_step_at: next_step.map(Time),
+        }),
+        dns_records,
+        again,
+        changes,
+    })
+}
+
+/// Puts the keyring's keys into the control plane, the signer first, and removes the keys of
+/// `domain` the operator put there that the keyring no longer has.
+async fn into_control_plane(
+    control: &PgControlStore,
+    domain: &str,
+    keyring: &Keyring,
+) -> Result<Outcome, Error> {
+    let keys = keyring.keys(domain);
+    for stored in &keys {
+        match control
+            .put_dkim_key(Owner::Crd, &stored.key, &stored.public_key, stored.signing)
+            .await
+        {
+            Ok(_) => {}
+            Err(error @ ControlError::Database(_)) => return Err(error.into()),
+            Err(error) => {
+                return Ok(Outcome::NotReady {
+                    reason: "DkimKeyRefused",
+                    message: format!("selector {}: {error}", stored.key.selector),
+                });
+            }
         }
-        Some(spec) => {
-            let stored = dkim::key(&context.client, domain, &name, spec).await?;
-            match context
-                .control
-                .put_dkim_key(Owner::Crd, &stored.key, &stored.public_key, true)
+    }
+    for stale in control.dkim_keys(Some(domain)).await? {
+        let kept = keys
+            .iter()
+            .any(|stored| stored.key.selector == stale.selector);
+        if stale.owner == Owner::Crd && !kept {
+            match control
+                .delete_dkim_key(Owner::Crd, domain, &stale.selector)
                 .await
             {
-                Ok(summary) => dkim_records.push((summary.dns_name(), summary.dns_txt())),
-                Err(error @ ControlError::Database(_)) => return Err(error.into()),
-                Err(error) => {
-                    outcome = Outcome::NotReady {
-                        reason: "DkimKeyRefused",
-                        message: format!("selector {}: {error}", stored.key.selector),
-                    };
-                }
+                Ok(()) | Err(ControlError::NotFound) => {}
+                Err(error) => return Err(error.into()),
             }
-            Some(DkimStatus {
-                active_selector: Some(stored.key.selector),
-                ..DkimStatus::default()
-            })
         }
+    }
+    Ok(Outcome::Ready)
+}
+
+/// The `DnsPublished` condition: whether DNS serves every record the domain should publish.
+fn published(
+    records: &[DnsRecord],
+    generation: Option<i64>,
+    previous: &[Condition],
+    now: Timestamp,
+) -> Condition {
+    let missing: Vec<String> = records
+        .iter()
+        .filter(|record| !record.published)
+        .map(|record| format!("{} {}", record.record_type, record.name))
+        .collect();
+    let (status, reason, message) = if missing.is_empty() {
+        (true, "Published", "DNS serves every record".to_owned())
+    } else {
+        (
+            false,
+            "NotPublished",
+            format!("DNS does not serve: {}", missing.join(", ")),
+        )
     };
-    let mut dns_records = records::desired(&name, context.mx_host.as_deref(), &dkim_records);
-    records::check(&context.resolver, &mut dns_records).await;
-    Ok((outcome, status, dns_records))
+    condition::condition(
+        "DnsPublished",
+        status,
+        reason,
+        message,
+        generation,
+        previous,
+        now,
+    )
+}
+
+/// The event for one step of the rotation: its reason and note.
+fn rotation_event(change: &Change) -> (&'static str, String) {
+    match change {
+        Change::Made {
+            selector,
+            signing: true,
+        } => ("DkimKeyMade", format!("made {selector}; signing with it")),
+        Change::Made {
+            selector,
+            signing: false,
+        } => (
+            "DkimKeyMade",
+            format!("made {selector}; signing moves to it once DNS serves its record"),
+        ),
+        Change::Switched {
+            from: Some(from),
+            to,
+        } => (
+            "DkimSigningSwitched",
+            format!("signing with {to}; {from} stays published for the overlap"),
+        ),
+        Change::Switched { from: None, to } => {
+            ("DkimSigningSwitched", format!("signing with {to}"))
+        }
+        Change::Removed { selector } => (
+            "DkimKeyRemoved",
+            format!("{selector} is no longer published"),
+        ),
+    }
 }
 
 async fn cleanup(domain: &MailDomain, context: &Context) -> Result<Action, Error> {

@@ -29,14 +29,23 @@ pub async fn on_transition<K>(
     if was == Some(now.status.as_str()) {
         return;
     }
+    let type_ = if now.status == "True" {
+        EventType::Normal
+    } else {
+        EventType::Warning
+    };
+    publish(recorder, object, type_, &now.reason, &now.message).await;
+}
+
+/// Publishes one event about `object`; one that cannot be published is logged.
+pub async fn publish<K>(recorder: &Recorder, object: &K, type_: EventType, reason: &str, note: &str)
+where
+    K: Resource<DynamicType = ()>,
+{
     let event = Event {
-        type_: if now.status == "True" {
-            EventType::Normal
-        } else {
-            EventType::Warning
-        },
-        reason: now.reason.clone(),
-        note: Some(now.message.chars().take(1000).collect()),
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note.chars().take(1000).collect()),
         action: "Reconcile".to_owned(),
         secondary: None,
     };

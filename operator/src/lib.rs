@@ -7,7 +7,7 @@
 //! - [`crd`]: the custom resources and their generated definitions.
 //! - [`blocklists`]: the MailBlocklist reconciler.
 //! - [`certificates`]: the MailCertificate reconciler.
-//! - [`domains`]: the MailDomain reconciler.
+//! - [`domains`]: the MailDomain reconciler; `rotation` is its DKIM keys' state machine.
 //! - [`users`]: the MailUser reconciler.
 //! - [`condition`]: `Ready` conditions as the API conventions want them.
 //! - [`events`]: Kubernetes events when a resource's readiness changes.
@@ -29,6 +29,7 @@ mod metrics;
 mod mock_api;
 mod reconciler;
 mod records;
+mod rotation;
 mod run;
 mod status;
 pub mod users;

@@ -53,18 +53,29 @@ pub struct DkimKeySummary {
 impl DkimKeySummary {
     /// Where the record goes: `<selector>._domainkey.<domain>`.
     pub fn dns_name(&self) -> String {
-        format!("{}._domainkey.{}", self.selector, self.domain)
+        dns_name(&self.domain, &self.selector)
     }
 
-    /// The TXT record's text (a resolver joins the 255-octet strings it is split into).
+    /// The TXT record's text.
     pub fn dns_txt(&self) -> String {
-        let kind = match self.algorithm {
-            DkimAlgorithm::RsaSha256 => "rsa",
-            DkimAlgorithm::Ed25519Sha256 => "ed25519",
-        };
-        let key = base64::engine::general_purpose::STANDARD.encode(&self.public_key);
-        format!("v=DKIM1; k={kind}; p={key}")
+        dns_txt(self.algorithm, &self.public_key)
     }
+}
+
+/// Where a key's record goes: `<selector>._domainkey.<domain>`.
+pub fn dns_name(domain: &str, selector: &str) -> String {
+    format!("{selector}._domainkey.{domain}")
+}
+
+/// A key's TXT record text (a resolver joins the 255-octet strings it is split into);
+/// `public_key` as `p=` carries it.
+pub fn dns_txt(algorithm: DkimAlgorithm, public_key: &[u8]) -> String {
+    let kind = match algorithm {
+        DkimAlgorithm::RsaSha256 => "rsa",
+        DkimAlgorithm::Ed25519Sha256 => "ed25519",
+    };
+    let key = base64::engine::general_purpose::STANDARD.encode(public_key);
+    format!("v=DKIM1; k={kind}; p={key}")
 }
 
 /// What a caller asks for; the key pair is made here.

@@ -1,6 +1,6 @@
 //! `MailDomain`: a domain Tern takes mail for, its route, and its DKIM keys.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -122,7 +122,7 @@ pub struct DnsRecord {
 }
 
 /// Where DKIM rotation stands.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DkimStatus {
     /// The selector mail is signed with now.
@@ -134,4 +134,9 @@ pub struct DkimStatus {
     /// Selectors no longer signing, kept published until their overlap ends.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retiring_selectors: Vec<String>,
+    /// When the rotation takes its next step by itself: a new key made, or a retiring key
+    /// removed. Unset with `rotation: Never` and nothing retiring, or while a next key waits
+    /// for DNS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_step_at: Option<Time>,
 }
