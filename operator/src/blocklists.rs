@@ -31,7 +31,17 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = context.client.clone();
-    reconciler::run(&client, context, reconcile, error_policy, None, shutdown).await;
+    let resync = context.resync;
+    reconciler::run(
+        &client,
+        "MailBlocklist",
+        context,
+        reconcile,
+        resync,
+        None,
+        shutdown,
+    )
+    .await;
 }
 
 /// The control plane's entries for `entries`; the first invalid one is named by its index.
@@ -87,10 +97,6 @@ async fn reconcile(list: Arc<MailBlocklist>, context: Arc<Context>) -> Result<Ac
         |list| async move { cleanup(&list, context).await },
     )
     .await
-}
-
-fn error_policy(list: Arc<MailBlocklist>, error: &Error, context: Arc<Context>) -> Action {
-    reconciler::retry("MailBlocklist", &*list, error, context.resync)
 }
 
 async fn apply(

@@ -40,11 +40,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = context.client.clone();
+    let resync = context.resync;
     reconciler::run(
         &client,
+        "MailCertificate",
         context,
         reconcile,
-        error_policy,
+        resync,
         Some(|certificate: &MailCertificate| certificate.spec.secret_name.as_deref()),
         shutdown,
     )
@@ -89,10 +91,6 @@ async fn reconcile(
         |certificate| async move { cleanup(&certificate, context).await },
     )
     .await
-}
-
-fn error_policy(certificate: Arc<MailCertificate>, error: &Error, context: Arc<Context>) -> Action {
-    reconciler::retry("MailCertificate", &*certificate, error, context.resync)
 }
 
 async fn apply(

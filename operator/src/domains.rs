@@ -45,7 +45,17 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = context.client.clone();
-    reconciler::run(&client, context, reconcile, error_policy, None, shutdown).await;
+    let resync = context.resync;
+    reconciler::run(
+        &client,
+        "MailDomain",
+        context,
+        reconcile,
+        resync,
+        None,
+        shutdown,
+    )
+    .await;
 }
 
 /// The control plane's row for `spec`. The name is normalised by the control plane's own rule;
@@ -73,10 +83,6 @@ async fn reconcile(domain: Arc<MailDomain>, context: Arc<Context>) -> Result<Act
         |domain| async move { cleanup(&domain, context).await },
     )
     .await
-}
-
-fn error_policy(domain: Arc<MailDomain>, error: &Error, context: Arc<Context>) -> Action {
-    reconciler::retry("MailDomain", &*domain, error, context.resync)
 }
 
 async fn apply(

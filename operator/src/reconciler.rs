@@ -1,11 +1,12 @@
 //! What every reconciler shares: the finalizer around its apply and cleanup, the metrics, and
-//! how soon a failure is retried.
+//! how soon a failure is retried (backing off, per resource).
 
+use std::collections::HashMap;
 use std::fmt::Debug;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{StreamExt as _, TryFuture};
+use futures::{StreamExt as _, TryFuture, TryFutureExt as _};
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::NamespaceResourceScope;
 use kube::runtime::controller::{Action, Controller};
@@ -25,12 +26,14 @@ pub const NOT_READY: Duration = Duration::from_secs(60);
 
 /// Runs the controller of `K` in every namespace until `shutdown`. `secret_of` names the Secret
 /// a resource reads (a password, a certificate), if any: Secrets are then watched too, and a
-/// change to one reconciles the resources that name it.
+/// change to one reconciles the resources that name it. A failed reconcile is retried with
+/// [`backoff`], counted per resource and reset by a reconcile that succeeds.
 pub async fn run<K, Ctx, ReconcileFut>(
     client: &Client,
+    kind: &'static str,
     context: Arc<Ctx>,
-    reconcile: impl FnMut(Arc<K>, Arc<Ctx>) -> ReconcileFut,
-    error_policy: impl Fn(Arc<K>, &Error, Arc<Ctx>) -> Action,
+    mut reconcile: impl FnMut(Arc<K>, Arc<Ctx>) -> ReconcileFut,
+    resync: Duration,
     secret_of: Option<fn(&K) -> Option<&str>>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) where
@@ -57,11 +60,33 @@ pub async fn run<K, Ctx, ReconcileFut>(
             },
         );
     }
+    let failures: Arc<Mutex<HashMap<ObjectRef<K>, u32>>> = Arc::default();
+    let succeeded = Arc::clone(&failures);
+    let reconcile = move |object: Arc<K>, context: Arc<Ctx>| {
+        let key = ObjectRef::from_obj(&*object);
+        let succeeded = Arc::clone(&succeeded);
+        reconcile(object, context).map_ok(move |action| {
+            lock(&succeeded).remove(&key);
+            action
+        })
+    };
+    let error_policy = move |object: Arc<K>, error: &Error, _: Arc<Ctx>| {
+        let mut failures = lock(&failures);
+        let count = failures.entry(ObjectRef::from_obj(&*object)).or_default();
+        *count = count.saturating_add(1);
+        retry(kind, &*object, error, *count, resync)
+    };
     controller
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context)
         .for_each(|_| async {})
         .await;
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Runs `apply` (or, once the resource is being deleted, `cleanup`) under the finalizer
@@ -96,20 +121,33 @@ where
     .map_err(|error| Error::Finalizer(Box::new(error)))
 }
 
-/// The controllers' error policy: soon when waiting can help, at the next resync otherwise.
-pub fn retry<K: Resource<DynamicType = ()>>(
+/// The controllers' error policy: a failure that waiting can mend is retried after
+/// [`backoff`]; any other at the next resync, since only a change to the resource (which
+/// reconciles at once) or to the world outside can mend it.
+fn retry<K: Resource<DynamicType = ()>>(
     kind: &'static str,
     object: &K,
     error: &Error,
+    failures: u32,
     resync: Duration,
 ) -> Action {
     metrics::reconcile_failed(kind, error);
-    tracing::warn!(kind, name = %object.name_any(), %error, "reconcile failed; retrying");
-    if error.is_transient() {
-        Action::requeue(Duration::from_secs(5))
+    let after = if error.is_transient() {
+        backoff(failures).min(resync)
     } else {
-        Action::requeue(resync)
-    }
+        resync
+    };
+    tracing::warn!(kind, name = %object.name_any(), %error, failures, retry_in = ?after, "reconcile failed");
+    Action::requeue(after)
+}
+
+/// How long to wait after the `failures`-th failure in a row: 5 s, doubling, at most 5 min.
+pub fn backoff(failures: u32) -> Duration {
+    const FIRST: Duration = Duration::from_secs(5);
+    const MOST: Duration = Duration::from_secs(300);
+    FIRST
+        .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1)))
+        .min(MOST)
 }
 
 /// When to look again after an apply that ended in `ready`: a settled resource at the next
@@ -117,4 +155,18 @@ pub fn retry<K: Resource<DynamicType = ()>>(
 /// changed or deleted behind the operator's back).
 pub fn again(ready: bool, resync: Duration) -> Action {
     Action::requeue(if ready { resync } else { NOT_READY.min(resync) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_back_off_to_five_minutes() {
+        let waits: Vec<u64> = [1, 2, 3, 4, 6, 7, 40, u32::MAX]
+            .into_iter()
+            .map(|failures| backoff(failures).as_secs())
+            .collect();
+        assert_eq!(waits, [5, 10, 20, 40, 160, 300, 300, 300]);
+    }
 }

@@ -35,11 +35,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = context.client.clone();
+    let resync = context.resync;
     reconciler::run(
         &client,
+        "MailUser",
         context,
         reconcile,
-        error_policy,
+        resync,
         Some(|user: &MailUser| Some(user.spec.password_secret_ref.name.as_str())),
         shutdown,
     )
@@ -57,10 +59,6 @@ async fn reconcile(user: Arc<MailUser>, context: Arc<Context>) -> Result<Action,
         |user| async move { cleanup(&user, context).await },
     )
     .await
-}
-
-fn error_policy(user: Arc<MailUser>, error: &Error, context: Arc<Context>) -> Action {
-    reconciler::retry("MailUser", &*user, error, context.resync)
 }
 
 async fn apply(user: &MailUser, api: &Api<MailUser>, context: &Context) -> Result<Action, Error> {
