@@ -4,13 +4,18 @@
 # proxy (what Go operators get from envtest, built rather than downloaded). The binaries are
 # cached outside the repository, keyed by version, so they are built once per machine.
 #
-#   scripts/kube.sh bin   build if missing, print the directory holding kube-apiserver, etcd, kubectl
+#   scripts/kube.sh bin                 build if missing, print the directory holding
+#                                       kube-apiserver, etcd, kubectl
+#   scripts/kube.sh cert-manager-crds   print a directory holding cert-manager's own
+#                                       CustomResourceDefinitions (Certificate, Issuer,
+#                                       ClusterIssuer), taken from its Go module
 set -euo pipefail
 
 KUBERNETES=v1.37.2
 # k8s.io/kubernetes's own modules (staging) are published as k8s.io/<name> at v0.<minor>.<patch>.
 STAGING=v0.37.2
 ETCD=v3.7.3
+CERT_MANAGER=v1.21.2
 CACHE="${TERN_CACHE_DIR:-$HOME/.cache/tern}"
 BIN="$CACHE/kube-$KUBERNETES-etcd-$ETCD"
 
@@ -68,13 +73,36 @@ build() {
   log "built into $BIN"
 }
 
+# cert-manager's controller is a module of its own (cmd/controller) that the proxy does not serve,
+# but its main module carries the CRDs it installs, generated from its Go types: the MailCertificate
+# tests install those, so the operator's Certificates are checked against cert-manager's schema.
+cert_manager_crds() {
+  local dir="$CACHE/cert-manager-$CERT_MANAGER-crds"
+  if [[ ! -f "$dir/.copied" ]]; then
+    command -v go >/dev/null || { log "the go command is needed"; exit 1; }
+    local module
+    module=$(cd "$CACHE" && go mod download -json "github.com/cert-manager/cert-manager@$CERT_MANAGER" |
+      sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+    [[ -d $module/deploy/crds ]] || { log "no deploy/crds in cert-manager $CERT_MANAGER"; exit 1; }
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    cp "$module"/deploy/crds/cert-manager.io_{certificates,issuers,clusterissuers}.yaml "$dir/"
+    touch "$dir/.copied"
+  fi
+  echo "$dir"
+}
+
 case "${1:-}" in
   bin)
     build
     echo "$BIN"
     ;;
+  cert-manager-crds)
+    mkdir -p "$CACHE"
+    cert_manager_crds
+    ;;
   *)
-    echo "usage: scripts/kube.sh bin" >&2
+    echo "usage: scripts/kube.sh bin | cert-manager-crds" >&2
     exit 64
     ;;
 esac

@@ -1,5 +1,5 @@
-//! The MailCertificate reconciler: the certificate from a `kubernetes.io/tls` Secret put into the
-//! control plane (owned by `crd`, named `crd.<namespace>.<name>`), which every ingress pod serves
+//! The MailCertificate reconciler: the certificate from a `kubernetes.io/tls` Secret (named, or
+//! issued by cert-manager: see [`crate::cert_manager`]) put into the control plane (owned by `crd`, named `crd.<namespace>.<name>`), which every ingress pod serves
 //! by SNI; the status says until when it is valid, its fingerprint, and how many ingress pods
 //! serve it already. Secrets are watched, so a renewed certificate is taken within seconds.
 
@@ -14,6 +14,7 @@ use kube::{Api, Client, ResourceExt as _};
 use tern_common::control::heartbeat::{self, Processes};
 use tern_common::control::{ControlError, NewCertificate, Owner, PgControlStore, leaf_fingerprint};
 
+use crate::cert_manager::{self, Requested};
 use crate::condition::{self, Outcome};
 use crate::crd::{MailCertificate, MailCertificateStatus};
 use crate::error::Error;
@@ -47,10 +48,18 @@ pub async fn run(
         context,
         reconcile,
         resync,
-        Some(|certificate: &MailCertificate| certificate.spec.secret_name.as_deref()),
+        Some(|certificate: &MailCertificate| Some(secret_of(certificate))),
         shutdown,
     )
     .await;
+}
+
+/// The Secret the certificate is read from: the one named, or the one cert-manager issues into.
+pub fn secret_of(certificate: &MailCertificate) -> String {
+    match &certificate.spec.secret_name {
+        Some(name) => name.clone(),
+        None => cert_manager::secret_name(certificate),
+    }
 }
 
 /// The control plane's name for a resource's certificate.
@@ -171,18 +180,37 @@ async fn put(
     status: &mut MailCertificateStatus,
 ) -> Result<Outcome, Error> {
     let namespace = certificate.namespace().unwrap_or_default();
-    let Some(secret_name) = &certificate.spec.secret_name else {
-        return Ok(Outcome::NotReady {
-            reason: "IssuerNotSupported",
-            message: "certificates from a cert-manager issuer are not made yet: give secretName"
-                .into(),
-        });
-    };
+    // From cert-manager: the Certificate asked for first, its Secret once issued.
+    let mut issuing = None;
+    if let Some(issuer) = &certificate.spec.issuer_ref {
+        match cert_manager::request(&context.client, certificate, issuer).await? {
+            Requested::NoCertManager => {
+                return Ok(Outcome::NotReady {
+                    reason: "CertManagerMissing",
+                    message: "spec.issuerRef needs cert-manager: the cluster has no \
+                              certificates.cert-manager.io"
+                        .into(),
+                });
+            }
+            Requested::Applied { not_ready } => issuing = not_ready,
+        }
+    }
+    let secret_name = secret_of(certificate);
     let secrets: Api<Secret> = Api::namespaced(context.client.clone(), &namespace);
-    let secret = secrets
-        .get_opt(secret_name)
-        .await?
-        .ok_or_else(|| Error::Secret(format!("Secret {namespace}/{secret_name} does not exist")))?;
+    let Some(secret) = secrets.get_opt(&secret_name).await? else {
+        if certificate.spec.issuer_ref.is_some() {
+            return Ok(Outcome::NotReady {
+                reason: "Issuing",
+                message: format!(
+                    "cert-manager has not issued {namespace}/{secret_name} yet: {}",
+                    issuing.unwrap_or_else(|| "no reason given".into())
+                ),
+            });
+        }
+        return Err(Error::Secret(format!(
+            "Secret {namespace}/{secret_name} does not exist"
+        )));
+    };
     let version = secret.resource_version().unwrap_or_default();
     let name = stored_name(certificate);
     let stored = match context.control.certificate(&name).await {

@@ -6,7 +6,7 @@
 //! - [`run`]: the whole operator, its controllers behind the leader election.
 //! - [`crd`]: the custom resources and their generated definitions.
 //! - [`blocklists`]: the MailBlocklist reconciler.
-//! - [`certificates`]: the MailCertificate reconciler.
+//! - [`certificates`]: the MailCertificate reconciler; `cert_manager` asks cert-manager for one.
 //! - [`domains`]: the MailDomain reconciler; `rotation` is its DKIM keys' state machine.
 //! - [`users`]: the MailUser reconciler.
 //! - [`condition`]: `Ready` conditions as the API conventions want them.
@@ -15,6 +15,7 @@
 //! - [`error`]: what a reconcile can fail with, and its metric label.
 
 pub mod blocklists;
+mod cert_manager;
 pub mod certificates;
 pub mod condition;
 pub mod config;

@@ -34,7 +34,7 @@ pub async fn run<K, Ctx, ReconcileFut>(
     context: Arc<Ctx>,
     mut reconcile: impl FnMut(Arc<K>, Arc<Ctx>) -> ReconcileFut,
     resync: Duration,
-    secret_of: Option<fn(&K) -> Option<&str>>,
+    secret_of: Option<fn(&K) -> Option<String>>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -53,7 +53,7 @@ pub async fn run<K, Ctx, ReconcileFut>(
                     .state()
                     .into_iter()
                     .filter(|object| {
-                        object.namespace() == namespace && secret_of(object) == Some(name.as_str())
+                        object.namespace() == namespace && secret_of(object).as_ref() == Some(&name)
                     })
                     .map(|object| ObjectRef::from_obj(&*object))
                     .collect::<Vec<_>>()

@@ -42,7 +42,7 @@ pub async fn run(
         context,
         reconcile,
         resync,
-        Some(|user: &MailUser| Some(user.spec.password_secret_ref.name.as_str())),
+        Some(|user: &MailUser| Some(user.spec.password_secret_ref.name.clone())),
         shutdown,
     )
     .await;

@@ -129,6 +129,19 @@ impl KubeCluster {
         ]);
     }
 
+    /// Installs cert-manager's own CustomResourceDefinitions (from its Go module, by
+    /// `scripts/kube.sh`): its kinds, without its controller.
+    pub fn install_cert_manager_crds(&self) {
+        let crds = kube_script("cert-manager-crds");
+        self.kubectl_ok(&["apply", "--server-side", "-f", &crds.display().to_string()]);
+        self.kubectl_ok(&[
+            "wait",
+            "--for=condition=Established",
+            "crd/certificates.cert-manager.io",
+            "--timeout=60s",
+        ]);
+    }
+
     /// A kubeconfig file for `who` (`admin` or `operator`).
     pub fn kubeconfig(&self, who: &str) -> PathBuf {
         self.dir.join(format!("{who}.kubeconfig"))
@@ -228,16 +241,21 @@ impl Drop for KubeCluster {
 
 /// The directory holding etcd, kube-apiserver and kubectl, built by `scripts/kube.sh`.
 fn binaries() -> PathBuf {
+    kube_script("bin")
+}
+
+/// Runs `scripts/kube.sh what`: the directory it prints.
+fn kube_script(what: &str) -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kube.sh");
     let output = Command::new("bash")
         .arg(&script)
-        .arg("bin")
+        .arg(what)
         .stderr(Stdio::inherit())
         .output()
         .expect("run scripts/kube.sh");
     assert!(
         output.status.success(),
-        "scripts/kube.sh bin failed: the Kubernetes binaries could not be built"
+        "scripts/kube.sh {what} failed: see its message above"
     );
     PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
 }

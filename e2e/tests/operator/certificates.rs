@@ -96,3 +96,120 @@ async fn a_mail_certificate_from_a_tls_secret_is_served_by_sni() {
     )
     .await;
 }
+
+/// `field` of `resource` (`certificate.cert-manager.io/mx`) in namespace `mail`; empty while
+/// there is no such resource.
+fn get(stack: &Stack, resource: &str, field: &str) -> String {
+    let output = stack.cluster.kubectl(&[
+        "get",
+        resource,
+        "-n",
+        "mail",
+        "-o",
+        &format!("jsonpath={field}"),
+    ]);
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Plays cert-manager's part once it has issued: the TLS Secret for `certificate`, replaced if
+/// there is one.
+fn issue(stack: &Stack, certificate: &TestCertificate) {
+    let files = SecretMount::new(certificate);
+    let secret = stack.cluster.kubectl_ok(&[
+        "create",
+        "secret",
+        "tls",
+        "mx-tls",
+        "-n",
+        "mail",
+        "--cert",
+        &files.cert().display().to_string(),
+        "--key",
+        &files.key().display().to_string(),
+        "--dry-run=client",
+        "-o",
+        "yaml",
+    ]);
+    stack.apply(&secret);
+}
+
+#[tokio::test]
+async fn a_mail_certificate_from_a_cert_manager_issuer_is_served_once_issued() {
+    let stack = Stack::start().await;
+    const HOST: &str = "mx.mail.tern.test";
+    // Without cert-manager's kinds, an issuerRef cannot be met, and the condition says so.
+    stack.apply(&format!(
+        "apiVersion: tern.dev/v1alpha1\nkind: MailCertificate\nmetadata: {{name: mx}}\n\
+         spec: {{hostnames: [{HOST}], issuerRef: {{name: tern-ca, kind: ClusterIssuer}}}}\n"
+    ));
+    let reason = "{.status.conditions[?(@.type==\"Ready\")].reason}";
+    eventually("CertManagerMissing", Duration::from_secs(15), || async {
+        (get(&stack, "mailcertificate/mx", reason) == "CertManagerMissing").then_some(())
+    })
+    .await;
+
+    // With cert-manager's own definitions installed, the operator asks for the Certificate (at
+    // the next look, which any change to the MailCertificate brings forward).
+    stack.cluster.install_cert_manager_crds();
+    stack.cluster.kubectl_ok(&[
+        "annotate",
+        "mailcertificate",
+        "mx",
+        "-n",
+        "mail",
+        "tern.test/nudge=1",
+    ]);
+    let requested = "certificate.cert-manager.io/mx";
+    eventually(
+        "a cert-manager Certificate",
+        Duration::from_secs(15),
+        || async { (get(&stack, requested, "{.spec.secretName}") == "mx-tls").then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        get(&stack, requested, "{.spec.dnsNames}"),
+        format!("[\"{HOST}\"]")
+    );
+    assert_eq!(
+        get(
+            &stack,
+            requested,
+            "{.spec.issuerRef.name} {.spec.issuerRef.kind}"
+        ),
+        "tern-ca ClusterIssuer"
+    );
+    assert_eq!(
+        get(&stack, requested, "{.metadata.ownerReferences[0].kind}"),
+        "MailCertificate"
+    );
+    eventually("Issuing", Duration::from_secs(15), || async {
+        (get(&stack, "mailcertificate/mx", reason) == "Issuing").then_some(())
+    })
+    .await;
+
+    // cert-manager issues into the Secret: the certificate is served by SNI.
+    let first = TestCertificate::self_signed(&[HOST]);
+    issue(&stack, &first);
+    eventually(
+        "the issued certificate served",
+        Duration::from_secs(15),
+        || async { serves(stack.smtp, HOST, &first).await.then_some(()) },
+    )
+    .await;
+    assert_eq!(stack.ready("mailcertificate/mx"), "True");
+
+    // A renewal (a new key, as the Certificate asks) replaces it within seconds.
+    let renewed = TestCertificate::self_signed(&[HOST]);
+    issue(&stack, &renewed);
+    eventually(
+        "the renewed certificate served",
+        Duration::from_secs(15),
+        || async { serves(stack.smtp, HOST, &renewed).await.then_some(()) },
+    )
+    .await;
+    assert!(!serves(stack.smtp, HOST, &first).await);
+    assert_eq!(
+        Some(get(&stack, "mailcertificate/mx", "{.status.fingerprint}")),
+        tern_common::control::leaf_fingerprint(&renewed.cert_pem)
+    );
+}
