@@ -291,6 +291,9 @@ async fn cleanup(certificate: &MailCertificate, context: &Context) -> Result<Act
 }
 
 #[cfg(test)]
+mod scenarios;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -366,6 +366,9 @@ async fn cleanup(domain: &MailDomain, context: &Context) -> Result<Action, Error
 }
 
 #[cfg(test)]
+mod scenarios;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
