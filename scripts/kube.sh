@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# A real Kubernetes control plane for the operator's tests: kube-apiserver and kubectl built from
-# k8s.io/kubernetes, etcd from go.etcd.io/etcd/server/v3, with the go command through the module
-# proxy (what Go operators get from envtest, built rather than downloaded). The binaries are
-# cached outside the repository, keyed by version, so they are built once per machine.
+# A real Kubernetes control plane for the operator's tests: kube-apiserver, kubectl and
+# kube-controller-manager built from k8s.io/kubernetes, etcd from go.etcd.io/etcd/server/v3,
+# with the go command through the module proxy (what Go operators get from envtest, built
+# rather than downloaded). The binaries are cached outside the repository, keyed by version, so
+# they are built once per machine.
 #
 #   scripts/kube.sh bin                 build if missing, print the directory holding
-#                                       kube-apiserver, etcd, kubectl
+#                                       etcd, kube-apiserver, kubectl and
+#                                       kube-controller-manager
 #   scripts/kube.sh cert-manager-crds   print a directory holding cert-manager's own
 #                                       CustomResourceDefinitions (Certificate, Issuer,
 #                                       ClusterIssuer), taken from its Go module
@@ -46,30 +48,39 @@ build_main() {
   )
 }
 
+# The binaries the tests run. Each is built on its own and moved into place whole, so its
+# presence says it is complete, and a tool added later is built alone on a machine that has the
+# others.
+TOOLS=(etcd kube-apiserver kubectl kube-controller-manager)
+
+missing() {
+  local tool
+  for tool in "${TOOLS[@]}"; do
+    [[ -x "$BIN/$tool" ]] || echo "$tool"
+  done
+}
+
 build() {
-  # The marker is written last, so an interrupted build is redone rather than trusted.
-  if [[ -f "$BIN/.built" ]]; then
+  if [[ -z "$(missing)" ]]; then
     return
   fi
   command -v go >/dev/null || { log "the go command is needed"; exit 1; }
-  mkdir -p "$CACHE"
+  mkdir -p "$CACHE" "$BIN"
   # Test binaries ask for it in parallel: one builds, the others wait and find it built.
   exec 9>"$BIN.lock"
   flock 9
-  if [[ -f "$BIN/.built" ]]; then
-    return
-  fi
-  rm -rf "$BIN" "$BIN.work"
-  mkdir -p "$BIN.work"
-  log "building etcd $ETCD and kube-apiserver and kubectl $KUBERNETES (once per machine; minutes)"
-  build_main go.etcd.io/etcd/server/v3 "$ETCD" "$ETCD" "$BIN.work/bin/etcd" go.etcd.io/etcd/server/v3
-  build_main k8s.io/kubernetes "$KUBERNETES" "$STAGING" "$BIN.work/bin/kube-apiserver" \
-    k8s.io/kubernetes/cmd/kube-apiserver
-  build_main k8s.io/kubernetes "$KUBERNETES" "$STAGING" "$BIN.work/bin/kubectl" \
-    k8s.io/kubernetes/cmd/kubectl
-  mv "$BIN.work/bin" "$BIN"
-  rm -rf "$BIN.work"
-  touch "$BIN/.built"
+  local tool
+  for tool in $(missing); do
+    log "building $tool (once per machine; minutes)"
+    rm -rf "$BIN.work"
+    mkdir -p "$BIN.work"
+    case $tool in
+      etcd) build_main go.etcd.io/etcd/server/v3 "$ETCD" "$ETCD" "$BIN.work/$tool" go.etcd.io/etcd/server/v3 ;;
+      *) build_main k8s.io/kubernetes "$KUBERNETES" "$STAGING" "$BIN.work/$tool" "k8s.io/kubernetes/cmd/$tool" ;;
+    esac
+    mv "$BIN.work/$tool" "$BIN/$tool"
+    rm -rf "$BIN.work"
+  done
   log "built into $BIN"
 }
 

@@ -1,8 +1,10 @@
 //! A real Kubernetes API server for the operator's tests: etcd and kube-apiserver, built from
 //! their Go modules by `scripts/kube.sh` (once per machine), started on loopback ports with a
 //! private data directory and RBAC authorization on, and stopped when dropped. There are no
-//! nodes and no controller manager: what an operator needs of Kubernetes — CRDs, schemas and CEL,
-//! server-side apply, watches, Secrets, Leases, RBAC — is the API server's own work.
+//! nodes: what an operator needs of Kubernetes — CRDs, schemas and CEL, server-side apply,
+//! watches, Secrets, Leases, RBAC — is the API server's own work. A test that needs what follows
+//! a deletion (a namespace's contents deleted with it, owned objects with their owner) starts the
+//! controller manager's namespace and garbage collector controllers too.
 //!
 //! Two identities sign in with static tokens: an administrator (`system:masters`) that sets up
 //! what a cluster admin would, and the operator's service account, which has only what the RBAC
@@ -25,6 +27,7 @@ pub struct KubeCluster {
     pub operator_token: String,
     etcd: Child,
     apiserver: Child,
+    controllers: Option<Child>,
 }
 
 impl KubeCluster {
@@ -108,6 +111,7 @@ impl KubeCluster {
             operator_token,
             etcd,
             apiserver,
+            controllers: None,
         };
         cluster.write_kubeconfig("admin", &cluster.admin_token);
         cluster.write_kubeconfig("operator", &cluster.operator_token);
@@ -127,6 +131,27 @@ impl KubeCluster {
             "--all",
             "--timeout=60s",
         ]);
+    }
+
+    /// Starts kube-controller-manager with only the namespace controller (a deleted namespace's
+    /// contents are deleted, then the namespace) and the garbage collector (objects go with
+    /// their owner), as the administrator.
+    pub fn start_controllers(&mut self) {
+        if self.controllers.is_some() {
+            return;
+        }
+        let child = Command::new(self.bin.join("kube-controller-manager"))
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig("admin"))
+            .arg("--controllers=namespace-controller,garbage-collector-controller")
+            .arg("--leader-elect=false")
+            // Nothing asks it for health or metrics here.
+            .arg("--secure-port=0")
+            .stdout(log_file(&self.dir, "kube-controller-manager.log"))
+            .stderr(log_file(&self.dir, "kube-controller-manager.log"))
+            .spawn()
+            .expect("start kube-controller-manager");
+        self.controllers = Some(child);
     }
 
     /// Installs cert-manager's own CustomResourceDefinitions (from its Go module, by
@@ -228,6 +253,10 @@ impl KubeCluster {
 
 impl Drop for KubeCluster {
     fn drop(&mut self) {
+        if let Some(mut controllers) = self.controllers.take() {
+            let _ = controllers.kill();
+            let _ = controllers.wait();
+        }
         let _ = self.apiserver.kill();
         let _ = self.apiserver.wait();
         let _ = self.etcd.kill();

@@ -8,6 +8,7 @@ mod blocklists;
 mod certificates;
 mod domains;
 mod leader;
+mod namespaces;
 mod users;
 
 use std::path::Path;
