@@ -2,7 +2,8 @@
 //! SMTP AUTH.
 //!
 //! Passwords never come from the command line (it is visible in `ps` and shell history): they
-//! are read from standard input with `--password-stdin`, or prompted for without echo on a
+//! are read from standard input with `--password-stdin`, from a file with `--password-file` (a
+//! mounted Secret, where the image has no shell to pipe with), or prompted for without echo on a
 //! terminal.
 
 use std::io::{IsTerminal as _, Read as _};
@@ -24,16 +25,18 @@ pub enum UserCommand {
         /// `@example.com` (a whole domain). Repeatable.
         #[arg(long = "sender", value_name = "ADDRESS_OR_@DOMAIN")]
         senders: Vec<String>,
-        /// Read the password from standard input (up to the first line break).
+        #[command(flatten)]
+        password: PasswordSource,
+        /// Succeed without a change when the login exists already (for a setup step that runs
+        /// at every start).
         #[arg(long)]
-        password_stdin: bool,
+        if_missing: bool,
     },
     /// Change a user's password.
     Passwd {
         login: String,
-        /// Read the password from standard input (up to the first line break).
-        #[arg(long)]
-        password_stdin: bool,
+        #[command(flatten)]
+        password: PasswordSource,
     },
     /// Delete a user and its senders.
     Del { login: String },
@@ -52,6 +55,17 @@ pub enum UserCommand {
     List,
 }
 
+/// Where a password comes from when not from a prompt.
+#[derive(clap::Args)]
+pub struct PasswordSource {
+    /// Read the password from standard input (up to the first line break).
+    #[arg(long, conflicts_with = "password_file")]
+    password_stdin: bool,
+    /// Read the password from this file (up to the first line break).
+    #[arg(long, value_name = "PATH")]
+    password_file: Option<std::path::PathBuf>,
+}
+
 /// Runs one user command; `Err` only when the database cannot be used.
 pub async fn run(database: &DatabaseConfig, command: UserCommand) -> anyhow::Result<ExitCode> {
     let pool = queue::connect_pool(database)?;
@@ -61,25 +75,26 @@ pub async fn run(database: &DatabaseConfig, command: UserCommand) -> anyhow::Res
         UserCommand::Add {
             login,
             senders,
-            password_stdin,
+            password,
+            if_missing,
         } => {
             // Check everything that needs no database before asking for a password.
             let senders = match checked(&login, &senders) {
                 Ok(senders) => senders,
                 Err(error) => return Ok(report(&error)),
             };
-            match read_password(password_stdin) {
-                Ok(password) => users
-                    .add(&login, &password, &senders)
-                    .await
-                    .map(|user| println!("added {}", user.login)),
+            match read_password(&password) {
+                Ok(password) => match users.add(&login, &password, &senders).await {
+                    Ok(user) => Ok(println!("added {}", user.login)),
+                    Err(UsersError::Exists(login)) if if_missing => {
+                        Ok(println!("{login} exists; left as it is"))
+                    }
+                    Err(error) => Err(error),
+                },
                 Err(code) => return Ok(code),
             }
         }
-        UserCommand::Passwd {
-            login,
-            password_stdin,
-        } => match read_password(password_stdin) {
+        UserCommand::Passwd { login, password } => match read_password(&password) {
             Ok(password) => users
                 .set_password(&login, &password)
                 .await
@@ -141,10 +156,25 @@ async fn list(users: &UserStore) -> Result<(), UsersError> {
     Ok(())
 }
 
-/// The password from standard input or a no-echo prompt; the exit code when there is none.
-fn read_password(from_stdin: bool) -> Result<Zeroizing<String>, ExitCode> {
+/// The password from standard input, a file or a no-echo prompt; the exit code when there is
+/// none.
+fn read_password(source: &PasswordSource) -> Result<Zeroizing<String>, ExitCode> {
     let usage = || ExitCode::from(EXIT_CONFIG as u8);
-    if from_stdin {
+    if let Some(path) = &source.password_file {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => Zeroizing::new(text),
+            Err(error) => {
+                eprintln!(
+                    "tern user: cannot read the password from {}: {error}",
+                    path.display()
+                );
+                return Err(usage());
+            }
+        };
+        let line = text.split(['\r', '\n']).next().unwrap_or_default();
+        return Ok(Zeroizing::new(line.to_owned()));
+    }
+    if source.password_stdin {
         let mut input = Zeroizing::new(String::new());
         if let Err(error) = std::io::stdin().read_to_string(&mut input) {
             eprintln!("tern user: cannot read the password from standard input: {error}");
@@ -154,7 +184,9 @@ fn read_password(from_stdin: bool) -> Result<Zeroizing<String>, ExitCode> {
         return Ok(Zeroizing::new(line.to_owned()));
     }
     if !std::io::stdin().is_terminal() {
-        eprintln!("tern user: no terminal to ask for a password on; use --password-stdin");
+        eprintln!(
+            "tern user: no terminal to ask for a password on; use --password-stdin or --password-file"
+        );
         return Err(usage());
     }
     let prompt = |text: &str| match rpassword::prompt_password(text) {

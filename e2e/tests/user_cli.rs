@@ -248,3 +248,68 @@ async fn usage_errors_exit_64_and_change_nothing() {
         .expect("count");
     assert_eq!(count, 0);
 }
+
+#[tokio::test]
+async fn a_password_from_a_file_and_an_add_that_may_find_the_user() {
+    let db = TestDatabase::create().await;
+    let url = db.url.as_str();
+    let file = std::env::temp_dir().join(format!("tern-password-{}", std::process::id()));
+    std::fs::write(&file, "from a mounted secret\nnot this line\n").expect("write");
+    let path = file.display().to_string();
+
+    let add = [
+        "add",
+        "carol@example.org",
+        "--password-file",
+        &path,
+        "--if-missing",
+    ];
+    let run = tern_user(url, &add, None).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), "added carol@example.org");
+    assert!(authenticates(&db, "carol@example.org", "from a mounted secret").await);
+
+    // Again, as a setup step does at every start: no error, and the password stays.
+    std::fs::write(&file, "another password entirely\n").expect("write");
+    let run = tern_user(url, &add, None).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stdout.contains("exists"), "{}", run.stdout);
+    assert!(authenticates(&db, "carol@example.org", "from a mounted secret").await);
+
+    // Without --if-missing an existing login is still an error.
+    let run = tern_user(
+        url,
+        &["add", "carol@example.org", "--password-file", &path],
+        None,
+    )
+    .await;
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+
+    // A file that cannot be read is a usage error, and both sources at once are refused.
+    let run = tern_user(
+        url,
+        &[
+            "passwd",
+            "carol@example.org",
+            "--password-file",
+            "/nonexistent/tern",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(run.code, Some(64), "{}", run.stderr);
+    let run = tern_user(
+        url,
+        &[
+            "passwd",
+            "carol@example.org",
+            "--password-file",
+            &path,
+            "--password-stdin",
+        ],
+        Some("x\n"),
+    )
+    .await;
+    assert_ne!(run.code, Some(0), "{}", run.stdout);
+    std::fs::remove_file(&file).expect("remove");
+}
