@@ -244,10 +244,7 @@ mod scenarios {
         reconcile(Arc::new(object), context)
             .await
             .expect("reconciled");
-        assert!(
-            left.lock().expect("script").is_empty(),
-            "a request was not made"
-        );
+        left.assert_done();
     }
 
     #[tokio::test]

@@ -37,8 +37,25 @@ impl Expect {
     }
 }
 
-/// A client whose every request goes to the script; `remaining` tells what was not asked.
-pub fn client(script: Vec<Expect>) -> (kube::Client, Arc<Mutex<VecDeque<Expect>>>) {
+/// What the script still expects.
+pub struct Remaining(Arc<Mutex<VecDeque<Expect>>>);
+
+impl Remaining {
+    /// Fails the test, naming them, when expected requests were not made.
+    pub fn assert_done(&self) {
+        let left: Vec<String> = self
+            .0
+            .lock()
+            .expect("script")
+            .iter()
+            .map(|expect| format!("{} {}", expect.method, expect.path))
+            .collect();
+        assert!(left.is_empty(), "not asked: {left:?}");
+    }
+}
+
+/// A client whose every request goes to the script, and what the script has left.
+pub fn client(script: Vec<Expect>) -> (kube::Client, Remaining) {
     let script = Arc::new(Mutex::new(VecDeque::from(script)));
     let expected = Arc::clone(&script);
     let service = tower::service_fn(move |request: Request<Body>| {
@@ -77,5 +94,5 @@ pub fn client(script: Vec<Expect>) -> (kube::Client, Arc<Mutex<VecDeque<Expect>>
             )
         }
     });
-    (kube::Client::new(service, "default"), script)
+    (kube::Client::new(service, "default"), Remaining(script))
 }

@@ -215,13 +215,7 @@ mod scenarios {
         let action = reconcile(Arc::new(object), context)
             .await
             .expect("reconciled");
-        let left: Vec<String> = left
-            .lock()
-            .expect("script")
-            .iter()
-            .map(|expect| format!("{} {}", expect.method, expect.path))
-            .collect();
-        assert!(left.is_empty(), "not asked: {left:?}");
+        left.assert_done();
         action
     }
 

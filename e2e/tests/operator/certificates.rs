@@ -97,20 +97,6 @@ async fn a_mail_certificate_from_a_tls_secret_is_served_by_sni() {
     .await;
 }
 
-/// `field` of `resource` (`certificate.cert-manager.io/mx`) in namespace `mail`; empty while
-/// there is no such resource.
-fn get(stack: &Stack, resource: &str, field: &str) -> String {
-    let output = stack.cluster.kubectl(&[
-        "get",
-        resource,
-        "-n",
-        "mail",
-        "-o",
-        &format!("jsonpath={field}"),
-    ]);
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
 /// Plays cert-manager's part once it has issued: the TLS Secret for `certificate`, replaced if
 /// there is one.
 fn issue(stack: &Stack, certificate: &TestCertificate) {
@@ -144,7 +130,7 @@ async fn a_mail_certificate_from_a_cert_manager_issuer_is_served_once_issued() {
     ));
     let reason = "{.status.conditions[?(@.type==\"Ready\")].reason}";
     eventually("CertManagerMissing", Duration::from_secs(15), || async {
-        (get(&stack, "mailcertificate/mx", reason) == "CertManagerMissing").then_some(())
+        (stack.get("mailcertificate/mx", reason) == "CertManagerMissing").then_some(())
     })
     .await;
 
@@ -163,27 +149,23 @@ async fn a_mail_certificate_from_a_cert_manager_issuer_is_served_once_issued() {
     eventually(
         "a cert-manager Certificate",
         Duration::from_secs(15),
-        || async { (get(&stack, requested, "{.spec.secretName}") == "mx-tls").then_some(()) },
+        || async { (stack.get(requested, "{.spec.secretName}") == "mx-tls").then_some(()) },
     )
     .await;
     assert_eq!(
-        get(&stack, requested, "{.spec.dnsNames}"),
+        stack.get(requested, "{.spec.dnsNames}"),
         format!("[\"{HOST}\"]")
     );
     assert_eq!(
-        get(
-            &stack,
-            requested,
-            "{.spec.issuerRef.name} {.spec.issuerRef.kind}"
-        ),
+        stack.get(requested, "{.spec.issuerRef.name} {.spec.issuerRef.kind}"),
         "tern-ca ClusterIssuer"
     );
     assert_eq!(
-        get(&stack, requested, "{.metadata.ownerReferences[0].kind}"),
+        stack.get(requested, "{.metadata.ownerReferences[0].kind}"),
         "MailCertificate"
     );
     eventually("Issuing", Duration::from_secs(15), || async {
-        (get(&stack, "mailcertificate/mx", reason) == "Issuing").then_some(())
+        (stack.get("mailcertificate/mx", reason) == "Issuing").then_some(())
     })
     .await;
 
@@ -209,7 +191,7 @@ async fn a_mail_certificate_from_a_cert_manager_issuer_is_served_once_issued() {
     .await;
     assert!(!serves(stack.smtp, HOST, &first).await);
     assert_eq!(
-        Some(get(&stack, "mailcertificate/mx", "{.status.fingerprint}")),
+        Some(stack.get("mailcertificate/mx", "{.status.fingerprint}")),
         tern_common::control::leaf_fingerprint(&renewed.cert_pem)
     );
 }

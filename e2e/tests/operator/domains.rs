@@ -38,17 +38,7 @@ async fn a_mail_domain_gets_a_dkim_key_and_says_which_records_dns_serves() {
         "apiVersion: tern.dev/v1alpha1\nkind: MailDomain\nmetadata: {name: example-org}\n\
          spec: {domain: example.org, kind: Local, dkim: {algorithm: Ed25519Sha256}}\n",
     );
-    let field = |path: &str| {
-        stack.cluster.kubectl_ok(&[
-            "get",
-            "maildomain",
-            "example-org",
-            "-n",
-            "mail",
-            "-o",
-            &format!("jsonpath={path}"),
-        ])
-    };
+    let field = |path: &str| stack.get("maildomain/example-org", path);
     let selector = eventually("a DKIM selector", Duration::from_secs(15), || async {
         let selector = field("{.status.dkim.activeSelector}");
         selector.starts_with("tern-").then_some(selector)
@@ -209,17 +199,7 @@ async fn a_dkim_key_rotates_only_once_dns_serves_the_next_one() {
          spec: {domain: example.org, kind: Local, dkim: {algorithm: Ed25519Sha256, \
          rotation: Every, rotateDays: 30, overlapDays: 2}}\n",
     );
-    let field = |path: &str| {
-        stack.cluster.kubectl_ok(&[
-            "get",
-            "maildomain",
-            "example-org",
-            "-n",
-            "mail",
-            "-o",
-            &format!("jsonpath={path}"),
-        ])
-    };
+    let field = |path: &str| stack.get("maildomain/example-org", path);
     let first = eventually("a DKIM selector", Duration::from_secs(15), || async {
         let selector = field("{.status.dkim.activeSelector}");
         selector.starts_with("tern-").then_some(selector)

@@ -156,16 +156,26 @@ impl Stack {
             .kubectl_ok(&["delete", kind, name, "-n", "mail", "--timeout=30s"]);
     }
 
-    /// The `Ready` condition's status of `resource` (`mailuser/alice`).
-    fn ready(&self, resource: &str) -> String {
-        self.cluster.kubectl_ok(&[
+    /// `path` (a jsonpath) of `resource` (`maildomain/example-org`) in namespace `mail`; empty
+    /// while there is no such resource.
+    fn get(&self, resource: &str, path: &str) -> String {
+        let output = self.cluster.kubectl(&[
             "get",
             resource,
             "-n",
             "mail",
             "-o",
-            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
-        ])
+            &format!("jsonpath={path}"),
+        ]);
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
+    /// The `Ready` condition's status of `resource` (`mailuser/alice`).
+    fn ready(&self, resource: &str) -> String {
+        self.get(
+            resource,
+            "{.status.conditions[?(@.type==\"Ready\")].status}",
+        )
     }
 
     /// How many times the operator has reconciled `kind`.

@@ -48,13 +48,7 @@ async fn run(object: serde_json::Value, script: Vec<Expect>, db: &TestDatabase) 
     reconcile(Arc::new(object), context)
         .await
         .expect("reconciled");
-    let left: Vec<String> = left
-        .lock()
-        .expect("script")
-        .iter()
-        .map(|expect| format!("{} {}", expect.method, expect.path))
-        .collect();
-    assert!(left.is_empty(), "not asked: {left:?}");
+    left.assert_done();
 }
 
 fn tls_secret(name: &str, certificate: &TestCertificate) -> serde_json::Value {

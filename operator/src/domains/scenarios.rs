@@ -74,13 +74,7 @@ async fn run(object: serde_json::Value, script: Vec<Expect>, setup: &Setup) -> A
     let action = reconcile(Arc::new(object), context)
         .await
         .expect("reconciled");
-    let left: Vec<String> = left
-        .lock()
-        .expect("script")
-        .iter()
-        .map(|expect| format!("{} {}", expect.method, expect.path))
-        .collect();
-    assert!(left.is_empty(), "not asked: {left:?}");
+    left.assert_done();
     action
 }
 
