@@ -11,6 +11,10 @@
 #   scripts/kube.sh cert-manager-crds   print a directory holding cert-manager's own
 #                                       CustomResourceDefinitions (Certificate, Issuer,
 #                                       ClusterIssuer), taken from its Go module
+#   scripts/kube.sh chart-crds          print a directory holding KEDA's ScaledObject and the
+#                                       Prometheus operator's ServiceMonitor and PrometheusRule
+#                                       definitions, from their Go modules (what the chart uses)
+#   scripts/kube.sh helm                build helm if missing, print its path
 set -euo pipefail
 
 KUBERNETES=v1.37.2
@@ -18,8 +22,13 @@ KUBERNETES=v1.37.2
 STAGING=v0.37.2
 ETCD=v3.7.3
 CERT_MANAGER=v1.21.2
+# v2.21 needs a newer Go than this machine's.
+KEDA=v2.20.2
+PROMETHEUS_OPERATOR=v0.85.0
+HELM=v4.3.2
 CACHE="${TERN_CACHE_DIR:-$HOME/.cache/tern}"
-BIN="$CACHE/kube-$KUBERNETES-etcd-$ETCD"
+# The suffix names how they are built: a change of recipe is a new directory.
+BIN="$CACHE/kube-$KUBERNETES-etcd-$ETCD-r2"
 
 log() { echo "kube.sh: $*" >&2; }
 
@@ -44,7 +53,17 @@ build_main() {
     done
     printf '//go:build tools\n\npackage tools\n\nimport _ "%s"\n' "$package" >tools.go
     go mod tidy >&2
-    go build -o "$out" "$package" >&2
+    # Built from a module, the Kubernetes binaries do not know their version (v0.0.0-master),
+    # which helm's kubeVersion check and `kubectl version` read: it is stamped as `make` would.
+    local major=${KUBERNETES#v} minor
+    minor=${major#*.}
+    minor=${minor%%.*}
+    major=${major%%.*}
+    local stamp="-X k8s.io/component-base/version.gitVersion=$KUBERNETES"
+    stamp+=" -X k8s.io/component-base/version.gitMajor=$major -X k8s.io/component-base/version.gitMinor=$minor"
+    stamp+=" -X k8s.io/client-go/pkg/version.gitVersion=$KUBERNETES"
+    stamp+=" -X k8s.io/client-go/pkg/version.gitMajor=$major -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+    go build -ldflags "$stamp" -o "$out" "$package" >&2
   )
 }
 
@@ -84,23 +103,50 @@ build() {
   log "built into $BIN"
 }
 
-# cert-manager's controller is a module of its own (cmd/controller) that the proxy does not serve,
-# but its main module carries the CRDs it installs, generated from its Go types: the MailCertificate
-# tests install those, so the operator's Certificates are checked against cert-manager's schema.
-cert_manager_crds() {
-  local dir="$CACHE/cert-manager-$CERT_MANAGER-crds"
+# module_crds NAME MODULE VERSION FILE...: FILEs of MODULE@VERSION copied into a cached directory
+# named after NAME and VERSION, which is printed. The modules carry the CRDs their controllers
+# install, generated from their Go types; the tests install those, so what Tern writes is checked
+# against their real schemas.
+module_crds() {
+  local name=$1 module=$2 version=$3
+  shift 3
+  local dir="$CACHE/$name-$version-crds"
   if [[ ! -f "$dir/.copied" ]]; then
     command -v go >/dev/null || { log "the go command is needed"; exit 1; }
-    local module
-    module=$(cd "$CACHE" && go mod download -json "github.com/cert-manager/cert-manager@$CERT_MANAGER" |
+    local root file
+    root=$(cd "$CACHE" && go mod download -json "$module@$version" |
       sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
-    [[ -d $module/deploy/crds ]] || { log "no deploy/crds in cert-manager $CERT_MANAGER"; exit 1; }
+    [[ -d $root ]] || { log "cannot download $module@$version"; exit 1; }
     rm -rf "$dir"
     mkdir -p "$dir"
-    cp "$module"/deploy/crds/cert-manager.io_{certificates,issuers,clusterissuers}.yaml "$dir/"
+    for file in "$@"; do
+      cp "$root/$file" "$dir/"
+    done
     touch "$dir/.copied"
   fi
   echo "$dir"
+}
+
+# helm from helm.sh/helm/v4, in a throwaway module like the others.
+helm_binary() {
+  local dir="$CACHE/helm-$HELM"
+  if [[ ! -x "$dir/helm" ]]; then
+    command -v go >/dev/null || { log "the go command is needed"; exit 1; }
+    log "building helm $HELM (once per machine; a few minutes)"
+    rm -rf "$dir.work"
+    mkdir -p "$dir.work"
+    (
+      cd "$dir.work"
+      go mod init tern.dev/helm-tools >/dev/null 2>&1
+      go get -tool "helm.sh/helm/v4/cmd/helm@$HELM" >&2
+      CGO_ENABLED=0 go build -ldflags "-X helm.sh/helm/v4/internal/version.version=$HELM" \
+        -o helm helm.sh/helm/v4/cmd/helm >&2
+    )
+    mkdir -p "$dir"
+    mv "$dir.work/helm" "$dir/helm"
+    rm -rf "$dir.work"
+  fi
+  echo "$dir/helm"
 }
 
 case "${1:-}" in
@@ -109,11 +155,26 @@ case "${1:-}" in
     echo "$BIN"
     ;;
   cert-manager-crds)
+    # cert-manager's controller is a module of its own (cmd/controller) that the proxy does not
+    # serve; its main module carries the CRDs.
     mkdir -p "$CACHE"
-    cert_manager_crds
+    module_crds cert-manager github.com/cert-manager/cert-manager "$CERT_MANAGER" \
+      deploy/crds/cert-manager.io_{certificates,issuers,clusterissuers}.yaml
+    ;;
+  chart-crds)
+    mkdir -p "$CACHE"
+    keda=$(module_crds keda github.com/kedacore/keda/v2 "$KEDA" config/crd/bases/keda.sh_scaledobjects.yaml)
+    prometheus=$(module_crds prometheus-operator github.com/prometheus-operator/prometheus-operator \
+      "$PROMETHEUS_OPERATOR" example/prometheus-operator-crd/monitoring.coreos.com_{servicemonitors,prometheusrules}.yaml)
+    echo "$keda"
+    echo "$prometheus"
+    ;;
+  helm)
+    mkdir -p "$CACHE"
+    helm_binary
     ;;
   *)
-    echo "usage: scripts/kube.sh bin | cert-manager-crds" >&2
+    echo "usage: scripts/kube.sh bin | cert-manager-crds | chart-crds | helm" >&2
     exit 64
     ;;
 esac

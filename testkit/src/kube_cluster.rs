@@ -154,15 +154,18 @@ impl KubeCluster {
         self.controllers = Some(child);
     }
 
-    /// Installs cert-manager's own CustomResourceDefinitions (from its Go module, by
-    /// `scripts/kube.sh`): its kinds, without its controller.
-    pub fn install_cert_manager_crds(&self) {
-        let crds = kube_script("cert-manager-crds");
-        self.kubectl_ok(&["apply", "--server-side", "-f", &crds.display().to_string()]);
+    /// Installs the CustomResourceDefinitions of other projects, taken from their Go modules by
+    /// `scripts/kube.sh what` (`cert-manager-crds`, `chart-crds`): their kinds, without their
+    /// controllers.
+    pub fn install_crds_of(&self, what: &str) {
+        for dir in kube_script_lines(what) {
+            self.kubectl_ok(&["apply", "--server-side", "-f", &dir]);
+        }
         self.kubectl_ok(&[
             "wait",
             "--for=condition=Established",
-            "crd/certificates.cert-manager.io",
+            "crd",
+            "--all",
             "--timeout=60s",
         ]);
     }
@@ -275,6 +278,16 @@ fn binaries() -> PathBuf {
 
 /// Runs `scripts/kube.sh what`: the directory it prints.
 fn kube_script(what: &str) -> PathBuf {
+    PathBuf::from(kube_script_lines(what).remove(0))
+}
+
+/// Helm, built by `scripts/kube.sh` (once per machine).
+pub fn helm() -> PathBuf {
+    kube_script("helm")
+}
+
+/// Runs `scripts/kube.sh what`: the lines it prints.
+fn kube_script_lines(what: &str) -> Vec<String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kube.sh");
     let output = Command::new("bash")
         .arg(&script)
@@ -286,7 +299,10 @@ fn kube_script(what: &str) -> PathBuf {
         output.status.success(),
         "scripts/kube.sh {what} failed: see its message above"
     );
-    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 fn log_file(dir: &Path, name: &str) -> std::fs::File {

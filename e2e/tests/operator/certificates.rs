@@ -136,7 +136,7 @@ async fn a_mail_certificate_from_a_cert_manager_issuer_is_served_once_issued() {
 
     // With cert-manager's own definitions installed, the operator asks for the Certificate (at
     // the next look, which any change to the MailCertificate brings forward).
-    stack.cluster.install_cert_manager_crds();
+    stack.cluster.install_crds_of("cert-manager-crds");
     stack.cluster.kubectl_ok(&[
         "annotate",
         "mailcertificate",
