@@ -51,6 +51,20 @@ pub enum Ipv4Answer {
     Failed(String),
 }
 
+/// The resolver asks its name servers over UDP and TCP only, but with its TLS feature on it
+/// loads the system's CA certificates when it is built, and fails where there are none (a
+/// minimal container image). DNS over TLS is never used, so it gets a configuration that trusts
+/// nothing instead.
+fn unused_tls_config() -> Result<rustls::ClientConfig, ResolverError> {
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|error| NetError::from(error.to_string()))?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    Ok(config)
+}
+
 impl Resolver {
     /// `nameserver`: that one server; `None`: the servers of `/etc/resolv.conf`, without its
     /// search domains.
@@ -90,6 +104,7 @@ impl Resolver {
         options.use_hosts_file = ResolveHosts::Never;
         let inner = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
             .with_options(options)
+            .with_tls_config(unused_tls_config()?)
             .build()?;
         Ok(Self { inner })
     }

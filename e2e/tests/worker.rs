@@ -297,3 +297,19 @@ async fn sigterm_lets_deliveries_finish_then_hands_back_every_lease() {
         "the unfinished jobs went back to the queue, due now"
     );
 }
+
+/// A minimal container image may have no CA certificates at all. The worker's name servers
+/// are asked over plain UDP and TCP, so it must start there, and deliver (to a smarthost without
+/// TLS).
+#[tokio::test]
+async fn a_worker_without_system_ca_certificates_starts_and_delivers() {
+    let db = TestDatabase::create().await;
+    migrate(&db.url).await;
+    let sink = SinkServer::start(SinkConfig::default()).await;
+    let mut env = worker_env(&sink, "30s");
+    env.push(("SSL_CERT_FILE", "/nonexistent/ca-certificates.crt".to_owned()));
+    env.push(("SSL_CERT_DIR", "/nonexistent/certs".to_owned()));
+    let _worker = Tern::start("worker", &db.url, &env).await;
+    queue_messages(&db, 3).await;
+    all_delivered(&db, Duration::from_secs(30)).await;
+}
