@@ -7,7 +7,7 @@ SERVICES := scripts/services.sh
 # Loads TERN_DATABASE_URL, TERN_NATS_URL and TERN_TEST_* for the local services.
 WITH_ENV := eval "$$(bash $(SERVICES) env)";
 
-.PHONY: help dev test test-only lint fmt generate bench-ingest bench-ingest-tls bench-ingest-tracing bench-delivery bench-api bench-ingest-policy bench-ingest-dkim-verify bench-ingest-signing services-up services-down services-status clean-dev
+.PHONY: help dev test test-only test-compose lint fmt generate bench-ingest bench-ingest-tls bench-ingest-tracing bench-delivery bench-api bench-ingest-policy bench-ingest-dkim-verify bench-ingest-signing services-up services-down services-status clean-dev
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -17,6 +17,9 @@ dev: ## run Tern locally (starts PostgreSQL and NATS under .dev/, installing the
 
 test: services-up ## start the local services, then run every test
 	$(MAKE) --no-print-directory test-only
+
+test-compose: ## run docker-compose.yml on locally built images and check it end to end (installs and starts Docker if needed)
+	python3 scripts/test-compose.py
 
 test-only: ## run every test against services that are already up
 	$(WITH_ENV) bash scripts/drop-test-databases.sh
@@ -37,10 +40,15 @@ fuzz: ## run every fuzz target for FUZZ_SECONDS each (default 60); installs carg
 			-max_total_time=$(FUZZ_SECONDS) -max_len=4096; \
 	done
 
-generate: ## regenerate the committed artefacts (docs/openapi.json, deploy/crds/); a test fails when they are stale
+generate: ## regenerate the committed artefacts (docs/openapi.json, deploy/crds/, the chart's files/); a test fails when they are stale
 	cargo run -q --bin tern -- openapi > docs/openapi.json
 	mkdir -p deploy/crds
 	cargo run -q --bin tern -- crdgen --out deploy/crds
+	# A chart reads only its own directory: it carries copies of what deploy/ has.
+	rm -rf helm/tern/files && mkdir -p helm/tern/files/crds helm/tern/files/prometheus helm/tern/files/grafana
+	cp deploy/crds/*.yaml helm/tern/files/crds/
+	cp deploy/prometheus/tern-alerts.yaml helm/tern/files/prometheus/
+	cp deploy/grafana/tern-dashboard.json helm/tern/files/grafana/
 
 lint: ## rustfmt check and clippy with warnings as errors
 	cargo fmt --all -- --check

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Container images for proving docker-compose.yml on a machine that reaches no image registry:
+# a Debian base made by debootstrap and `docker import`, PostgreSQL, NATS and Prometheus on it
+# from Debian's packages, Jaeger and Mailpit built from their Go modules, and Tern from its own
+# Dockerfile. What takes long is cached outside the repository (the base's root file system,
+# the Go programs) or kept by the engine (the images, BuildKit's cargo caches), so a second run
+# builds nothing.
+#
+#   scripts/images.sh engine   install Docker (Debian's docker.io, docker-compose) and start the
+#                              engine, when missing
+#   scripts/images.sh build    build every image; print the environment naming them, for
+#                              docker-compose.yml
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+CACHE="${TERN_CACHE_DIR:-$HOME/.cache/tern}/images"
+SUITE=bookworm
+MIRROR=http://deb.debian.org/debian
+JAEGER=v1.75.0   # the module's version; its cmd/jaeger is Jaeger v2
+MAILPIT=v1.33.1
+# Debian's client: BuildKit is built in (the newer client wants a buildx plugin for it).
+DOCKER=/usr/bin/docker
+export DOCKER_BUILDKIT=1
+
+log() { echo "images.sh: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+engine() {
+  if [[ ! -x $DOCKER || ! -x /usr/sbin/dockerd ]] || ! command -v docker-compose >/dev/null ||
+    ! command -v debootstrap >/dev/null; then
+    log "installing docker.io, docker-compose and debootstrap"
+    local apt=(apt-get -q -o DPkg::Lock::Timeout=300 -o Dpkg::Use-Pty=0)
+    DEBIAN_FRONTEND=noninteractive "${apt[@]}" update </dev/null >&2
+    DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends \
+      docker.io docker-compose debootstrap </dev/null >&2
+  fi
+  if ! "$DOCKER" info >/dev/null 2>&1; then
+    log "starting dockerd (log in /var/log/tern-dockerd.log)"
+    setsid /usr/sbin/dockerd >/var/log/tern-dockerd.log 2>&1 </dev/null &
+    local waited=0
+    until "$DOCKER" info >/dev/null 2>&1; do
+      sleep 1
+      ((++waited < 60)) || die "dockerd did not start: see /var/log/tern-dockerd.log"
+    done
+  fi
+}
+
+have() { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
+
+base() {
+  local image=tern-local/debian:$SUITE rootfs="$CACHE/rootfs-$SUITE"
+  have "$image" && return
+  if [[ ! -f $rootfs/.complete ]]; then
+    log "debootstrap $SUITE (once per machine)"
+    rm -rf "$rootfs"
+    mkdir -p "$CACHE"
+    debootstrap --variant=minbase "$SUITE" "$rootfs" "$MIRROR" >&2
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    touch "$rootfs/.complete"
+  fi
+  tar -C "$rootfs" --exclude=./.complete -c . |
+    "$DOCKER" import \
+      --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+      --change 'CMD ["/bin/bash"]' - "$image" >/dev/null
+}
+
+# from_debian NAME: the image tern-local/NAME from scripts/images/NAME.Dockerfile.
+from_debian() {
+  local name=$1
+  have "tern-local/$name" && return
+  log "building tern-local/$name"
+  "$DOCKER" build -q -t "tern-local/$name" -f "scripts/images/$name.Dockerfile" scripts/images >/dev/null
+}
+
+# go_program NAME MODULE VERSION: NAME built from MODULE@VERSION on the host (static), then
+# the image tern-local/NAME:VERSION around it.
+go_program() {
+  local name=$1 module=$2 version=$3
+  local bin="$CACHE/$name-$version/$name"
+  have "tern-local/$name:$version" && return
+  if [[ ! -x $bin ]]; then
+    log "building $name $version from its Go module (once per machine; minutes)"
+    # A throwaway module that requires the program as a tool: `go install module@version`
+    # refuses a module whose go.mod has replace directives (Jaeger's has).
+    local work
+    work="$(dirname "$bin").work"
+    rm -rf "$work"
+    mkdir -p "$work"
+    (
+      cd "$work"
+      go mod init tern.dev/compose-tools >/dev/null 2>&1
+      go get -tool "$module@$version" >&2
+      CGO_ENABLED=0 go build -o "$name" "$module" >&2
+    )
+    mv "$work/$name" "$bin"
+    rm -rf "$work"
+  fi
+  local context
+  context=$(mktemp -d)
+  cp "$bin" "$context/$name"
+  "$DOCKER" build -q -t "tern-local/$name:$version" -f "scripts/images/$name.Dockerfile" "$context" >/dev/null
+  rm -rf "$context"
+}
+
+# The host's Rust toolchain in an image, to build Tern's Dockerfile with.
+rust() {
+  local version
+  version=$(rustc --version | awk '{print $2}')
+  RUST_IMAGE=tern-local/rust:$version
+  have "$RUST_IMAGE" && return
+  log "building $RUST_IMAGE from the host's toolchain"
+  local context
+  context=$(mktemp -d)
+  mkdir "$context/toolchain"
+  # The documentation is most of a toolchain's size and no build reads it.
+  tar -C "$(rustc --print sysroot)" --exclude=./share/doc -c . | tar -C "$context/toolchain" -x
+  "$DOCKER" build -q -t "$RUST_IMAGE" -f scripts/images/rust.Dockerfile "$context" >/dev/null
+  rm -rf "$context"
+}
+
+# Tern from the repository's Dockerfile, on the local bases. The registry (crates.io) is reached
+# through this machine's CA bundle, mounted as a build secret: it reaches no layer.
+tern() {
+  log "building tern-local/tern from ./Dockerfile"
+  "$DOCKER" build -q -t tern-local/tern:dev \
+    --build-arg "RUST_IMAGE=$RUST_IMAGE" \
+    --build-arg "RUNTIME_IMAGE=tern-local/debian:$SUITE" \
+    --secret id=cacert,src=/etc/ssl/certs/ca-certificates.crt \
+    . >/dev/null
+}
+
+build() {
+  engine
+  base
+  from_debian postgres
+  from_debian nats
+  from_debian prometheus
+  go_program jaeger github.com/jaegertracing/jaeger/cmd/jaeger "$JAEGER"
+  go_program mailpit github.com/axllent/mailpit "$MAILPIT"
+  rust
+  tern
+  cat <<EOF
+TERN_IMAGE=tern-local/tern:dev
+TERN_POSTGRES_IMAGE=tern-local/postgres
+TERN_NATS_IMAGE=tern-local/nats
+TERN_PROMETHEUS_IMAGE=tern-local/prometheus
+TERN_JAEGER_IMAGE=tern-local/jaeger:$JAEGER
+TERN_MAILPIT_IMAGE=tern-local/mailpit:$MAILPIT
+EOF
+}
+
+case "${1:-}" in
+  engine) engine ;;
+  build) build ;;
+  *)
+    echo "usage: scripts/images.sh engine|build" >&2
+    exit 64
+    ;;
+esac

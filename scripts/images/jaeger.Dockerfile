@@ -1,0 +1,10 @@
+# Jaeger (v2, all in one: OTLP in, the query API and UI out), built from its Go module on the
+# host, on the local Debian base: what the official image runs, for the compose test.
+ARG BASE=tern-local/debian:bookworm
+FROM ${BASE}
+COPY jaeger /usr/local/bin/jaeger
+# As the official image: its built-in configuration listens on localhost unless told otherwise.
+ENV JAEGER_LISTEN_HOST=0.0.0.0
+USER 65532:65532
+EXPOSE 4317 4318 16686
+ENTRYPOINT ["/usr/local/bin/jaeger"]

@@ -1,0 +1,8 @@
+# nats-server from Debian's package, for the compose test: the official image's entrypoint.
+ARG BASE=tern-local/debian:bookworm
+FROM ${BASE}
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nats-server \
+    && rm -rf /var/lib/apt/lists/*
+EXPOSE 4222 8222
+ENTRYPOINT ["/usr/sbin/nats-server"]
