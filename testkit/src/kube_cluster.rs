@@ -123,7 +123,14 @@ impl KubeCluster {
     /// the API server serves them.
     pub fn install_crds(&self) {
         let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/crds");
-        self.kubectl_ok(&["apply", "--server-side", "-f", &crds.display().to_string()]);
+        self.apply_crds([crds.display().to_string()]);
+    }
+
+    /// Applies the definitions in each of `dirs`, then waits until every one is served.
+    fn apply_crds(&self, dirs: impl IntoIterator<Item = String>) {
+        for dir in dirs {
+            self.kubectl_ok(&["apply", "--server-side", "-f", &dir]);
+        }
         self.kubectl_ok(&[
             "wait",
             "--for=condition=Established",
@@ -158,16 +165,7 @@ impl KubeCluster {
     /// `scripts/kube.sh what` (`cert-manager-crds`, `chart-crds`): their kinds, without their
     /// controllers.
     pub fn install_crds_of(&self, what: &str) {
-        for dir in kube_script_lines(what) {
-            self.kubectl_ok(&["apply", "--server-side", "-f", &dir]);
-        }
-        self.kubectl_ok(&[
-            "wait",
-            "--for=condition=Established",
-            "crd",
-            "--all",
-            "--timeout=60s",
-        ]);
+        self.apply_crds(kube_script_lines(what));
     }
 
     /// A kubeconfig file for `who` (`admin` or `operator`).

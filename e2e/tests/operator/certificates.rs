@@ -170,25 +170,23 @@ async fn a_mail_certificate_from_a_cert_manager_issuer_is_served_once_issued() {
     .await;
 
     // cert-manager issues into the Secret: the certificate is served by SNI.
-    let first = TestCertificate::self_signed(&[HOST]);
-    issue(&stack, &first);
-    eventually(
-        "the issued certificate served",
-        Duration::from_secs(15),
-        || async { serves(stack.smtp, HOST, &first).await.then_some(()) },
-    )
-    .await;
+    let issued = |what: &'static str| {
+        let stack = &stack;
+        async move {
+            let certificate = TestCertificate::self_signed(&[HOST]);
+            issue(stack, &certificate);
+            eventually(what, Duration::from_secs(15), || async {
+                serves(stack.smtp, HOST, &certificate).await.then_some(())
+            })
+            .await;
+            certificate
+        }
+    };
+    let first = issued("the issued certificate served").await;
     assert_eq!(stack.ready("mailcertificate/mx"), "True");
 
     // A renewal (a new key, as the Certificate asks) replaces it within seconds.
-    let renewed = TestCertificate::self_signed(&[HOST]);
-    issue(&stack, &renewed);
-    eventually(
-        "the renewed certificate served",
-        Duration::from_secs(15),
-        || async { serves(stack.smtp, HOST, &renewed).await.then_some(()) },
-    )
-    .await;
+    let renewed = issued("the renewed certificate served").await;
     assert!(!serves(stack.smtp, HOST, &first).await);
     assert_eq!(
         Some(stack.get("mailcertificate/mx", "{.status.fingerprint}")),
