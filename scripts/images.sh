@@ -47,6 +47,16 @@ engine() {
 
 have() { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
 
+# A tag naming the recipe: a changed Dockerfile (or file it copies) is a new image, never a
+# stale one found under the old name.
+recipe() { cat "$@" | sha256sum | cut -c1-12; }
+
+# After building $1: the same repository's images of older recipes go, so disk use stays flat.
+drop_older() {
+  "$DOCKER" images --format '{{.Repository}}:{{.Tag}}' "${1%%:*}" | grep -vxF "$1" |
+    xargs -r "$DOCKER" rmi >/dev/null 2>&1 || true
+}
+
 base() {
   local image=tern-local/debian:$SUITE rootfs="$CACHE/rootfs-$SUITE"
   have "$image" && return
@@ -64,12 +74,17 @@ base() {
       --change 'CMD ["/bin/bash"]' - "$image" >/dev/null
 }
 
-# from_debian NAME: the image tern-local/NAME from scripts/images/NAME.Dockerfile.
+# from_debian NAME: the image tern-local/NAME from scripts/images/NAME.Dockerfile; its name
+# goes into the variable IMAGE_<NAME>.
 from_debian() {
   local name=$1
-  have "tern-local/$name" && return
-  log "building tern-local/$name"
-  "$DOCKER" build -q -t "tern-local/$name" -f "scripts/images/$name.Dockerfile" scripts/images >/dev/null
+  local image
+  image="tern-local/$name:$(recipe scripts/images/"$name"[.-]*)"
+  printf -v "IMAGE_${name^^}" '%s' "$image"
+  have "$image" && return
+  log "building $image"
+  "$DOCKER" build -q -t "$image" -f "scripts/images/$name.Dockerfile" scripts/images >/dev/null
+  drop_older "$image"
 }
 
 # go_program NAME MODULE VERSION: NAME built from MODULE@VERSION on the host (static), then
@@ -77,7 +92,10 @@ from_debian() {
 go_program() {
   local name=$1 module=$2 version=$3
   local bin="$CACHE/$name-$version/$name"
-  have "tern-local/$name:$version" && return
+  local image
+  image="tern-local/$name:$version-$(recipe "scripts/images/$name.Dockerfile")"
+  printf -v "IMAGE_${name^^}" '%s' "$image"
+  have "$image" && return
   if [[ ! -x $bin ]]; then
     log "building $name $version from its Go module (once per machine; minutes)"
     # A throwaway module that requires the program as a tool: `go install module@version`
@@ -98,15 +116,16 @@ go_program() {
   local context
   context=$(mktemp -d)
   cp "$bin" "$context/$name"
-  "$DOCKER" build -q -t "tern-local/$name:$version" -f "scripts/images/$name.Dockerfile" "$context" >/dev/null
+  "$DOCKER" build -q -t "$image" -f "scripts/images/$name.Dockerfile" "$context" >/dev/null
   rm -rf "$context"
+  drop_older "$image"
 }
 
 # The host's Rust toolchain in an image, to build Tern's Dockerfile with.
 rust() {
   local version
   version=$(rustc --version | awk '{print $2}')
-  RUST_IMAGE=tern-local/rust:$version
+  RUST_IMAGE=tern-local/rust:$version-$(recipe scripts/images/rust.Dockerfile)
   have "$RUST_IMAGE" && return
   log "building $RUST_IMAGE from the host's toolchain"
   local context
@@ -116,6 +135,7 @@ rust() {
   tar -C "$(rustc --print sysroot)" --exclude=./share/doc -c . | tar -C "$context/toolchain" -x
   "$DOCKER" build -q -t "$RUST_IMAGE" -f scripts/images/rust.Dockerfile "$context" >/dev/null
   rm -rf "$context"
+  drop_older "$RUST_IMAGE"
 }
 
 # Tern from the repository's Dockerfile, on the local bases. The registry (crates.io) is reached
@@ -141,11 +161,11 @@ build() {
   tern
   cat <<EOF
 TERN_IMAGE=tern-local/tern:dev
-TERN_POSTGRES_IMAGE=tern-local/postgres
-TERN_NATS_IMAGE=tern-local/nats
-TERN_PROMETHEUS_IMAGE=tern-local/prometheus
-TERN_JAEGER_IMAGE=tern-local/jaeger:$JAEGER
-TERN_MAILPIT_IMAGE=tern-local/mailpit:$MAILPIT
+TERN_POSTGRES_IMAGE=$IMAGE_POSTGRES
+TERN_NATS_IMAGE=$IMAGE_NATS
+TERN_PROMETHEUS_IMAGE=$IMAGE_PROMETHEUS
+TERN_JAEGER_IMAGE=$IMAGE_JAEGER
+TERN_MAILPIT_IMAGE=$IMAGE_MAILPIT
 EOF
 }
 
