@@ -307,7 +307,10 @@ async fn a_worker_without_system_ca_certificates_starts_and_delivers() {
     migrate(&db.url).await;
     let sink = SinkServer::start(SinkConfig::default()).await;
     let mut env = worker_env(&sink, "30s");
-    env.push(("SSL_CERT_FILE", "/nonexistent/ca-certificates.crt".to_owned()));
+    env.push((
+        "SSL_CERT_FILE",
+        "/nonexistent/ca-certificates.crt".to_owned(),
+    ));
     env.push(("SSL_CERT_DIR", "/nonexistent/certs".to_owned()));
     let _worker = Tern::start("worker", &db.url, &env).await;
     queue_messages(&db, 3).await;
