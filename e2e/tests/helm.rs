@@ -2,7 +2,8 @@
 //! `scripts/kube.sh`): every scenario under `ci/` lints and renders; the rendered objects keep
 //! what matters (autoscaling targets, KEDA's query, disruption budgets, grace periods, security
 //! contexts, no secret in a ConfigMap, the operator's RBAC equal to deploy/'s); every component
-//! accepts the settings the chart gives it (`tern <component> --check-config`); and the real API
+//! accepts the settings the chart gives it (`tern <component> --check-config`); every object
+//! validates against the schemas of Kubernetes 1.30 to 1.37 (kubernetes-validate); and the real API
 //! server, with KEDA's, cert-manager's and the Prometheus operator's own definitions installed,
 //! accepts every object of every scenario, then a `helm install`.
 
@@ -404,4 +405,65 @@ fn every_component_accepts_the_configuration_the_chart_gives_it() {
     }
     assert!(checked >= 20, "only {checked} checked");
     std::fs::remove_file(&token).expect("remove the token");
+}
+
+/// kubernetes-validate (from PyPI), which carries the Kubernetes schemas of many releases.
+fn kubernetes_validate() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pytool.sh");
+    let output = Command::new("bash")
+        .arg(script)
+        .args(["kubernetes-validate", "1.37.0", "kubernetes-validate"])
+        .output()
+        .expect("run pytool.sh");
+    assert!(
+        output.status.success(),
+        "installing kubernetes-validate: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+}
+
+/// Whether `file` validates, strictly (no unknown field), against Kubernetes `version`; the
+/// errors when not. Kinds it has no schema for (KEDA's, the Prometheus operator's) are left to
+/// the API server test above.
+fn validates(tool: &Path, file: &Path, version: &str) -> Result<(), String> {
+    let output = Command::new(tool)
+        .args(["--strict", "--quiet", "--no-warn", "-k", version])
+        .arg(file)
+        .output()
+        .expect("run kubernetes-validate");
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+}
+
+#[test]
+fn every_scenario_validates_against_every_supported_kubernetes_release() {
+    let tool = kubernetes_validate();
+    let dir = std::env::temp_dir().join(format!("tern-helm-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a directory");
+    // The check itself can fail: an unknown field and a wrong type are refused.
+    let broken = dir.join("broken.yaml");
+    std::fs::write(
+        &broken,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n\
+         spec: {replicas: two, selector: {matchLabels: {a: b}}, template: {metadata: {labels: \
+         {a: b}}, spec: {containers: [{name: c, image: i, bogus: 1}]}}}\n",
+    )
+    .expect("write");
+    assert!(validates(&tool, &broken, "1.30.0").is_err());
+    // The chart's kubeVersion is >=1.30.
+    for (name, path) in scenarios() {
+        let file = dir.join(format!("{name}.yaml"));
+        std::fs::write(&file, render(&path)).expect("write");
+        for minor in 30..=37 {
+            let version = format!("1.{minor}.0");
+            if let Err(errors) = validates(&tool, &file, &version) {
+                panic!("{name} against Kubernetes {version}:\n{errors}");
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).expect("remove");
 }
