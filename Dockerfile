@@ -29,8 +29,7 @@ ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="tern" \
       org.opencontainers.image.description="Tern: a Kubernetes-native mail transfer agent" \
       org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.source="https://github.com/tern-mta/tern"
+      org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build /out/tern /usr/local/bin/tern
 # Debian's CA set from the build stage, for a runtime base without one (Debian slim): workers
 # verify the TLS of the hosts they deliver to.
