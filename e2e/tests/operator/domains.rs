@@ -72,14 +72,7 @@ async fn a_mail_domain_gets_a_dkim_key_and_says_which_records_dns_serves() {
         field("{.status.dnsRecords[*].published}"),
         "false false false false"
     );
-    let dkim_name = format!("{selector}._domainkey.example.org");
-    let dkim_value = field(&format!(
-        "{{.status.dnsRecords[?(@.name==\"{dkim_name}\")].value}}"
-    ));
-    assert!(
-        dkim_value.starts_with("v=DKIM1; k=ed25519; p="),
-        "{dkim_value}"
-    );
+    let (dkim_name, dkim_value) = dkim_record(&stack, &selector);
     dns.add_txt(&dkim_name, &dkim_value);
     dns.add_mx("example.org", 20, "mx.tern.test");
     eventually(
@@ -98,6 +91,17 @@ async fn a_mail_domain_gets_a_dkim_key_and_says_which_records_dns_serves() {
         .await
         .expect("count");
     assert_eq!(keys, 0);
+}
+
+/// The DKIM record example-org's status lists for `selector`: its name and its Ed25519 text.
+fn dkim_record(stack: &Stack, selector: &str) -> (String, String) {
+    let name = format!("{selector}._domainkey.example.org");
+    let value = stack.get(
+        "maildomain/example-org",
+        &format!("{{.status.dnsRecords[?(@.name==\"{name}\")].value}}"),
+    );
+    assert!(value.starts_with("v=DKIM1; k=ed25519; p="), "{value}");
+    (name, value)
 }
 
 /// Moves the DKIM keyring's clock back for the keys in `phase`: their phase began `days` earlier,
@@ -223,14 +227,7 @@ async fn a_dkim_key_rotates_only_once_dns_serves_the_next_one() {
         control_keys(&stack).await,
         [(first.clone(), true), (next.clone(), false)]
     );
-    let next_name = format!("{next}._domainkey.example.org");
-    let next_value = field(&format!(
-        "{{.status.dnsRecords[?(@.name==\"{next_name}\")].value}}"
-    ));
-    assert!(
-        next_value.starts_with("v=DKIM1; k=ed25519; p="),
-        "{next_value}"
-    );
+    let (next_name, next_value) = dkim_record(&stack, &next);
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(
         field("{.status.dkim.activeSelector}"),
