@@ -10,6 +10,10 @@
 #                              engine, when missing
 #   scripts/images.sh build    build every image; print the environment naming them, for
 #                              docker-compose.yml
+#   scripts/images.sh compose-v2
+#                              build Docker Compose v2 (the `docker compose` plugin; Debian ships
+#                              only 1.29) from its Go module; print a DOCKER_CONFIG directory
+#                              that holds it as a plugin
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -18,6 +22,7 @@ SUITE=bookworm
 MIRROR=http://deb.debian.org/debian
 JAEGER=v1.75.0   # the module's version; its cmd/jaeger is Jaeger v2
 MAILPIT=v1.33.1
+COMPOSE=v5.6.0   # Compose v2's line: the `docker compose` plugin, renumbered v5
 # Debian's client: BuildKit is built in (the newer client wants a buildx plugin for it).
 DOCKER=/usr/bin/docker
 export DOCKER_BUILDKIT=1
@@ -149,6 +154,25 @@ tern() {
     . >/dev/null
 }
 
+# Docker Compose v2 as a CLI plugin of Debian's docker client, in a DOCKER_CONFIG of its own.
+compose_v2() {
+  local config="$CACHE/compose-$COMPOSE/docker-config"
+  local plugin="$config/cli-plugins/docker-compose"
+  if [[ ! -x $plugin ]]; then
+    log "building Docker Compose $COMPOSE from its Go module (once per machine; minutes)"
+    # Built as the main module, in its own directory: its go.mod excludes versions, which
+    # neither `go install module@version` nor a requiring module would honour.
+    local source
+    source=$(go mod download -json "github.com/docker/compose/v5@$COMPOSE" |
+      python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+    mkdir -p "$(dirname "$plugin")"
+    (cd "$source" && CGO_ENABLED=0 go build -trimpath -o "$plugin.tmp" \
+      -ldflags "-X github.com/docker/compose/v5/internal.Version=$COMPOSE" ./cmd >&2)
+    mv "$plugin.tmp" "$plugin"
+  fi
+  echo "$config"
+}
+
 build() {
   engine
   base
@@ -172,8 +196,9 @@ EOF
 case "${1:-}" in
   engine) engine ;;
   build) build ;;
+  compose-v2) compose_v2 ;;
   *)
-    echo "usage: scripts/images.sh engine|build" >&2
+    echo "usage: scripts/images.sh engine|build|compose-v2" >&2
     exit 64
     ;;
 esac

@@ -2,8 +2,10 @@
 """`make test-compose`: the repository's docker-compose.yml run for real, on local images.
 
 Images come from scripts/images.sh, which installs and starts the Docker engine first if needed.
-The compose file runs as a project of its own. These checks are made from outside, through the
-ports it publishes on 127.0.0.1:
+The compose file runs as a project of its own, twice: with Debian's `docker-compose` 1.29 and with
+`docker compose` v2 (the plugin, built from its Go module by scripts/images.sh). Each time, after
+every service reports healthy, these checks are made from outside, through the ports it publishes
+on 127.0.0.1:
 
 1. a message sent with swaks to the ingress arrives in Mailpit, through the workers;
 2. its trace is in Jaeger, with spans of the ingress and of a worker in one trace;
@@ -26,8 +28,11 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROJECT = "tern-compose-test"
-COMPOSE = ["docker-compose", "-p", PROJECT, "-f", os.path.join(ROOT, "docker-compose.yml")]
+FILE = os.path.join(ROOT, "docker-compose.yml")
 DOCKER = "/usr/bin/docker"
+# Every service of the file that stays up; each has a healthcheck.
+SERVICES = ["postgres", "nats", "ingress", "worker-1", "worker-2", "api", "jaeger", "mailpit",
+            "prometheus"]
 TOKEN = open(os.path.join(ROOT, "deploy/compose/api-token")).read().strip()
 # Longer than the test can take: a delivery after a stop can only come from a hand-back.
 LEASE_SECONDS = 300
@@ -82,8 +87,22 @@ def main():
         env[name] = value
     env["TERN_WORKER_LEASE"] = f"{LEASE_SECONDS}s"
     log("images: " + ", ".join(images.stdout.split()))
+    plugin_config = run(["bash", os.path.join(ROOT, "scripts/images.sh"), "compose-v2"]).stdout.strip()
 
-    compose = lambda *args, check=True: run(COMPOSE + list(args), env=env, check=check)
+    tools = [
+        ("docker-compose 1.29", ["docker-compose"], env),
+        ("docker compose v2", [DOCKER, "compose"], dict(env, DOCKER_CONFIG=plugin_config)),
+    ]
+    for name, command, tool_env in tools:
+        version = run(command + ["version"], env=tool_env).stdout.splitlines()[0]
+        log(f"with {name}: {version}")
+        project(lambda *args, check=True: run(
+            command + ["-p", PROJECT, "-f", FILE] + list(args), env=tool_env, check=check))
+    log("passed")
+
+
+def project(compose):
+    """Up, the checks, down -v; nothing of the project left afterwards."""
     compose("down", "-v", "--remove-orphans", check=False)
     try:
         # No build here: scripts/images.sh built the image the file names.
@@ -104,10 +123,39 @@ def main():
     networks = run([DOCKER, "network", "ls", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}"])
     assert networks.stdout.strip() == "", f"networks left: {networks.stdout}"
     log("down -v left nothing behind")
-    log("passed")
+
+
+def container(compose, service):
+    """The id of a service's container: the two tools name containers differently."""
+    return compose("ps", "-q", service).stdout.strip()
+
+
+def health(compose):
+    """Each service's health, as the engine reports it."""
+    ids = {service: container(compose, service) for service in SERVICES}
+    states = {}
+    for service, ident in ids.items():
+        if not ident:
+            states[service] = "no container"
+            continue
+        out = run([DOCKER, "inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}"
+                   "{{else}}no healthcheck{{end}}", ident], check=False)
+        states[service] = out.stdout.strip()
+    return states
 
 
 def checks(compose):
+    # 0. Every long-running service has a healthcheck, and every one turns healthy.
+    last = {}
+    def all_healthy():
+        last.update(health(compose))
+        return all(state == "healthy" for state in last.values())
+    try:
+        eventually("every service healthy", 180, all_healthy)
+    except SystemExit:
+        raise SystemExit(f"test-compose: not every service turned healthy: {last}")
+    log(f"healthy: {', '.join(SERVICES)}")
+
     # 1. swaks → ingress → worker → Mailpit.
     eventually("the ingress's banner", 120, lambda: "220" in run(
         ["swaks", "--server", "127.0.0.1:2525", "--quit-after", "BANNER"], check=False).stdout)
@@ -146,22 +194,27 @@ def checks(compose):
     log(f"Prometheus: up for {sorted(up)}")
 
     # 5. A worker stopped mid-delivery hands its leases back.
-    run([DOCKER, "pause", f"{PROJECT}_mailpit_1"])
+    mailpit = container(compose, "mailpit")
+    run([DOCKER, "pause", mailpit])
     subjects = [f"held {n}" for n in range(6)]
     for subject in subjects:
         swaks(subject, to=f"{subject.replace(' ', '-')}@example.test")
     def held_by_worker_1():
-        out = run([DOCKER, "exec", f"{PROJECT}_postgres_1", "psql", "-U", "tern", "-d", "tern",
+        out = run([DOCKER, "exec", container(compose, "postgres"), "psql", "-U", "tern", "-d", "tern",
                    "-tAc", "SELECT count(*) FROM jobs WHERE status = 'leased' AND lease_owner = 'worker-1'"])
         return int(out.stdout.strip() or 0)
     held = eventually("worker-1 to hold leases on the held messages", 30, held_by_worker_1)
-    stopped = time.monotonic()
+    stopping = time.monotonic()
     compose("stop", "worker-1")
-    run([DOCKER, "unpause", f"{PROJECT}_mailpit_1"])
+    # Its deliveries to the frozen Mailpit cannot finish: it waits out its shutdown grace for
+    # them, then hands every lease back and exits.
+    stopped = time.monotonic()
+    run([DOCKER, "unpause", mailpit])
     eventually("the held messages delivered", LEASE_SECONDS // 3,
                lambda: all(subject in mailpit_subjects() for subject in subjects))
-    log(f"worker-1 stopped while it held {held} leases: all {len(subjects)} delivered "
-        f"{time.monotonic() - stopped:.0f}s later (lease {LEASE_SECONDS}s)")
+    log(f"worker-1 stopped while it held {held} leases ({stopped - stopping:.0f}s to stop): "
+        f"all {len(subjects)} delivered {time.monotonic() - stopped:.0f}s after it exited "
+        f"(lease {LEASE_SECONDS}s)")
 
 
 if __name__ == "__main__":

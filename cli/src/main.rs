@@ -6,6 +6,7 @@ mod api;
 mod dkim;
 mod ingress;
 mod operator;
+mod probe;
 mod serve;
 mod token;
 mod user;
@@ -96,6 +97,15 @@ enum Command {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
+    /// Ask a Tern process's probe URL (`/readyz`, `/healthz`) and exit 0 when it answers 2xx:
+    /// the healthcheck of an image that has no shell.
+    Probe {
+        /// The URL to ask, e.g. http://127.0.0.1:9100/readyz (plain HTTP).
+        url: probe::ProbeUrl,
+        /// How long to wait for the answer.
+        #[arg(long, default_value = "3s", value_parser = tern_common::config::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Apply pending database migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -181,6 +191,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             operator::run(config).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Probe { url, timeout } => Ok(probe::run(&url, timeout).await),
         Command::Openapi => {
             println!("{}", tern_api::openapi());
             Ok(ExitCode::SUCCESS)

@@ -70,6 +70,15 @@ async fn binary_accepts_mail_serves_metrics_and_stops_on_sigterm() {
     })
     .await;
     assert!(ready.contains("ready"));
+    // the healthcheck a container runtime runs: the binary asks, 0 for ready
+    assert_eq!(
+        probe(&format!("http://127.0.0.1:{}/readyz", tern.admin)).await,
+        Some(0)
+    );
+    assert_eq!(
+        probe(&format!("http://127.0.0.1:{}/no-such-probe", tern.admin)).await,
+        Some(1)
+    );
 
     swaks(
         smtp,
@@ -101,4 +110,18 @@ async fn binary_accepts_mail_serves_metrics_and_stops_on_sigterm() {
         .expect("exits")
         .expect("wait");
     assert!(exit.success(), "{exit:?}");
+    assert_eq!(
+        probe(&format!("http://127.0.0.1:{}/readyz", tern.admin)).await,
+        Some(1)
+    );
+}
+
+/// The exit code of `tern probe URL`.
+async fn probe(url: &str) -> Option<i32> {
+    let output = Command::new(tern_binary())
+        .args(["probe", url, "--timeout", "5s"])
+        .output()
+        .await
+        .expect("run tern probe");
+    output.status.code()
 }

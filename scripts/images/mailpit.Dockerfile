@@ -2,7 +2,8 @@
 # the host, on the local Debian base: what the official image runs, for the compose test.
 ARG BASE=tern-local/debian:bookworm
 FROM ${BASE}
-COPY mailpit /usr/local/bin/mailpit
+# Where the official image has it: its healthcheck is `/mailpit readyz`.
+COPY mailpit /mailpit
 USER 65532:65532
 EXPOSE 1025 8025
-ENTRYPOINT ["/usr/local/bin/mailpit"]
+ENTRYPOINT ["/mailpit"]
