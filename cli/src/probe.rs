@@ -102,10 +102,10 @@ mod tests {
 
     #[test]
     fn urls_name_an_http_host_port_and_path() {
-        let url: ProbeUrl = "http://127.0.0.1:9100/readyz".parse().unwrap();
+        let url: ProbeUrl = "http://127.0.0.1:9100/readyz".parse().expect("valid");
         assert_eq!(url.authority, "127.0.0.1:9100");
         assert_eq!(url.path, "/readyz");
-        let root: ProbeUrl = "http://[::1]:8080".parse().unwrap();
+        let root: ProbeUrl = "http://[::1]:8080".parse().expect("valid");
         assert_eq!(
             (root.authority.as_str(), root.path.as_str()),
             ("[::1]:8080", "/")

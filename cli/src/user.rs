@@ -85,9 +85,13 @@ pub async fn run(database: &DatabaseConfig, command: UserCommand) -> anyhow::Res
             };
             match read_password(&password) {
                 Ok(password) => match users.add(&login, &password, &senders).await {
-                    Ok(user) => Ok(println!("added {}", user.login)),
+                    Ok(user) => {
+                        println!("added {}", user.login);
+                        Ok(())
+                    }
                     Err(UsersError::Exists(login)) if if_missing => {
-                        Ok(println!("{login} exists; left as it is"))
+                        println!("{login} exists; left as it is");
+                        Ok(())
                     }
                     Err(error) => Err(error),
                 },
