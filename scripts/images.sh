@@ -179,6 +179,7 @@ build() {
   from_debian postgres
   from_debian nats
   from_debian prometheus
+  from_debian python
   go_program jaeger github.com/jaegertracing/jaeger/cmd/jaeger "$JAEGER"
   go_program mailpit github.com/axllent/mailpit "$MAILPIT"
   rust
@@ -190,6 +191,7 @@ TERN_NATS_IMAGE=$IMAGE_NATS
 TERN_PROMETHEUS_IMAGE=$IMAGE_PROMETHEUS
 TERN_JAEGER_IMAGE=$IMAGE_JAEGER
 TERN_MAILPIT_IMAGE=$IMAGE_MAILPIT
+TEST_PYTHON_IMAGE=$IMAGE_PYTHON
 EOF
 }
 

@@ -10,26 +10,34 @@ on 127.0.0.1:
 1. a message sent with swaks to the ingress arrives in Mailpit, through the workers;
 2. its trace is in Jaeger, with spans of the ingress and of a worker in one trace;
 3. the admin API answers with the dev token and finds the message;
-4. Prometheus has scraped every Tern component;
+4. Prometheus has scraped every Tern component, evaluates Tern's alert rules without an error,
+   and runs every query of the Grafana dashboard;
 5. a worker stopped while it holds leases hands them back: Mailpit is frozen, the worker that
    holds the stuck deliveries is stopped, Mailpit thaws, and the other worker delivers them well
    before the lease would have run out;
-6. `down -v` leaves no container, network or volume of the project behind.
+6. the Helm chart's `helm test` pod, rendered by helm, runs as its spec says (image, command,
+   environment, user, no capabilities) on the project's network, where the Service name it is
+   given resolves to the ingress: its message arrives in Mailpit;
+7. `down -v` leaves no container, network or volume of the project behind.
 
 Traffic stays between the project's own containers and 127.0.0.1.
 """
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROJECT = "tern-compose-test"
 FILE = os.path.join(ROOT, "docker-compose.yml")
 DOCKER = "/usr/bin/docker"
+# What scripts/images.sh built: name → image.
+LOCAL_IMAGES = {}
 # Every service of the file that stays up; each has a healthcheck.
 SERVICES = ["postgres", "nats", "ingress", "worker-1", "worker-2", "api", "jaeger", "mailpit",
             "prometheus"]
@@ -85,6 +93,7 @@ def main():
     for line in images.stdout.splitlines():
         name, _, value = line.partition("=")
         env[name] = value
+        LOCAL_IMAGES[name] = value
     env["TERN_WORKER_LEASE"] = f"{LEASE_SECONDS}s"
     log("images: " + ", ".join(images.stdout.split()))
     plugin_config = run(["bash", os.path.join(ROOT, "scripts/images.sh"), "compose-v2"]).stdout.strip()
@@ -193,6 +202,41 @@ def checks(compose):
     up = eventually("every component scraped by Prometheus", 60, all_up)
     log(f"Prometheus: up for {sorted(up)}")
 
+    # … and evaluates Tern's alert rules against them without an error.
+    expected = {rule["alert"] for group in yaml_file("deploy/prometheus/tern-alerts.yaml")["groups"]
+                for rule in group["rules"]}
+    def rules_evaluated():
+        groups = http_json("http://127.0.0.1:9090/api/v1/rules")["data"]["groups"]
+        rules = [rule for group in groups for rule in group["rules"]]
+        # Never evaluated reads as the zero time, 0001-01-01.
+        evaluated = [rule for rule in rules
+                     if not rule.get("lastEvaluation", "0001").startswith("0001")]
+        return rules if len(evaluated) == len(rules) else None
+    rules = eventually("Prometheus to evaluate every alert rule", 60, rules_evaluated)
+    loaded = {rule["name"] for rule in rules}
+    assert loaded == expected, f"rules loaded {sorted(loaded)}, file has {sorted(expected)}"
+    broken = {rule["name"]: rule.get("lastError") for rule in rules if rule["health"] != "ok"}
+    assert not broken, f"alert rules failing in Prometheus: {broken}"
+    log(f"Prometheus: all {len(rules)} alert rules loaded and evaluated without error")
+
+    # … and runs every query of the Grafana dashboard, as Grafana would send it.
+    with open(os.path.join(ROOT, "deploy/grafana/tern-dashboard.json")) as file:
+        dashboard = json.load(file)
+    queries = [target["expr"].replace("$__rate_interval", "1m")
+               for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    answered = 0
+    for query in queries:
+        found = http_json("http://127.0.0.1:9090/api/v1/query?"
+                          + urllib.parse.urlencode({"query": query}))
+        assert found["status"] == "success", (query, found)
+        answered += bool(found["data"]["result"])
+    # The message sent above, counted as Prometheus scraped it.
+    eventually("the accepted message in Prometheus", 30, lambda: [
+        result for result in http_json("http://127.0.0.1:9090/api/v1/query?" + urllib.parse.urlencode(
+            {"query": "sum(tern_ingress_messages_accepted_total)"}))["data"]["result"]
+        if float(result["value"][1]) >= 1])
+    log(f"Prometheus: all {len(queries)} dashboard queries run; {answered} have data so far")
+
     # 5. A worker stopped mid-delivery hands its leases back.
     mailpit = container(compose, "mailpit")
     run([DOCKER, "pause", mailpit])
@@ -215,6 +259,70 @@ def checks(compose):
     log(f"worker-1 stopped while it held {held} leases ({stopped - stopping:.0f}s to stop): "
         f"all {len(subjects)} delivered {time.monotonic() - stopped:.0f}s after it exited "
         f"(lease {LEASE_SECONDS}s)")
+
+    # 6. The chart's `helm test` pod against this ingress.
+    helm_test(compose)
+
+
+def helm_test(compose):
+    """Runs the pod `helm test` would create, as its spec says, on the project's network."""
+    helm = run(["bash", os.path.join(ROOT, "scripts/kube.sh"), "helm"]).stdout.strip()
+    chart = os.path.join(ROOT, "helm/tern")
+    rendered = run([helm, "template", "t", chart, "-n", "mail",
+                    "-f", os.path.join(chart, "ci/default-values.yaml"),
+                    "--show-only", "templates/tests/smtp-test.yaml",
+                    # The compose ingress listens on 2525 itself; in a cluster, the Service's 25
+                    # maps onto it.
+                    "--set", "ingress.service.ports.smtp=2525",
+                    "--set", "test.to=helm-test@example.test"]).stdout
+    pod = yaml_load(rendered)
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test", pod["metadata"]
+    spec = pod["spec"]
+    [container] = spec["containers"]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    ingress = container_ip(compose, "ingress")
+    args = [DOCKER, "run", "--rm", "--network", network(compose),
+            # What cluster DNS would answer for the Service name the pod is given.
+            "--add-host", f"{env['SERVER']}:{ingress}",
+            "--user", str(spec["securityContext"]["runAsUser"]),
+            "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
+    for name, value in env.items():
+        args += ["--env", f"{name}={value}"]
+    # The chart names the official python image; this machine has a local one.
+    image = LOCAL_IMAGES.get("TEST_PYTHON_IMAGE") or container["image"]
+    args += ["--entrypoint", container["command"][0], image] + container["command"][1:]
+    out = run(args, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"test-compose: the helm test pod failed ({shlex.join(args[:8])} …):\n"
+                         f"{out.stdout}{out.stderr}")
+    eventually("the helm test message in Mailpit", 60, lambda: "helm test" in mailpit_subjects())
+    log(f"helm test pod: {out.stdout.strip().splitlines()[0]}; its message arrived in Mailpit")
+
+
+def yaml_load(text):
+    """YAML as JSON values, read by Debian's python3-yaml (docker-compose 1.29 depends on it)."""
+    return json.loads(subprocess.run(
+        ["/usr/bin/python3", "-c",
+         "import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))"],
+        input=text, check=True, text=True, capture_output=True).stdout)
+
+
+def yaml_file(path):
+    with open(os.path.join(ROOT, path)) as file:
+        return yaml_load(file.read())
+
+
+def container_ip(compose, service):
+    ident = container(compose, service)
+    return run([DOCKER, "inspect", "--format",
+                "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", ident]).stdout.strip()
+
+
+def network(compose):
+    ident = container(compose, "ingress")
+    found = run([DOCKER, "inspect", "--format", "{{json .NetworkSettings.Networks}}", ident]).stdout
+    [name] = json.loads(found).keys()
+    return name
 
 
 if __name__ == "__main__":
