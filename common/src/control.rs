@@ -14,6 +14,7 @@
 //! - `blocklist`: a source's blocklist entries replaced as a set (the operator's MailBlocklists).
 //! - `certificates`: the checks a certificate passes before it is stored, and its writes.
 //! - `dkim`: DKIM signing keys, made here, and the DNS records that publish them.
+//! - `limits`: delivery limits per destination (site), which the workers hold cluster-wide.
 //! - `policy`: the policy document, the policy checks' settings for the whole cluster.
 //! - [`watch`]: keeps a pod's snapshot current.
 //! - [`heartbeat`]: each process's row in `processes`, for `GET /v1/cluster`.
@@ -22,6 +23,7 @@ mod blocklist;
 mod certificates;
 mod dkim;
 pub mod heartbeat;
+mod limits;
 mod load;
 mod model;
 mod policy;
@@ -38,6 +40,7 @@ pub use dkim::{
     DkimKey, DkimKeySummary, NewDkimKey, check_selector as check_dkim_selector,
     dns_name as dkim_dns_name, dns_txt as dkim_dns_txt, generate as generate_dkim_key_pair,
 };
+pub use limits::DestinationLimit;
 pub use model::{
     BlockAction, BlockEntry, BlockKind, Certificate, DkimAlgorithm, Domain, DomainKind,
     NewBlockEntry, Owner, ParseError, Suspension, TrustedNetwork,

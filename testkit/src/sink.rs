@@ -160,6 +160,9 @@ struct Inner {
     tls: Option<tls::Tls>,
     received: Mutex<Vec<SinkMessage>>,
     connections: AtomicUsize,
+    /// Sessions open now, and the most ever open at once.
+    open: AtomicUsize,
+    peak_open: AtomicUsize,
     transactions: AtomicUsize,
 }
 
@@ -189,6 +192,8 @@ impl SinkServer {
             tls,
             received: Mutex::new(Vec::new()),
             connections: AtomicUsize::new(0),
+            open: AtomicUsize::new(0),
+            peak_open: AtomicUsize::new(0),
             transactions: AtomicUsize::new(0),
         });
         let accept = tokio::spawn(accept_loop(listener, inner.clone()));
@@ -216,6 +221,11 @@ impl SinkServer {
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
         self.inner.connections.load(Ordering::SeqCst)
+    }
+
+    /// The most connections that were ever open at once.
+    pub fn peak_connections(&self) -> usize {
+        self.inner.peak_open.load(Ordering::SeqCst)
     }
 
     /// DATA phases completed so far, whatever their replies.
@@ -257,7 +267,13 @@ async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
         match listener.accept().await {
             Ok((stream, _peer)) => {
                 inner.connections.fetch_add(1, Ordering::SeqCst);
-                sessions.spawn(session::run(inner.clone(), stream));
+                let open = inner.open.fetch_add(1, Ordering::SeqCst) + 1;
+                inner.peak_open.fetch_max(open, Ordering::SeqCst);
+                let inner = inner.clone();
+                sessions.spawn(async move {
+                    session::run(inner.clone(), stream).await;
+                    inner.open.fetch_sub(1, Ordering::SeqCst);
+                });
             }
             // Out of descriptors or the like: pause instead of spinning.
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,

@@ -29,6 +29,7 @@ pub mod var {
     pub const SMTP_PORT: &str = "TERN_WORKER_SMTP_PORT";
     pub const CONCURRENCY: &str = "TERN_WORKER_CONCURRENCY";
     pub const DESTINATION_CONCURRENCY: &str = "TERN_WORKER_DESTINATION_CONCURRENCY";
+    pub const DESTINATION_RATE: &str = "TERN_WORKER_DESTINATION_RATE";
     pub const BATCH: &str = "TERN_WORKER_BATCH";
     pub const LEASE: &str = "TERN_WORKER_LEASE";
     pub const POLL_INTERVAL: &str = "TERN_WORKER_POLL_INTERVAL";
@@ -89,13 +90,20 @@ pub struct WorkerArgs {
     /// Deliveries in flight at once, over all destinations.
     #[arg(long, env = var::CONCURRENCY, default_value_t = 100)]
     pub concurrency: usize,
-    /// Connections at once to one destination (Postfix default_destination_concurrency_limit).
+    /// Connections open at once to one destination (site: an MX host set or a relay), by the
+    /// whole cluster, unless the control plane's destination limits say otherwise (Postfix's
+    /// default_destination_concurrency_limit, held across every worker). Give every worker the
+    /// same value.
     #[arg(
         long,
         env = var::DESTINATION_CONCURRENCY,
         default_value_t = 20
     )]
     pub destination_concurrency: usize,
+    /// Messages per minute to one destination (site), by the whole cluster, unless the control
+    /// plane's destination limits say otherwise; 0: no limit.
+    #[arg(long, env = var::DESTINATION_RATE, default_value_t = 0)]
+    pub destination_rate: u32,
     /// Jobs claimed per query.
     #[arg(long, env = var::BATCH, default_value_t = 100)]
     pub batch: u32,
@@ -149,6 +157,8 @@ pub struct WorkerConfig {
     pub smtp_port: u16,
     pub concurrency: usize,
     pub destination_concurrency: usize,
+    /// Messages per minute to one destination by the cluster; `None`: no limit.
+    pub destination_rate: Option<u32>,
     pub batch: u32,
     pub lease: Duration,
     pub poll_interval: Duration,
@@ -250,6 +260,7 @@ impl WorkerArgs {
             smtp_port: self.smtp_port,
             concurrency: self.concurrency,
             destination_concurrency: self.destination_concurrency,
+            destination_rate: (self.destination_rate > 0).then_some(self.destination_rate),
             batch: self.batch,
             lease: self.lease,
             poll_interval: self.poll_interval,

@@ -18,8 +18,9 @@ use crate::delivery::client::{
 use crate::delivery::outcome::{self, Verdict};
 use crate::metrics;
 use crate::plan::{Plan, Planner};
-use crate::pool::ConnectionCache;
+use crate::pool::{ConnectionCache, Held};
 use crate::record::{Attempt, Hop, Recorder};
+use crate::throttle::{SiteLimits, Throttle};
 use crate::trace;
 
 /// Messages one connection carries before the next group starts its own connection: enough to
@@ -59,7 +60,8 @@ pub(crate) fn split(jobs: Vec<ClaimedJob>) -> Vec<Vec<ClaimedJob>> {
 }
 
 /// What delivering a destination's share of a claim needs: routing, the client and its idle
-/// connections, the per-destination limit, and the queue to load from and record into.
+/// connections, the destination limits (this worker's share and the cluster's), and the queue
+/// to load from and record into.
 pub(crate) struct Destinations {
     pub(crate) worker_id: String,
     /// The destination of jobs without a domain (local recipients such as `postmaster`).
@@ -68,31 +70,31 @@ pub(crate) struct Destinations {
     pub(crate) control: ControlWatch,
     pub(crate) planner: Planner,
     pub(crate) client: ClientConfig,
-    pub(crate) connections: ConnectionCache,
+    pub(crate) connections: Arc<ConnectionCache>,
     pub(crate) limits: DestinationLimits,
+    pub(crate) throttle: Arc<Throttle>,
     pub(crate) store: PgJobStore,
     pub(crate) recorder: Recorder,
 }
 
-/// One semaphore per destination: at most `per_destination` connections to it from this worker.
+/// One semaphore per site: this worker's groups for a site wait here, in memory, rather than
+/// all asking PostgreSQL for the site's cluster-wide slots. Sized by the site's connection limit;
+/// a changed limit makes a new one (permits of the old drain away with their groups).
+#[derive(Default)]
 pub(crate) struct DestinationLimits {
-    per_destination: usize,
-    semaphores: Mutex<HashMap<String, Arc<Semaphore>>>,
+    semaphores: Mutex<HashMap<String, (u32, Arc<Semaphore>)>>,
 }
 
 impl DestinationLimits {
-    pub(crate) fn new(per_destination: usize) -> Self {
-        Self {
-            per_destination,
-            semaphores: Mutex::default(),
-        }
-    }
-
-    fn get(&self, key: &str) -> Arc<Semaphore> {
+    fn get(&self, site: &str, limit: u32) -> Arc<Semaphore> {
         let mut map = self.semaphores.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(key.to_owned())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.per_destination)))
-            .clone()
+        let entry = map
+            .entry(site.to_owned())
+            .or_insert_with(|| (limit, Arc::new(Semaphore::new(limit as usize))));
+        if entry.0 != limit {
+            *entry = (limit, Arc::new(Semaphore::new(limit as usize)));
+        }
+        Arc::clone(&entry.1)
     }
 }
 
@@ -145,12 +147,22 @@ pub(crate) async fn deliver(destinations: &Destinations, group: Vec<ClaimedJob>)
         }
     };
     drop(lookup);
-    let limit = destinations.limits.get(&plan.key);
-    let Ok(_permit) = limit.acquire_owned().await else {
+    let limits = destinations
+        .throttle
+        .limits(&destinations.control.current(), &plan.site);
+    let messages = match limits.messages_per_minute {
+        Some(per_minute) => within_rate(destinations, &plan, messages, per_minute).await,
+        None => messages,
+    };
+    if messages.is_empty() {
+        return;
+    }
+    let local = destinations.limits.get(plan.site.key(), limits.connections);
+    let Ok(_permit) = local.acquire_owned().await else {
         return;
     };
     ::metrics::gauge!(metrics::DELIVERIES_ACTIVE).increment(1.0);
-    let mut connection: Option<Connection> = None;
+    let mut connection: Option<Held> = None;
     // A failure to reach any host applies to every message of the group: trying again at once
     // for the next message would only repeat it.
     let mut unreachable: Option<Verdict> = None;
@@ -158,6 +170,7 @@ pub(crate) async fn deliver(destinations: &Destinations, group: Vec<ClaimedJob>)
         attempt(
             destinations,
             &plan,
+            limits,
             &mut connection,
             &mut unreachable,
             &message,
@@ -172,11 +185,58 @@ pub(crate) async fn deliver(destinations: &Destinations, group: Vec<ClaimedJob>)
     ::metrics::gauge!(metrics::DELIVERIES_ACTIVE).decrement(1.0);
 }
 
+/// The messages of a group that the site's messages-per-minute limit lets go now; the others are
+/// handed back, due when the next minute starts, without an attempt counted.
+async fn within_rate(
+    destinations: &Destinations,
+    plan: &Plan,
+    mut messages: Vec<(StoredMessage, Vec<ClaimedJob>, Span)>,
+    per_minute: u32,
+) -> Vec<(StoredMessage, Vec<ClaimedJob>, Span)> {
+    let wanted = u32::try_from(messages.len()).unwrap_or(u32::MAX);
+    let (granted, next_minute) = match destinations
+        .throttle
+        .grant(&plan.site, wanted, per_minute)
+        .await
+    {
+        Ok(grant) => grant,
+        Err(error) => {
+            ::metrics::counter!(metrics::STORE_ERRORS_TOTAL, "op" => "grant").increment(1);
+            tracing::warn!(%error, site = plan.site.key(), "could not count against the destination's rate; leases will expire");
+            return Vec::new();
+        }
+    };
+    let later = messages.split_off((granted as usize).min(messages.len()));
+    if later.is_empty() {
+        return messages;
+    }
+    let ids: Vec<i64> = later
+        .iter()
+        .flat_map(|(_, jobs, _)| jobs.iter().map(|job| job.id))
+        .collect();
+    ::metrics::counter!(metrics::RATE_POSTPONED_TOTAL).increment(later.len() as u64);
+    match destinations
+        .store
+        .postpone(&destinations.worker_id, &ids, next_minute)
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(site = plan.site.key(), postponed = later.len(), until = %next_minute, "destination's messages per minute spent")
+        }
+        Err(error) => {
+            ::metrics::counter!(metrics::STORE_ERRORS_TOTAL, "op" => "postpone").increment(1);
+            tracing::warn!(%error, "could not postpone jobs over the destination's rate; their leases will expire");
+        }
+    }
+    messages
+}
+
 /// One message's attempt over the group's connection, opening one if there is none.
 async fn attempt(
     destinations: &Destinations,
     plan: &Plan,
-    connection: &mut Option<Connection>,
+    limits: SiteLimits,
+    connection: &mut Option<Held>,
     unreachable: &mut Option<Verdict>,
     message: &StoredMessage,
     jobs: &[ClaimedJob],
@@ -192,11 +252,22 @@ async fn attempt(
         *connection = destinations.connections.take(&plan.key).await;
     }
     if connection.is_none() {
+        // Every open connection holds one of the site's slots, cluster-wide; when none is free,
+        // this worker's own idle connections to the site (for other domains) go first.
+        let slot = destinations
+            .throttle
+            .slot(&plan.site, limits.connections, || {
+                destinations.connections.close_idle_of(plan.site.key())
+            })
+            .await;
         let span = trace::connect_span();
         match connect(destinations, plan).instrument(span.clone()).await {
             Ok(c) => {
                 trace::connected(&[&span], &c, plan.protocol);
-                *connection = Some(c);
+                *connection = Some(Held {
+                    connection: c,
+                    slot,
+                });
             }
             Err(verdict) => {
                 trace::failed(&span, "connect");
@@ -209,11 +280,19 @@ async fn attempt(
             }
         }
     }
-    let Some(conn) = connection.as_mut() else {
+    let Some(held) = connection.as_mut() else {
         return;
     };
-    trace::connected(&[&Span::current()], conn, plan.protocol);
-    if !send_one(destinations, conn, plan.protocol, message, jobs).await {
+    trace::connected(&[&Span::current()], &held.connection, plan.protocol);
+    if !send_one(
+        destinations,
+        &mut held.connection,
+        plan.protocol,
+        message,
+        jobs,
+    )
+    .await
+    {
         *connection = None;
     }
 }

@@ -36,6 +36,7 @@ mod record;
 mod retention;
 pub mod runner;
 pub mod schedule;
+mod throttle;
 mod trace;
 
 pub use config::{WorkerArgs, WorkerConfig};

@@ -10,13 +10,20 @@ pub const JOBS_CLAIMED_TOTAL: &str = "tern_worker_jobs_claimed_total";
 /// Jobs claimed whose previous lease had run out: the worker holding them died or stalled.
 pub const LEASE_EXPIRIES_TOTAL: &str = "tern_worker_lease_expiries_total";
 pub const CONNECTIONS_TOTAL: &str = "tern_worker_connections_total";
+/// Tries for a connection slot that found every slot of the site held: the cluster-wide
+/// connection limit of a destination at work.
+pub const SLOT_WAITS_TOTAL: &str = "tern_worker_slot_waits_total";
+/// Messages put off to the next minute because a destination's messages-per-minute limit was
+/// spent (no attempt counted).
+pub const RATE_POSTPONED_TOTAL: &str = "tern_worker_rate_postponed_total";
 pub const DELIVERIES_ACTIVE: &str = "tern_worker_deliveries_active";
 /// Delivery status notifications queued, by kind (`failure`: a bounce; `success`).
 pub const DSNS_QUEUED_TOTAL: &str = "tern_worker_dsns_queued_total";
 /// Leases found taken over by another worker when finishing (`finish`) — a sign the lease is
 /// too short for the deliveries.
 pub const LEASES_LOST_TOTAL: &str = "tern_worker_leases_lost_total";
-/// Store errors by operation (`claim`, `finish`, `renew`, `dsn`, `load`, `depth`).
+/// Store errors by operation (`claim`, `finish`, `renew`, `dsn`, `load`, `depth`, `slot`,
+/// `renew_slots`, `grant`, `postpone`).
 pub const STORE_ERRORS_TOTAL: &str = "tern_worker_store_errors_total";
 /// Unfinished jobs by status (`queued`, `deferred`, `leased`), from a periodic query.
 pub const QUEUE_JOBS: &str = "tern_worker_queue_jobs";
@@ -33,6 +40,8 @@ pub const ALL: &[&str] = &[
     JOBS_CLAIMED_TOTAL,
     LEASE_EXPIRIES_TOTAL,
     CONNECTIONS_TOTAL,
+    SLOT_WAITS_TOTAL,
+    RATE_POSTPONED_TOTAL,
     DELIVERIES_ACTIVE,
     DSNS_QUEUED_TOTAL,
     LEASES_LOST_TOTAL,

@@ -14,11 +14,14 @@ use crate::delivery::mx::{MxResolver, TargetHost};
 use crate::delivery::myself::Myself;
 use crate::delivery::route::Route;
 use crate::delivery::tls_policy::TlsPolicy;
+use crate::throttle::Site;
 
 /// Where a group goes: resolved hosts in the order to try, and how to speak to them.
 pub(crate) struct Plan {
     /// The connection cache's and the concurrency limit's key: the MX domain, or the relay.
     pub(crate) key: String,
+    /// Where the mail goes as the destination limits see it: the MX host set, or the relay.
+    pub(crate) site: Site,
     pub(crate) protocol: Protocol,
     pub(crate) tls: TlsMode,
     pub(crate) hosts: Vec<TargetHost>,
@@ -74,8 +77,10 @@ impl Planner {
         match self.route(domain) {
             Route::Mx { domain } => {
                 let hosts = resolver.resolve(&domain, self.smtp_port).await?;
+                let hosts = self.myself.drop_from(&domain, hosts)?;
                 Ok(Plan {
-                    hosts: self.myself.drop_from(&domain, hosts)?,
+                    site: Site::of(hosts.iter().map(|host| host.name.as_str())),
+                    hosts,
                     tls: self.tls_policy.mode(&domain),
                     key: domain,
                     protocol: Protocol::Smtp,
@@ -102,6 +107,7 @@ impl Planner {
                 };
                 Ok(Plan {
                     key,
+                    site: Site::of([host.as_str()]),
                     protocol,
                     tls,
                     hosts,

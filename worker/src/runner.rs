@@ -18,7 +18,8 @@ use crate::in_flight::InFlight;
 use crate::plan::Planner;
 use crate::pool::ConnectionCache;
 use crate::record::Recorder;
-use crate::{gauges, metrics, notices, retention};
+use crate::throttle::{SiteLimits, Throttle};
+use crate::{gauges, metrics, notices, pool, retention, throttle};
 
 /// How long a woken claim loop waits for more notices before claiming.
 const GATHER_NOTICES: std::time::Duration = std::time::Duration::from_millis(5);
@@ -71,14 +72,24 @@ impl Worker {
             tls_verified: tls::verified(&[]).map_err(|e| WorkerError::Tls(e.to_string()))?,
         };
         let dsn_wake = Arc::new(Notify::new());
+        let throttle = Throttle::new(
+            store.pool().clone(),
+            config.id.clone(),
+            config.lease,
+            SiteLimits {
+                connections: u32::try_from(config.destination_concurrency).unwrap_or(u32::MAX),
+                messages_per_minute: config.destination_rate,
+            },
+        );
         let destinations = Destinations {
             worker_id: config.id.clone(),
             hostname: config.hostname.clone(),
             control: control.clone(),
             planner,
             client,
-            connections: ConnectionCache::new(config.destination_concurrency),
-            limits: DestinationLimits::new(config.destination_concurrency),
+            connections: Arc::new(ConnectionCache::new(config.destination_concurrency)),
+            limits: DestinationLimits::default(),
+            throttle: Arc::new(throttle),
             store: store.clone(),
             recorder: Recorder {
                 store: store.clone(),
@@ -129,6 +140,14 @@ pub async fn run(worker: Worker, bus: Option<Bus>, shutdown: CancellationToken) 
     };
     background.spawn(dsn_task::run(dsn, stop_background.clone()));
     background.spawn(gauges::run(worker.store.clone(), stop_background.clone()));
+    background.spawn(throttle::renew(
+        Arc::clone(&worker.destinations.throttle),
+        stop_background.clone(),
+    ));
+    background.spawn(pool::sweep(
+        Arc::clone(&worker.destinations.connections),
+        stop_background.clone(),
+    ));
     background.spawn(retention::run(
         worker.store.clone(),
         config.retention,
@@ -175,6 +194,7 @@ pub async fn run(worker: Worker, bus: Option<Bus>, shutdown: CancellationToken) 
         deliveries.wait().await;
     }
     worker.destinations.connections.close_all().await;
+    worker.destinations.throttle.release_all().await;
     match worker.store.release(&config.id).await {
         Ok(0) => {}
         Ok(released) => tracing::info!(released, "leases handed back"),

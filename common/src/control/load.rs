@@ -2,6 +2,7 @@
 //! one read-only repeatable-read transaction.
 
 use super::dkim::list_signing_keys;
+use super::limits::list_destination_limits;
 use super::policy;
 use super::snapshot::{ControlPlane, ControlRows};
 use super::store::{
@@ -25,6 +26,7 @@ impl PgControlStore {
         let suspensions = list_suspensions(&mut tx).await?;
         let certificates = list_certificates(&mut tx).await?;
         let dkim_keys = list_signing_keys(&mut tx).await?;
+        let destination_limits = list_destination_limits(&mut tx).await?;
         let policy = policy::read(&mut tx)
             .await?
             .map(|stored| stored.document)
@@ -39,6 +41,7 @@ impl PgControlStore {
                 suspensions,
                 certificates,
                 dkim_keys,
+                destination_limits,
                 policy,
             },
         ))

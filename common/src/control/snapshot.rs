@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use crate::policy::canonical;
 
 use super::dkim::DkimKey;
+use super::limits::{DestinationLimit, most_specific};
 use super::model::{BlockAction, BlockEntry, BlockKind, Certificate, Domain, Suspension};
 use super::policy::PolicyDocument;
 
@@ -27,6 +28,7 @@ pub struct ControlPlane {
     certificates: Vec<Certificate>,
     /// The keys that sign, by domain.
     dkim_keys: HashMap<String, Vec<DkimKey>>,
+    destination_limits: Vec<DestinationLimit>,
     policy: PolicyDocument,
 }
 
@@ -39,6 +41,7 @@ pub struct ControlRows {
     pub suspensions: Vec<Suspension>,
     pub certificates: Vec<Certificate>,
     pub dkim_keys: Vec<DkimKey>,
+    pub destination_limits: Vec<DestinationLimit>,
     /// Empty when none was written.
     pub policy: PolicyDocument,
 }
@@ -60,6 +63,7 @@ impl ControlPlane {
             suspensions,
             certificates,
             dkim_keys,
+            destination_limits,
             policy,
         } = rows;
         let mut exact = HashMap::new();
@@ -95,8 +99,15 @@ impl ControlPlane {
                         .push(key);
                     by_domain
                 }),
+            destination_limits,
             policy,
         }
+    }
+
+    /// The delivery limits of the site of `hosts` (its MX hosts, or its relay host), if a row
+    /// applies to it.
+    pub fn destination_limit(&self, hosts: &[String]) -> Option<&DestinationLimit> {
+        most_specific(&self.destination_limits, hosts)
     }
 
     /// The policy document: the policy checks' settings it replaces (empty: none).

@@ -103,6 +103,7 @@ impl TestWorld {
             smtp_port: self.port,
             concurrency: 10,
             destination_concurrency: 4,
+            destination_rate: None,
             batch: 50,
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_millis(200),

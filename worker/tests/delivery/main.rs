@@ -2,6 +2,7 @@
 //! arrives, what is recorded, retries, bounces and their notifications.
 
 mod harness;
+mod limits;
 mod outage;
 
 use std::time::Duration;

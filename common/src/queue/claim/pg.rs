@@ -183,20 +183,20 @@ impl PgJobStore {
         let Some(until) = until else {
             return Ok(None);
         };
-        let done = sqlx::query(
-            "UPDATE jobs
-                SET status = CASE WHEN attempts = 0 THEN 'queued' ELSE 'deferred' END,
-                    lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = $3,
-                    updated_at = now()
-              WHERE id = ANY($2) AND lease_owner = $1 AND status = 'leased'",
-        )
-        .bind(owner)
-        .bind(jobs)
-        .bind(until)
-        .execute(&mut *tx)
-        .await?;
+        let done = postpone(&mut *tx, owner, jobs, until).await?;
         tx.commit().await?;
-        Ok(Some(done.rows_affected()))
+        Ok(Some(done))
+    }
+
+    /// Hands `owner`'s leased `jobs` back, due at `until`, without counting an attempt: a
+    /// destination's message limit for this minute is spent.
+    pub async fn postpone(
+        &self,
+        owner: &str,
+        jobs: &[i64],
+        until: OffsetDateTime,
+    ) -> Result<u64, QueueError> {
+        Ok(postpone(&self.pool, owner, jobs, until).await?)
     }
 
     /// Hands back every job `owner` still leases, due now (shutdown).
@@ -312,4 +312,26 @@ impl DsnBatch {
             .await?;
         self.tx.commit().await.map_err(QueueError::from)
     }
+}
+
+/// Leased jobs back to waiting, due at `until`, their attempts unchanged.
+async fn postpone<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    owner: &str,
+    jobs: &[i64],
+    until: OffsetDateTime,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE jobs
+            SET status = CASE WHEN attempts = 0 THEN 'queued' ELSE 'deferred' END,
+                lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = $3,
+                updated_at = now()
+          WHERE id = ANY($2) AND lease_owner = $1 AND status = 'leased'",
+    )
+    .bind(owner)
+    .bind(jobs)
+    .bind(until)
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected())
 }
