@@ -4,6 +4,7 @@ mod certificates;
 mod cluster;
 mod control;
 mod dkim;
+mod limits;
 mod policy;
 mod problems;
 mod queue;
@@ -57,6 +58,11 @@ pub fn v1() -> Router<ApiState> {
             get(control::list_blocklist).post(control::create_block),
         )
         .route("/v1/blocklist/{id}", delete(control::delete_block))
+        .route("/v1/destination-limits", get(limits::list))
+        .route(
+            "/v1/destination-limits/{destination}",
+            axum::routing::put(limits::put).delete(limits::delete),
+        )
         .route("/v1/suspensions", get(control::list_suspensions))
         .route(
             "/v1/suspensions/{domain}",
@@ -130,6 +136,7 @@ impl utoipa::Modify for BearerAuth {
         control::delete_network, control::list_blocklist, control::create_block,
         control::delete_block, control::list_suspensions, control::put_suspension,
         control::delete_suspension,
+        limits::list, limits::put, limits::delete,
         tokens::list, tokens::create, tokens::revoke, cluster::cluster,
         users::list, users::get, users::create, users::password, users::set_senders,
         users::switch, users::delete,

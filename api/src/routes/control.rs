@@ -18,7 +18,7 @@ use crate::error::{ApiError, not_found};
 use crate::extract::{Json, Path};
 use crate::state::ApiState;
 
-fn audit(caller: &Caller, action: &str, object: &str) {
+pub(super) fn audit(caller: &Caller, action: &str, object: &str) {
     tracing::info!(token = %caller.name, action, object, "admin API write");
 }
 

@@ -21,6 +21,7 @@ use tower::ServiceExt as _;
 
 mod certificates;
 mod dkim;
+mod limits;
 mod policy;
 mod users;
 
@@ -206,6 +207,18 @@ async fn every_route_needs_a_token_with_its_scope() {
             "/v1/blocklist".into(),
             Scope::Write,
             Some(json!({"kind": "ip", "value": "192.0.2.1", "action": "reject"})),
+        ),
+        (
+            Method::GET,
+            "/v1/destination-limits".into(),
+            Scope::Read,
+            None,
+        ),
+        (
+            Method::PUT,
+            "/v1/destination-limits/scope.test".into(),
+            Scope::Write,
+            Some(json!({"max_connections": 2})),
         ),
         (Method::GET, "/v1/suspensions".into(), Scope::Read, None),
         (
