@@ -9,11 +9,14 @@
 # the sink; CPU per message counts Tern (ingress + worker) + PostgreSQL + nats-server, and
 # Postfix's whole process tree.
 #
-# Environment: MSGS (2000) REPS (1) SIZES ("1024") RCPTS ("1 10") SESSIONS ("10 50")
-#              QUIET_PCT (80:60) PEER_BENCH_DIR (../shared/bench)
+# Each run lasts about DURATION seconds (lib.sh sizes it by a calibration run); REPS repetitions
+# alternate between the servers within each cell, and the report gives medians with the spread.
+#
+# Environment: DURATION (20) REPS (3) MSGS (unset: sized by DURATION) SIZES ("1024")
+#              RCPTS ("1 10") SESSIONS ("10 50") QUIET_PCT (80:60) PEER_BENCH_DIR (../shared/bench)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-MSGS=${MSGS:-2000} REPS=${REPS:-1}
+REPS=${REPS:-3}
 SIZES=${SIZES:-1024} RCPTS=${RCPTS:-"1 10"} SESSIONS=${SESSIONS:-"10 50"}
 
 bench_init delivery
@@ -24,15 +27,19 @@ bash "$PEER/postfix_baseline.sh" start
 # Drained: nothing left to deliver and every outcome recorded; then the tables are emptied so
 # runs do not grow them.
 TERN_DRAINED="[ \"\$($PSQL -X -A -t -d $BENCH_URL -c \"select count(*) from jobs where status in ('queued','leased','deferred')\")\" = 0 ] && $PSQL -X -q -d $BENCH_URL -c 'TRUNCATE attempts, jobs, messages'"
-for ((rep = 1; rep <= REPS; rep++)); do
-  for size in $SIZES; do
-    for rcpt in $RCPTS; do
-      for sess in $SESSIONS; do
-        log "rep $rep: size=$size rcpts=$rcpt sessions=$sess"
-        smtp_load -s "$sess" -l "$size" -r "$rcpt" -L tern -D "$TERN_DRAINED" \
-          -p "$ROOT/.dev" -P "$SUT_PIDS" 127.0.0.1 "$TERN_PORT" "$SINK_PORT"
-        smtp_load -s "$sess" -l "$size" -r "$rcpt" -L postfix -D "$POSTFIX_DRAINED" \
-          -p "$SPOOL" -P "@$SPOOL/pid/master.pid" 127.0.0.1 "$SUT_PORT" "$SINK_PORT"
+for size in $SIZES; do
+  for rcpt in $RCPTS; do
+    for sess in $SESSIONS; do
+      tern=(-s "$sess" -l "$size" -r "$rcpt" -L tern -D "$TERN_DRAINED"
+        -p "$ROOT/.dev" -P "$SUT_PIDS" 127.0.0.1 "$TERN_PORT" "$SINK_PORT")
+      postfix=(-s "$sess" -l "$size" -r "$rcpt" -L postfix -D "$POSTFIX_DRAINED"
+        -p "$SPOOL" -P "@$SPOOL/pid/master.pid" 127.0.0.1 "$SUT_PORT" "$SINK_PORT")
+      tern_msgs=$(run_size e2e_mps "${tern[@]}")
+      postfix_msgs=$(run_size e2e_mps "${postfix[@]}")
+      for ((rep = 1; rep <= REPS; rep++)); do
+        log "size=$size rcpts=$rcpt sessions=$sess rep $rep: Tern $tern_msgs, Postfix $postfix_msgs messages"
+        RUN_MSGS=$tern_msgs smtp_load "${tern[@]}"
+        RUN_MSGS=$postfix_msgs smtp_load "${postfix[@]}"
       done
     done
   done
@@ -40,4 +47,4 @@ done
 
 echo
 echo "End to end (first byte sent to last message in the sink), Tern vs Postfix; ratio = Tern / Postfix:"
-report
+report e2e_mps

@@ -14,11 +14,15 @@
 #
 # Then it opens IDLE idle sessions against Tern and reports resident memory per session.
 #
-# Environment: MSGS (2000) REPS (1) SIZES ("1024 102400") RCPTS ("1 10") SESSIONS ("1 10 50")
-#              IDLE (5000) QUIET_PCT (80:60) PEER_BENCH_DIR (../shared/bench)
+# Each run lasts about DURATION seconds (lib.sh sizes it by a calibration run); REPS repetitions
+# alternate between the servers within each cell, and the report gives medians with the spread.
+#
+# Environment: DURATION (20) REPS (3) MSGS (unset: sized by DURATION) SIZES ("1024 102400")
+#              RCPTS ("1 10") SESSIONS ("1 10 50") IDLE (5000) QUIET_PCT (80:60)
+#              PEER_BENCH_DIR (../shared/bench)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-MSGS=${MSGS:-2000} REPS=${REPS:-1}
+REPS=${REPS:-3}
 SIZES=${SIZES:-"1024 102400"} RCPTS=${RCPTS:-"1 10"} SESSIONS=${SESSIONS:-"1 10 50"}
 IDLE=${IDLE:-5000}
 
@@ -29,15 +33,19 @@ bash "$PEER/postfix_baseline.sh" start
 
 # Ingest-only runs keep Tern's queue from growing across runs (100 KB x 10 rcpts adds up).
 EMPTY_TERN="$PSQL -X -q -d $BENCH_URL -c 'TRUNCATE attempts, jobs, messages'"
-for ((rep = 1; rep <= REPS; rep++)); do
-  for size in $SIZES; do
-    for rcpt in $RCPTS; do
-      for sess in $SESSIONS; do
-        log "rep $rep: size=$size rcpts=$rcpt sessions=$sess"
-        smtp_load -s "$sess" -l "$size" -r "$rcpt" -E -L tern -D "$EMPTY_TERN" \
-          -p "$ROOT/.dev" -P "$SUT_PIDS" 127.0.0.1 "$TERN_PORT" "$SINK_PORT"
-        smtp_load -s "$sess" -l "$size" -r "$rcpt" -L postfix -D "$POSTFIX_DRAINED" \
-          -p "$SPOOL" -P "@$SPOOL/pid/master.pid" 127.0.0.1 "$SUT_PORT" "$SINK_PORT"
+for size in $SIZES; do
+  for rcpt in $RCPTS; do
+    for sess in $SESSIONS; do
+      tern=(-s "$sess" -l "$size" -r "$rcpt" -E -L tern -D "$EMPTY_TERN"
+        -p "$ROOT/.dev" -P "$SUT_PIDS" 127.0.0.1 "$TERN_PORT" "$SINK_PORT")
+      postfix=(-s "$sess" -l "$size" -r "$rcpt" -L postfix -D "$POSTFIX_DRAINED"
+        -p "$SPOOL" -P "@$SPOOL/pid/master.pid" 127.0.0.1 "$SUT_PORT" "$SINK_PORT")
+      tern_msgs=$(run_size ingest_mps "${tern[@]}")
+      postfix_msgs=$(run_size ingest_mps "${postfix[@]}")
+      for ((rep = 1; rep <= REPS; rep++)); do
+        log "size=$size rcpts=$rcpt sessions=$sess rep $rep: Tern $tern_msgs, Postfix $postfix_msgs messages"
+        RUN_MSGS=$tern_msgs smtp_load "${tern[@]}"
+        RUN_MSGS=$postfix_msgs smtp_load "${postfix[@]}"
       done
     done
   done
@@ -49,4 +57,4 @@ python3 "$ROOT/bench/idle_sessions.py" 127.0.0.1 "$TERN_PORT" "${TERN_PIDS[0]}" 
 
 echo
 echo "Accepted messages per second (ingest), Tern vs Postfix; ratio = Tern / Postfix:"
-report
+report ingest_mps

@@ -97,9 +97,35 @@ start_bench_dns() {
     TERN_INGRESS_RATE_LIMIT_CLIENT=100000000/1h TERN_INGRESS_RATE_LIMIT_SENDER_DOMAIN=100000000/1h)
 }
 
-# smtp_load ARGS...: the peer harness, with the settings every run shares.
+# smtp_load ARGS...: the peer harness, with the settings every run shares; RUN_MSGS messages
+# (else MSGS), rows into RUNS_CSV (else runs.csv).
 smtp_load() {
-  bash "$PEER/smtp_load.sh" -S -N -o "$OUT/runs.csv" -m "$MSGS" -k 1 -c reuse -T 300 -W "$QUIET_PCT" "$@"
+  bash "$PEER/smtp_load.sh" -S -N -o "${RUNS_CSV:-$OUT/runs.csv}" -m "${RUN_MSGS:-$MSGS}" -k 1 \
+    -c reuse -T 300 -W "$QUIET_PCT" "$@"
+}
+
+# A run of a few thousand messages lasts a second or two, so start-up and drain dominate it. Each
+# run therefore lasts about DURATION seconds: before a cell, one calibration run of CAL_MSGS
+# messages per server measures its rate, and that server's runs of the cell send rate x DURATION
+# messages. MSGS set: exactly that many per run, no calibration.
+DURATION=${DURATION:-20} CAL_MSGS=${CAL_MSGS:-2000}
+
+# run_size MEASURE ARGS...: how many messages a run of this server's cell sends (MEASURE:
+# e2e_mps or ingest_mps, the rate to size by); ARGS as for smtp_load.
+run_size() {
+  local measure=$1
+  shift
+  if [[ -n ${MSGS:-} ]]; then
+    echo "$MSGS"
+    return
+  fi
+  RUN_MSGS=$CAL_MSGS RUNS_CSV=$OUT/calibration.csv smtp_load "$@" >&2
+  python3 - "$OUT/calibration.csv" "$measure" "$DURATION" "$CAL_MSGS" <<'PY'
+import csv, sys
+path, measure, duration, least = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+rate = float(list(csv.DictReader(open(path)))[-1][measure] or 0)
+print(max(least, int(rate * duration)))
+PY
 }
 
 # tree_jiffies PID...: CPU ticks (user + system, exited children included) of the process trees
@@ -127,7 +153,10 @@ print(total)
 PY
 }
 
+# report MEASURE: the harness's summary, then medians with their spread (bench/spread.py).
 report() {
   bash "$PEER/smtp_load.sh" -R "$OUT/runs.csv" -B postfix | tee "$OUT/summary.txt"
+  echo
+  python3 "$ROOT/bench/spread.py" "$OUT/runs.csv" "${1:-ingest_mps}" | tee "$OUT/spread.md"
   log "raw results in $OUT"
 }
