@@ -22,7 +22,10 @@ def main():
         cell = (int(row["size"]), int(row["rcpts"]), int(row["sessions"]))
         msgs = int(row["msgs"])
         cpu = float(row["sut_cpu_s"] or 0) * 1000 / msgs if msgs else 0.0
-        runs[(cell, row["label"])].append((float(row[measure] or 0), cpu, msgs))
+        rate = float(row[measure] or 0) if row[measure] not in ("", "n/a") else 0.0
+        if rate <= 0:
+            continue  # a failed run (the harness's summary names it): no rate to compare
+        runs[(cell, row["label"])].append((rate, cpu, msgs))
     cells = sorted({cell for cell, _ in runs})
     print(f"| cell (size, rcpts, sessions) | runs x msgs (Tern / Postfix) | Postfix {measure} median (min-max) "
           f"| Tern median (min-max) | ratio median (min-max) | CPU ms/msg Postfix | CPU ms/msg Tern | CPU Tern/Postfix |")

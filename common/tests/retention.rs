@@ -39,7 +39,24 @@ async fn message(db: &TestDatabase, age: &str, status: &str, dsn_pending: Option
     .execute(&db.pool)
     .await
     .expect("finish the jobs");
+    sqlx::query(
+        "INSERT INTO attempts (job_id, message_id, worker, outcome, status, reply)
+         SELECT id, message_id, 'test', 'deferred', '4.0.0', 'an earlier try' FROM jobs
+          WHERE message_id = $1",
+    )
+    .bind(m.id)
+    .execute(&db.pool)
+    .await
+    .expect("an attempt");
     m.id
+}
+
+async fn attempts(db: &TestDatabase, id: QueueId) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM attempts WHERE message_id = $1")
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await
+        .expect("count")
 }
 
 async fn state(db: &TestDatabase, id: QueueId) -> Option<(usize, bool)> {
@@ -109,8 +126,10 @@ async fn two_sweepers_delete_exactly_what_is_due_and_each_row_once() {
         .fetch_one(&db.pool)
         .await
         .expect("count");
-    assert_eq!(orphans, 0, "its jobs and attempts went with it");
+    assert_eq!(orphans, 0, "its jobs went with it");
+    assert_eq!(attempts(&db, ancient).await, 0, "its attempts went with it");
     assert!(state(&db, ancient_open).await.is_some());
+    assert!(attempts(&db, ancient_open).await > 0, "an unfinished message keeps its attempts");
     assert_eq!(
         store.sweep_bodies(day, 500).await.expect("sweep"),
         0,

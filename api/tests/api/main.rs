@@ -854,8 +854,17 @@ async fn actions_change_what_they_say_and_a_leased_job_is_taken_from_its_worker_
     assert_eq!(detail["recipients"][0]["status"], "bounced");
     assert_eq!(detail["headers"][1][0], "Subject");
 
-    // Delete removes another message whole, without a report.
+    // Delete removes another message whole, its attempts too, without a report.
     let other = api.queue("x@origin.test", &["y@dest.test"]).await;
+    sqlx::query(
+        "INSERT INTO attempts (job_id, message_id, worker, outcome, status, reply)
+         SELECT id, message_id, 'test', 'deferred', '4.0.0', 'an earlier try' FROM jobs
+          WHERE message_id = $1",
+    )
+    .bind(other.id)
+    .execute(&api.db.pool)
+    .await
+    .expect("an attempt");
     let (_, changed) = api
         .call(
             Method::DELETE,
@@ -865,6 +874,12 @@ async fn actions_change_what_they_say_and_a_leased_job_is_taken_from_its_worker_
         )
         .await;
     assert_eq!(changed["changed"], 1);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM attempts WHERE message_id = $1")
+        .bind(other.id)
+        .fetch_one(&api.db.pool)
+        .await
+        .expect("count");
+    assert_eq!(left, 0, "the deleted message's attempts went with it");
     let (status, _) = api
         .call(
             Method::GET,

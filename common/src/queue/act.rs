@@ -102,6 +102,8 @@ impl QueueActions {
                  WHERE m.id = j.message_id
                    AND j.status IN ('queued', 'deferred', 'leased', 'held') AND {FILTER_SQL}
                 RETURNING j.id, j.message_id
+             ), attempts_gone AS (
+                DELETE FROM attempts a WHERE a.job_id IN (SELECT id FROM gone)
              ), messages_gone AS (
                 DELETE FROM messages m
                  WHERE m.id IN (SELECT message_id FROM gone)

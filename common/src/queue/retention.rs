@@ -44,7 +44,7 @@ impl PgJobStore {
     }
 
     /// Deletes up to `batch` finished messages received more than `after` ago, with their jobs
-    /// and attempts; returns how many messages.
+    /// (by cascade) and attempts (by name: they have no foreign key); returns how many messages.
     pub async fn sweep_history(&self, after: Duration, batch: u32) -> Result<u64, QueueError> {
         let sql = format!(
             "WITH due AS (
@@ -53,6 +53,8 @@ impl PgJobStore {
                    AND {FINISHED_FOR}
                  ORDER BY m.received_at LIMIT $2
                  FOR UPDATE OF m SKIP LOCKED
+             ), attempts_gone AS (
+                DELETE FROM attempts a USING due WHERE a.message_id = due.id
              )
              DELETE FROM messages USING due WHERE messages.id = due.id"
         );
