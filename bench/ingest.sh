@@ -36,17 +36,11 @@ EMPTY_TERN="$PSQL -X -q -d $BENCH_URL -c 'TRUNCATE attempts, jobs, messages'"
 for size in $SIZES; do
   for rcpt in $RCPTS; do
     for sess in $SESSIONS; do
-      tern=(-s "$sess" -l "$size" -r "$rcpt" -E -L tern -D "$EMPTY_TERN"
+      TERN_RUN=(-s "$sess" -l "$size" -r "$rcpt" -E -L tern -D "$EMPTY_TERN"
         -p "$ROOT/.dev" -P "$SUT_PIDS" 127.0.0.1 "$TERN_PORT" "$SINK_PORT")
-      postfix=(-s "$sess" -l "$size" -r "$rcpt" -L postfix -D "$POSTFIX_DRAINED"
+      POSTFIX_RUN=(-s "$sess" -l "$size" -r "$rcpt" -L postfix -D "$POSTFIX_DRAINED"
         -p "$SPOOL" -P "@$SPOOL/pid/master.pid" 127.0.0.1 "$SUT_PORT" "$SINK_PORT")
-      tern_msgs=$(run_size ingest_mps "${tern[@]}")
-      postfix_msgs=$(run_size ingest_mps "${postfix[@]}")
-      for ((rep = 1; rep <= REPS; rep++)); do
-        log "size=$size rcpts=$rcpt sessions=$sess rep $rep: Tern $tern_msgs, Postfix $postfix_msgs messages"
-        RUN_MSGS=$tern_msgs smtp_load "${tern[@]}"
-        RUN_MSGS=$postfix_msgs smtp_load "${postfix[@]}"
-      done
+      run_cell ingest_mps
     done
   done
 done

@@ -110,6 +110,19 @@ smtp_load() {
 # messages. MSGS set: exactly that many per run, no calibration.
 DURATION=${DURATION:-20} CAL_MSGS=${CAL_MSGS:-2000}
 
+# run_cell MEASURE: one cell: each server's run size, then REPS runs alternating between them.
+# TERN_RUN and POSTFIX_RUN (arrays) hold each server's smtp_load arguments for the cell.
+run_cell() {
+  local measure=$1 tern_msgs postfix_msgs rep
+  tern_msgs=$(run_size "$measure" "${TERN_RUN[@]}")
+  postfix_msgs=$(run_size "$measure" "${POSTFIX_RUN[@]}")
+  for ((rep = 1; rep <= REPS; rep++)); do
+    log "${TERN_RUN[*]:0:6} rep $rep: Tern $tern_msgs, Postfix $postfix_msgs messages"
+    RUN_MSGS=$tern_msgs smtp_load "${TERN_RUN[@]}"
+    RUN_MSGS=$postfix_msgs smtp_load "${POSTFIX_RUN[@]}"
+  done
+}
+
 # run_size MEASURE ARGS...: how many messages a run of this server's cell sends (MEASURE:
 # e2e_mps or ingest_mps, the rate to size by); ARGS as for smtp_load.
 run_size() {

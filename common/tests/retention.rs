@@ -129,7 +129,10 @@ async fn two_sweepers_delete_exactly_what_is_due_and_each_row_once() {
     assert_eq!(orphans, 0, "its jobs went with it");
     assert_eq!(attempts(&db, ancient).await, 0, "its attempts went with it");
     assert!(state(&db, ancient_open).await.is_some());
-    assert!(attempts(&db, ancient_open).await > 0, "an unfinished message keeps its attempts");
+    assert!(
+        attempts(&db, ancient_open).await > 0,
+        "an unfinished message keeps its attempts"
+    );
     assert_eq!(
         store.sweep_bodies(day, 500).await.expect("sweep"),
         0,

@@ -76,40 +76,31 @@ impl ConnectionCache {
     /// Closes the connections idle too long, so their slots go back even when no group for
     /// their destination comes.
     fn close_stale(&self) {
-        let stale: Vec<Held> = {
-            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            let mut stale = Vec::new();
-            for kept in idle.values_mut() {
-                let (old, fresh): (Vec<_>, Vec<_>) = std::mem::take(kept)
-                    .into_iter()
-                    .partition(|(held, since)| since.elapsed() > IDLE_FOR || held.slot.is_lost());
-                *kept = fresh;
-                stale.extend(old.into_iter().map(|(held, _)| held));
-            }
-            idle.retain(|_, kept| !kept.is_empty());
-            stale
-        };
-        for held in stale {
-            tokio::spawn(held.close());
-        }
+        self.close_where(|held, since| since.elapsed() > IDLE_FOR || held.slot.is_lost());
     }
 
     /// Closes this worker's idle connections to the site `site` (whatever domain they were
     /// opened for), so their slots serve a group that waits for one.
     pub(crate) fn close_idle_of(&self, site: &str) {
-        let closing: Vec<Held> = {
+        self.close_where(|held, _| held.slot.site() == site);
+    }
+
+    /// Closes the idle connections `closing` picks (by the connection and when it went idle).
+    fn close_where(&self, closing: impl Fn(&Held, Instant) -> bool) {
+        let picked: Vec<Held> = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            let mut closing = Vec::new();
+            let mut picked = Vec::new();
             for kept in idle.values_mut() {
-                let (of_site, others): (Vec<_>, Vec<_>) = std::mem::take(kept)
+                let (close, keep): (Vec<_>, Vec<_>) = std::mem::take(kept)
                     .into_iter()
-                    .partition(|(held, _)| held.slot.site() == site);
-                *kept = others;
-                closing.extend(of_site.into_iter().map(|(held, _)| held));
+                    .partition(|(held, since)| closing(held, *since));
+                *kept = keep;
+                picked.extend(close.into_iter().map(|(held, _)| held));
             }
-            closing
+            idle.retain(|_, kept| !kept.is_empty());
+            picked
         };
-        for held in closing {
+        for held in picked {
             tokio::spawn(held.close());
         }
     }

@@ -83,6 +83,21 @@ pub(super) async fn list_destination_limits(
     rows.into_iter().map(from_row).collect()
 }
 
+/// The owner of `destination`'s row, locked until the transaction ends; `None`: no row.
+async fn locked_owner(
+    tx: &mut Transaction<'static, Postgres>,
+    destination: &str,
+) -> Result<Option<String>, ControlError> {
+    Ok(
+        sqlx::query_scalar(
+            "SELECT owner FROM destination_limits WHERE destination = $1 FOR UPDATE",
+        )
+        .bind(destination)
+        .fetch_optional(&mut **tx)
+        .await?,
+    )
+}
+
 impl PgControlStore {
     pub async fn destination_limits(&self) -> Result<Vec<DestinationLimit>, ControlError> {
         let mut tx = self.pool().begin().await?;
@@ -103,13 +118,7 @@ impl PgControlStore {
             )
         })?;
         let mut tx = self.pool().begin().await?;
-        let existing: Option<String> = sqlx::query_scalar(
-            "SELECT owner FROM destination_limits WHERE destination = $1 FOR UPDATE",
-        )
-        .bind(&destination)
-        .fetch_optional(&mut *tx)
-        .await?;
-        owned_by(existing.as_deref(), owner)?;
+        owned_by(locked_owner(&mut tx, &destination).await?.as_deref(), owner)?;
         let as_column = |n: Option<u32>| n.map(|n| n as i32);
         sqlx::query(
             "INSERT INTO destination_limits
@@ -139,12 +148,7 @@ impl PgControlStore {
     ) -> Result<(), ControlError> {
         let destination = Domain::normalise(destination)?;
         let mut tx = self.pool().begin().await?;
-        let existing: Option<String> = sqlx::query_scalar(
-            "SELECT owner FROM destination_limits WHERE destination = $1 FOR UPDATE",
-        )
-        .bind(&destination)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let existing = locked_owner(&mut tx, &destination).await?;
         owned_by(Some(&existing.ok_or(ControlError::NotFound)?), owner)?;
         sqlx::query("DELETE FROM destination_limits WHERE destination = $1")
             .bind(&destination)
