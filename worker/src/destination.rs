@@ -88,13 +88,15 @@ pub(crate) struct DestinationLimits {
 impl DestinationLimits {
     fn get(&self, site: &str, limit: u32) -> Arc<Semaphore> {
         let mut map = self.semaphores.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = map
-            .entry(site.to_owned())
-            .or_insert_with(|| (limit, Arc::new(Semaphore::new(limit as usize))));
-        if entry.0 != limit {
-            *entry = (limit, Arc::new(Semaphore::new(limit as usize)));
+        // Looked up first: the site's key is copied only the first time, not per group.
+        if let Some((size, semaphore)) = map.get(site)
+            && *size == limit
+        {
+            return Arc::clone(semaphore);
         }
-        Arc::clone(&entry.1)
+        let semaphore = Arc::new(Semaphore::new(limit as usize));
+        map.insert(site.to_owned(), (limit, Arc::clone(&semaphore)));
+        semaphore
     }
 }
 
@@ -147,9 +149,8 @@ pub(crate) async fn deliver(destinations: &Destinations, group: Vec<ClaimedJob>)
         }
     };
     drop(lookup);
-    let limits = destinations
-        .throttle
-        .limits(&destinations.control.current(), &plan.site);
+    // The snapshot the group started with decides its limits too.
+    let limits = destinations.throttle.limits(&plane, &plan.site);
     let messages = match limits.messages_per_minute {
         Some(per_minute) => within_rate(destinations, &plan, messages, per_minute).await,
         None => messages,
