@@ -26,7 +26,8 @@ mod status;
 
 pub use act::{QueueAction, QueueActions};
 pub use claim::{
-    ClaimedJob, DsnBatch, DsnOwed, Finished, JobState, OwedDsn, PgJobStore, StoredMessage,
+    ClaimedJob, DsnBatch, DsnOwed, FinishBatcher, FinishLoop, Finished, JobState, Outcomes,
+    OwedDsn, PgJobStore, StoredMessage,
 };
 pub use commit::{
     NewMessage, NewRecipient, PgQueueStore, QueueStore, connect_delivery_pool, connect_pool,

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use tern_common::queue::{DsnOwed, Finished, JobState, PgJobStore};
+use tern_common::queue::{DsnOwed, FinishBatcher, Finished, JobState, PgJobStore};
 use tern_common::queue::{NewMessage, NewRecipient, PgQueueStore, QueueStore};
 use tern_testkit::TestDatabase;
 use tern_testkit::wait::eventually;
@@ -349,4 +349,78 @@ async fn a_dropped_batch_leaves_the_notifications_owed() {
     )
     .await;
     assert_eq!(again.owed.len(), 1, "rolled back, still owed");
+}
+
+/// Many transactions finishing at once are recorded by few statements, and each caller still
+/// learns exactly what became of its own jobs: a lost lease is reported to its caller alone.
+#[tokio::test]
+async fn batched_finishes_answer_each_caller_for_its_own_jobs() {
+    let db = TestDatabase::create().await;
+    let messages: Vec<NewMessage> = (0..40)
+        .map(|_| message("a@example.org", &["x@one.test", "y@one.test"]))
+        .collect();
+    queue(&db, &messages).await;
+    let store = PgJobStore::new(db.pool.clone());
+    let jobs = store
+        .claim("w", Duration::from_secs(60), 100)
+        .await
+        .expect("claim");
+    assert_eq!(jobs.len(), 80);
+    // One job was taken over by another worker meanwhile.
+    let stolen = jobs[7].id;
+    sqlx::query("UPDATE jobs SET lease_owner = 'other' WHERE id = $1")
+        .bind(stolen)
+        .execute(&db.pool)
+        .await
+        .expect("steal");
+
+    let (batcher, finish_loop) = FinishBatcher::new(store.clone(), "w".to_owned(), 25);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(finish_loop.run(stop.clone().cancelled_owned()));
+    let mut callers = Vec::new();
+    for message in jobs.chunk_by(|a, b| a.message_id == b.message_id) {
+        let batcher = batcher.clone();
+        let ids: Vec<i64> = message.iter().map(|job| job.id).collect();
+        callers.push(tokio::spawn(async move {
+            let outcomes: Vec<Finished> = ids
+                .iter()
+                .map(|&id| finished(id, JobState::Delivered, None))
+                .collect();
+            let recorded = batcher.finish(&outcomes).await.expect("finish");
+            (ids, recorded)
+        }));
+    }
+    for caller in callers {
+        let (ids, recorded) = caller.await.expect("caller");
+        let expected = ids.iter().filter(|&&id| id != stolen).count() as u64;
+        assert_eq!(recorded, expected, "jobs {ids:?}");
+    }
+    let counts: (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM jobs WHERE status = 'delivered'),
+                (SELECT count(*) FROM attempts)",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("count");
+    assert_eq!(counts, (79, 79));
+    assert_eq!(job_status(&db, stolen).await.0, "leased");
+    // An attempt's time is its statement's transaction start: one time per statement. The 40
+    // transactions went in a few statements, none over the limit of 25 jobs (plus the message
+    // that crossed it).
+    let statements: Vec<i64> = sqlx::query_scalar(
+        "SELECT count(*) FROM attempts GROUP BY attempted_at ORDER BY count(*) DESC",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("statements");
+    assert!(statements.len() <= 10, "{statements:?}");
+    assert!(statements[0] <= 26, "{statements:?}");
+
+    // Stopped, the loop ends; a finish after that fails instead of waiting forever.
+    stop.cancel();
+    running.await.expect("loop");
+    let late = batcher
+        .finish(&[finished(stolen, JobState::Delivered, None)])
+        .await;
+    assert!(late.is_err());
 }

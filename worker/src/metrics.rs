@@ -7,6 +7,9 @@ pub const ATTEMPTS_TOTAL: &str = "tern_worker_attempts_total";
 /// `expired`), by outcome. Deferrals are not final and are not observed.
 pub const DELIVERY_SECONDS: &str = "tern_worker_delivery_seconds";
 pub const JOBS_CLAIMED_TOTAL: &str = "tern_worker_jobs_claimed_total";
+/// Claim statements run, by `result`: `jobs` (it leased some) or `empty` (nothing was due). Jobs
+/// claimed over claims with jobs is the claim size, which shrinks when workers compete.
+pub const CLAIMS_TOTAL: &str = "tern_worker_claims_total";
 /// Jobs claimed whose previous lease had run out: the worker holding them died or stalled.
 pub const LEASE_EXPIRIES_TOTAL: &str = "tern_worker_lease_expiries_total";
 pub const CONNECTIONS_TOTAL: &str = "tern_worker_connections_total";
@@ -38,6 +41,7 @@ pub const ALL: &[&str] = &[
     ATTEMPTS_TOTAL,
     DELIVERY_SECONDS,
     JOBS_CLAIMED_TOTAL,
+    CLAIMS_TOTAL,
     LEASE_EXPIRIES_TOTAL,
     CONNECTIONS_TOTAL,
     SLOT_WAITS_TOTAL,

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use tern_common::queue::{ClaimedJob, DsnOwed, Finished, JobState, PgJobStore, StoredMessage};
+use tern_common::queue::{ClaimedJob, DsnOwed, FinishBatcher, Finished, JobState, StoredMessage};
 use tern_smtp::Notify;
 use time::OffsetDateTime;
 use tokio::sync::Notify as Wake;
@@ -43,8 +43,8 @@ pub(crate) struct Hop<'a> {
 /// Writes what became of each job under this worker's leases, and wakes the DSN task when a
 /// job owes a notification.
 pub(crate) struct Recorder {
-    pub(crate) store: PgJobStore,
-    pub(crate) worker_id: String,
+    /// Records under this worker's leases, together with other transactions' outcomes.
+    pub(crate) finisher: FinishBatcher,
     pub(crate) retry: RetrySchedule,
     pub(crate) dsn_wake: Arc<Wake>,
 }
@@ -132,7 +132,7 @@ impl Recorder {
                 dsn: *dsn,
             })
             .collect();
-        match self.store.finish(&self.worker_id, &outcomes).await {
+        match self.finisher.finish(&outcomes).await {
             Ok(recorded) => {
                 let lost = outcomes.len() as u64 - recorded.min(outcomes.len() as u64);
                 if lost > 0 {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use tern_common::bus::Bus;
 use tern_common::control::ControlWatch;
-use tern_common::queue::PgJobStore;
+use tern_common::queue::{FinishBatcher, FinishLoop, PgJobStore};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -24,6 +24,9 @@ use crate::{gauges, metrics, notices, pool, retention, throttle};
 /// How long a woken claim loop waits for more notices before claiming.
 const GATHER_NOTICES: std::time::Duration = std::time::Duration::from_millis(5);
 
+/// Most outcomes recorded by one statement: a few milliseconds of work.
+const FINISH_BATCH_JOBS: usize = 500;
+
 /// How long a starting worker waits for the control plane before claiming.
 const FIRST_CONTROL_READ: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -37,6 +40,8 @@ pub struct Worker {
     dsn_wake: Arc<Notify>,
     /// The claimed jobs still being worked on: the only leases renewed.
     in_flight: Arc<InFlight>,
+    /// Records the outcomes the deliveries hand to their recorder; taken when it starts.
+    finish_loop: Option<FinishLoop>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +77,8 @@ impl Worker {
             tls_verified: tls::verified(&[]).map_err(|e| WorkerError::Tls(e.to_string()))?,
         };
         let dsn_wake = Arc::new(Notify::new());
+        let (finisher, finish_loop) =
+            FinishBatcher::new(store.clone(), config.id.clone(), FINISH_BATCH_JOBS);
         let throttle = Throttle::new(
             store.pool().clone(),
             config.id.clone(),
@@ -92,8 +99,7 @@ impl Worker {
             throttle: Arc::new(throttle),
             store: store.clone(),
             recorder: Recorder {
-                store: store.clone(),
-                worker_id: config.id.clone(),
+                finisher,
                 retry: config.retry,
                 dsn_wake: Arc::clone(&dsn_wake),
             },
@@ -105,18 +111,23 @@ impl Worker {
             destinations: Arc::new(destinations),
             dsn_wake,
             in_flight: Arc::default(),
+            finish_loop: Some(finish_loop),
         })
     }
 }
 
 /// Runs until `shutdown`; then lets deliveries in progress finish within the grace period and
 /// hands back the leases of whatever did not.
-pub async fn run(worker: Worker, bus: Option<Bus>, shutdown: CancellationToken) {
-    let config = &worker.config;
+pub async fn run(mut worker: Worker, bus: Option<Bus>, shutdown: CancellationToken) {
     let wake = Arc::new(Notify::new());
     let (claimed_tx, claimed_rx) = watch::channel(0u64);
     let background = TaskTracker::new();
     let stop_background = CancellationToken::new();
+    // Stopped with the other background tasks, after the last delivery has recorded its outcome.
+    if let Some(finish_loop) = worker.finish_loop.take() {
+        background.spawn(finish_loop.run(stop_background.clone().cancelled_owned()));
+    }
+    let config = &worker.config;
     if let Some(bus) = bus {
         background.spawn(notices::run(
             bus,
@@ -252,6 +263,8 @@ async fn claim_until_idle(
         };
         claimed.send_modify(|generation| *generation += 1);
         let claimed_count = jobs.len();
+        let result = if claimed_count == 0 { "empty" } else { "jobs" };
+        ::metrics::counter!(metrics::CLAIMS_TOTAL, "result" => result).increment(1);
         if claimed_count == 0 {
             return;
         }

@@ -19,6 +19,7 @@
 //!   [`DsnBatch::commit`] queues the notification message and clears what it covers in one
 //!   transaction, so each notification is queued exactly once.
 
+mod batch;
 mod pg;
 
 use std::str::FromStr;
@@ -30,6 +31,7 @@ use tern_smtp::{Body, Notify, Ret};
 use super::id::QueueId;
 use time::OffsetDateTime;
 
+pub use batch::{FinishBatcher, FinishLoop};
 pub use pg::{DsnBatch, PgJobStore};
 
 /// A recipient job as a worker holds it after claiming.
@@ -192,6 +194,78 @@ pub struct Finished<'a> {
     pub tls_version: Option<&'a str>,
     pub tls_cipher: Option<&'a str>,
     pub dsn: Option<DsnOwed>,
+}
+
+/// Outcomes as the finish statement takes them, a column each and owned, so that the outcomes
+/// of several attempts can be gathered into one statement ([`FinishBatcher`]).
+#[derive(Debug, Default)]
+pub struct Outcomes {
+    job_id: Vec<i64>,
+    state: Vec<&'static str>,
+    next_attempt_at: Vec<Option<OffsetDateTime>>,
+    reply: Vec<String>,
+    status: Vec<String>,
+    mx_host: Vec<Option<String>>,
+    dsn: Vec<Option<&'static str>>,
+    remote_ip: Vec<Option<ipnet::IpNet>>,
+    tls_version: Vec<Option<String>>,
+    tls_cipher: Vec<Option<String>>,
+}
+
+impl Outcomes {
+    pub fn push(&mut self, outcome: &Finished<'_>) {
+        self.job_id.push(outcome.job_id);
+        self.state.push(outcome.state.as_str());
+        self.next_attempt_at.push(match outcome.state {
+            JobState::Deferred(at) => Some(at),
+            _ => None,
+        });
+        self.reply.push(outcome.reply.to_owned());
+        self.status.push(outcome.status.to_owned());
+        self.mx_host.push(outcome.mx_host.map(str::to_owned));
+        self.dsn.push(outcome.dsn.map(DsnOwed::as_str));
+        self.remote_ip
+            .push(outcome.remote_ip.map(ipnet::IpNet::from));
+        self.tls_version
+            .push(outcome.tls_version.map(str::to_owned));
+        self.tls_cipher.push(outcome.tls_cipher.map(str::to_owned));
+    }
+
+    /// Moves every outcome of `other` to the end of these.
+    pub fn append(&mut self, other: &mut Outcomes) {
+        self.job_id.append(&mut other.job_id);
+        self.state.append(&mut other.state);
+        self.next_attempt_at.append(&mut other.next_attempt_at);
+        self.reply.append(&mut other.reply);
+        self.status.append(&mut other.status);
+        self.mx_host.append(&mut other.mx_host);
+        self.dsn.append(&mut other.dsn);
+        self.remote_ip.append(&mut other.remote_ip);
+        self.tls_version.append(&mut other.tls_version);
+        self.tls_cipher.append(&mut other.tls_cipher);
+    }
+
+    pub fn len(&self) -> usize {
+        self.job_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.job_id.is_empty()
+    }
+
+    pub fn job_ids(&self) -> &[i64] {
+        &self.job_id
+    }
+}
+
+impl From<&[Finished<'_>]> for Outcomes {
+    fn from(outcomes: &[Finished<'_>]) -> Self {
+        let mut columns = Outcomes::default();
+        for outcome in outcomes {
+            columns.push(outcome);
+        }
+        columns
+    }
 }
 
 /// A recipient whose notification is owed, as [`DsnBatch`] lists them.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use sqlx::{PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
 
-use super::{ClaimedJob, DsnOwed, Finished, JobState, OwedDsn, StoredMessage};
+use super::{ClaimedJob, DsnOwed, Finished, Outcomes, OwedDsn, StoredMessage};
 use crate::queue::commit::{NewMessage, commit_query};
 use crate::queue::{QueueError, QueueId};
 
@@ -60,7 +60,8 @@ done AS (
 INSERT INTO attempts (job_id, message_id, worker, outcome, status, reply, mx_host, remote_ip,
                       tls_version, tls_cipher)
 SELECT id, message_id, $1, state, status, reply, mx_host, remote_ip, tls_version, tls_cipher
-  FROM done";
+  FROM done
+RETURNING job_id";
 
 impl PgJobStore {
     pub fn new(pool: PgPool) -> Self {
@@ -121,45 +122,34 @@ impl PgJobStore {
     /// Records the outcomes of one attempt. Returns how many were recorded: fewer than given
     /// when leases were lost (those jobs belong to another worker now and were left alone).
     pub async fn finish(&self, owner: &str, outcomes: &[Finished<'_>]) -> Result<u64, QueueError> {
-        fn column<'a>(
-            outcomes: &'a [Finished<'a>],
-            f: fn(&'a Finished<'a>) -> Option<&'a str>,
-        ) -> Vec<Option<&'a str>> {
-            outcomes.iter().map(f).collect()
-        }
-        let done = sqlx::query(FINISH_SQL)
-            .bind(owner)
-            .bind(outcomes.iter().map(|o| o.job_id).collect::<Vec<i64>>())
-            .bind(
-                outcomes
-                    .iter()
-                    .map(|o| o.state.as_str())
-                    .collect::<Vec<&str>>(),
-            )
-            .bind(
-                outcomes
-                    .iter()
-                    .map(|o| match o.state {
-                        JobState::Deferred(at) => Some(at),
-                        _ => None,
-                    })
-                    .collect::<Vec<Option<OffsetDateTime>>>(),
-            )
-            .bind(outcomes.iter().map(|o| o.reply).collect::<Vec<&str>>())
-            .bind(outcomes.iter().map(|o| o.status).collect::<Vec<&str>>())
-            .bind(column(outcomes, |o| o.mx_host))
-            .bind(column(outcomes, |o| o.dsn.map(DsnOwed::as_str)))
-            .bind(
-                outcomes
-                    .iter()
-                    .map(|o| o.remote_ip.map(ipnet::IpNet::from))
-                    .collect::<Vec<Option<ipnet::IpNet>>>(),
-            )
-            .bind(column(outcomes, |o| o.tls_version))
-            .bind(column(outcomes, |o| o.tls_cipher))
-            .execute(&self.pool)
+        let recorded = self
+            .finish_outcomes(owner, &Outcomes::from(outcomes))
             .await?;
-        Ok(done.rows_affected())
+        Ok(recorded.len() as u64)
+    }
+
+    /// Records `outcomes`, perhaps of many attempts, in one statement; returns the ids of the
+    /// jobs recorded (a job whose lease was lost is left out).
+    pub async fn finish_outcomes(
+        &self,
+        owner: &str,
+        outcomes: &Outcomes,
+    ) -> Result<Vec<i64>, QueueError> {
+        sqlx::query_scalar(FINISH_SQL)
+            .bind(owner)
+            .bind(&outcomes.job_id)
+            .bind(&outcomes.state)
+            .bind(&outcomes.next_attempt_at)
+            .bind(&outcomes.reply)
+            .bind(&outcomes.status)
+            .bind(&outcomes.mx_host)
+            .bind(&outcomes.dsn)
+            .bind(&outcomes.remote_ip)
+            .bind(&outcomes.tls_version)
+            .bind(&outcomes.tls_cipher)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(QueueError::from)
     }
 
     /// Hands `jobs` back without an attempt, due when the suspension of `domain` ends. The
