@@ -46,21 +46,22 @@ bench_cleanup() {
 }
 
 # start_tern COMMAND ADMIN_ADDR [VAR=value ...]: runs `tern COMMAND`, waits for /readyz, writes
-# $OUT/tern-COMMAND.pid and adds it to $SUT_PIDS (the harness's -P list).
+# $OUT/tern-NAME.pid (NAME: $INSTANCE, else COMMAND) and adds it to $SUT_PIDS (the harness's -P
+# list).
 start_tern() {
-  local command=$1 admin=$2
+  local command=$1 admin=$2 name=${INSTANCE:-$1}
   shift 2
-  env "${TERN_ENV[@]}" TERN_ADMIN_LISTEN="$admin" "$@" "$TERN_BIN" "$command" >"$OUT/tern-$command.log" 2>&1 &
+  env "${TERN_ENV[@]}" TERN_ADMIN_LISTEN="$admin" "$@" "$TERN_BIN" "$command" >"$OUT/tern-$name.log" 2>&1 &
   local pid=$! i
   TERN_PIDS+=("$pid")
-  echo "$pid" >"$OUT/tern-$command.pid"
-  SUT_PIDS=${SUT_PIDS:-@$PG_PIDFILE,@$NATS_PIDFILE},@$OUT/tern-$command.pid
+  echo "$pid" >"$OUT/tern-$name.pid"
+  SUT_PIDS=${SUT_PIDS:-@$PG_PIDFILE,@$NATS_PIDFILE},@$OUT/tern-$name.pid
   for ((i = 0; i < 100; i++)); do
     curl -fsS "http://$admin/readyz" >/dev/null 2>&1 && break
-    kill -0 "$pid" 2>/dev/null || die "tern $command exited at startup: $(tail -n 5 "$OUT/tern-$command.log")"
+    kill -0 "$pid" 2>/dev/null || die "tern $command exited at startup: $(tail -n 5 "$OUT/tern-$name.log")"
     sleep 0.2
   done
-  curl -fsS "http://$admin/readyz" >/dev/null || die "tern $command is not ready (log: $OUT/tern-$command.log)"
+  curl -fsS "http://$admin/readyz" >/dev/null || die "tern $command is not ready (log: $OUT/tern-$name.log)"
   log "tern $command ready (pid $pid)"
 }
 

@@ -118,43 +118,71 @@ impl Throttle {
         }
     }
 
-    /// The lowest free slot number below `limit`, or `None` when every one is held and live.
-    /// The primary key decides between workers racing for one number: the loser sees no row
-    /// and tries again.
+    /// A free slot number below `limit`, or `None` when every one is held and live.
+    ///
+    /// The search starts at a random number and wraps around, stopping at the first free one, so
+    /// that workers taking slots at once rarely want the same number and a site far from its
+    /// limit costs a probe or two, not a scan of every number (the last of the tries scans them
+    /// all, so a nearly full site is not mistaken for a full one). Two that still want one number:
+    /// the primary key decides, the loser sees no row, and since slots were still free it tries
+    /// again at once rather than wait as if the site were full.
     async fn try_slot(
         self: &Arc<Self>,
         site: &Site,
         limit: u32,
     ) -> Result<Option<Slot>, sqlx::Error> {
-        let slot: Option<i32> = sqlx::query_scalar(
-            "INSERT INTO destination_slots AS held (site, slot, holder, expires_at)
-             SELECT $1, n, $2, now() + $4 * interval '1 millisecond'
-               FROM generate_series(0, $3 - 1) AS n
-              WHERE NOT EXISTS (SELECT 1 FROM destination_slots
-                                 WHERE site = $1 AND slot = n AND expires_at > now())
-              ORDER BY n LIMIT 1
-             ON CONFLICT (site, slot) DO UPDATE
-                SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
-              WHERE held.expires_at <= now()
-             RETURNING slot",
-        )
-        .bind(site.key())
-        .bind(&self.holder)
-        .bind(i32::try_from(limit).unwrap_or(i32::MAX))
-        .bind(millis(self.lease))
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(slot.map(|number| {
-            let lost = Arc::new(AtomicBool::new(false));
-            self.registry()
-                .insert((site.key().to_owned(), number), Arc::clone(&lost));
-            Slot {
-                throttle: Arc::clone(self),
-                site: site.key().to_owned(),
-                number,
-                lost,
+        const RACES: usize = 4;
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        for race in 1..=RACES {
+            let start = fastrand::i32(0..limit.max(1));
+            // A window of numbers at a time; the last try looks at all of them.
+            let window = if race == RACES { limit } else { limit.min(64) };
+            let slot: Option<i32> = sqlx::query_scalar(
+                "INSERT INTO destination_slots AS held (site, slot, holder, expires_at)
+                 SELECT $1, n, $2, now() + $4 * interval '1 millisecond'
+                   FROM (SELECT (($5 + k) % $3)::int AS n FROM generate_series(0, $6 - 1) AS k) AS c
+                  WHERE NOT EXISTS (SELECT 1 FROM destination_slots
+                                     WHERE site = $1 AND slot = c.n AND expires_at > now())
+                  LIMIT 1
+                 ON CONFLICT (site, slot) DO UPDATE
+                    SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+                  WHERE held.expires_at <= now()
+                 RETURNING slot",
+            )
+            .bind(site.key())
+            .bind(&self.holder)
+            .bind(limit)
+            .bind(millis(self.lease))
+            .bind(start)
+            .bind(window)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(number) = slot {
+                return Ok(Some(self.held_slot(site, number)));
             }
-        }))
+            let live: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM destination_slots WHERE site = $1 AND expires_at > now()",
+            )
+            .bind(site.key())
+            .fetch_one(&self.pool)
+            .await?;
+            if live >= i64::from(limit) {
+                return Ok(None);
+            }
+        }
+        Ok(None)
+    }
+
+    fn held_slot(self: &Arc<Self>, site: &Site, number: i32) -> Slot {
+        let lost = Arc::new(AtomicBool::new(false));
+        self.registry()
+            .insert((site.key().to_owned(), number), Arc::clone(&lost));
+        Slot {
+            throttle: Arc::clone(self),
+            site: site.key().to_owned(),
+            number,
+            lost,
+        }
     }
 
     /// Of `wanted` messages for `site`, how many may go in this minute (at most
@@ -294,7 +322,76 @@ fn millis(duration: Duration) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use super::Site;
+    use std::collections::HashSet;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tern_testkit::TestDatabase;
+
+    use super::{Site, SiteLimits, Throttle};
+
+    fn throttle(db: &TestDatabase, holder: &str) -> Arc<Throttle> {
+        let defaults = SiteLimits {
+            connections: 20,
+            messages_per_minute: None,
+        };
+        let lease = Duration::from_secs(60);
+        Arc::new(Throttle::new(
+            db.pool.clone(),
+            holder.to_owned(),
+            lease,
+            defaults,
+        ))
+    }
+
+    /// Workers taking slots of one site at the same moment: far from the limit, every one gets a
+    /// slot at once (a lost race is not a full site), and no number is held twice.
+    #[tokio::test]
+    async fn slots_taken_at_once_far_from_the_limit_all_succeed() {
+        let db = TestDatabase::create().await;
+        let site = Site::of(["mx.provider.test"]);
+        let mut takers = Vec::new();
+        for n in 0..40 {
+            let throttle = throttle(&db, &format!("worker-{}", n % 4));
+            let site = site.clone();
+            takers.push(tokio::spawn(async move {
+                let slot = throttle.try_slot(&site, 1000).await.expect("slot");
+                slot.map(|slot| {
+                    let number = slot.number;
+                    std::mem::forget(slot); // held to the end of the test
+                    number
+                })
+            }));
+        }
+        let mut numbers = HashSet::new();
+        for taker in takers {
+            let number = taker.await.expect("taker");
+            let number = number.expect("a free slot was reported as none");
+            assert!(numbers.insert(number), "slot {number} handed out twice");
+        }
+    }
+
+    /// A full site has no slot; a nearly full one has its last free number found.
+    #[tokio::test]
+    async fn a_full_site_has_none_and_the_last_free_number_is_found() {
+        let db = TestDatabase::create().await;
+        let site = Site::of(["mx.provider.test"]);
+        sqlx::query(
+            "INSERT INTO destination_slots (site, slot, holder, expires_at)
+             SELECT $1, n, 'other', now() + interval '1 minute'
+               FROM generate_series(0, 199) AS n WHERE n <> 137",
+        )
+        .bind(site.key())
+        .execute(&db.pool)
+        .await
+        .expect("slots");
+        let throttle = throttle(&db, "me");
+        let last = throttle.try_slot(&site, 200).await.expect("slot");
+        let last = last.expect("the last free slot");
+        assert_eq!(last.number, 137);
+        std::mem::forget(last);
+        assert!(throttle.try_slot(&site, 200).await.expect("slot").is_none());
+    }
 
     #[test]
     fn a_site_is_its_hosts_in_one_spelling_and_order() {
