@@ -7,7 +7,7 @@ SERVICES := scripts/services.sh
 # Loads TERN_DATABASE_URL, TERN_NATS_URL and TERN_TEST_* for the local services.
 WITH_ENV := eval "$$(bash $(SERVICES) env)";
 
-.PHONY: help dev test test-only test-compose lint fmt generate bench-ingest bench-ingest-tls bench-ingest-tracing bench-delivery bench-scale bench-api bench-ingest-policy bench-ingest-dkim-verify bench-ingest-signing services-up services-down services-status clean-dev
+.PHONY: help dev test test-only test-compose lint fmt generate bench-ingest bench-ingest-tls bench-ingest-tracing bench-delivery bench-scale bench-large bench-api bench-ingest-policy bench-ingest-dkim-verify bench-ingest-signing services-up services-down services-status clean-dev
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -88,6 +88,10 @@ bench-delivery: services-up ## delivery benchmark: smtp-source -> Tern -> smtp-s
 bench-scale: services-up ## the claim path as workers and claimers are added, under 10M rows of history, and bytes per message (see bench/README.md)
 	cargo build --release -p tern -p tern-loadgen
 	$(WITH_ENV) bash bench/scale.sh
+
+bench-large: services-up ## peak memory of ingress and worker with 50 concurrent 25 MB messages, and their cost to PostgreSQL
+	cargo build --release -p tern -p tern-loadgen
+	$(WITH_ENV) bash bench/large.sh
 
 bench-api: services-up ## admin API latency over a 1M-job queue vs Postfix's qshape/postqueue/postcat (see bench/README.md)
 	cargo build --release --bin tern

@@ -424,3 +424,76 @@ async fn batched_finishes_answer_each_caller_for_its_own_jobs() {
         .await;
     assert!(late.is_err());
 }
+
+/// A lease renewal does not wait for a row another statement holds (a finish in flight, which
+/// locks its rows in its own order: waiting could deadlock); it pushes the others and leaves
+/// that one to the next renewal.
+#[tokio::test]
+async fn a_renewal_skips_a_row_being_finished_instead_of_waiting_for_it() {
+    let db = TestDatabase::create().await;
+    queue(
+        &db,
+        &[message("a@example.org", &["x@one.test", "y@one.test"])],
+    )
+    .await;
+    let store = PgJobStore::new(db.pool.clone());
+    let jobs = store
+        .claim("w", Duration::from_secs(60), 10)
+        .await
+        .expect("claim");
+    let ids: Vec<i64> = jobs.iter().map(|job| job.id).collect();
+    let mut finishing = db.pool.begin().await.expect("begin");
+    sqlx::query("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE")
+        .bind(ids[1])
+        .execute(&mut *finishing)
+        .await
+        .expect("lock");
+    let renewed = tokio::time::timeout(
+        Duration::from_secs(10),
+        store.renew_leases("w", &ids, Duration::from_secs(600)),
+    )
+    .await
+    .expect("the renewal waited for the locked row")
+    .expect("renew");
+    assert_eq!(renewed, 1);
+    finishing.rollback().await.expect("rollback");
+    assert_eq!(
+        store
+            .renew_leases("w", &ids, Duration::from_secs(600))
+            .await
+            .expect("renew"),
+        2
+    );
+}
+
+/// A large body comes with its group as its head; the whole of it is read on demand.
+#[tokio::test]
+async fn a_large_body_loads_as_its_head_and_whole_on_demand() {
+    let db = TestDatabase::create().await;
+    let mut body = b"Subject: large\r\n\r\n".to_vec();
+    body.resize(2 * 1024 * 1024, b'x');
+    let large = NewMessage::local(
+        "client.example",
+        "a@example.org",
+        vec![NewRecipient::new("b@one.test")],
+        body.clone(),
+    );
+    let small = message("a@example.org", &["c@one.test"]);
+    queue(&db, &[large.clone(), small.clone()]).await;
+    let store = PgJobStore::new(db.pool.clone());
+    let loaded = store
+        .load_messages(&[large.id, small.id])
+        .await
+        .expect("load");
+    let head = loaded.iter().find(|m| m.id == large.id).expect("large");
+    assert!(!head.is_whole());
+    assert_eq!(head.size, body.len() as u64);
+    assert_eq!(head.body, body[..64 * 1024]);
+    let small_loaded = loaded.iter().find(|m| m.id == small.id).expect("small");
+    assert!(small_loaded.is_whole());
+    assert_eq!(small_loaded.body, small.body);
+    let whole = store.load_whole(head).await.expect("load").expect("there");
+    assert!(whole.is_whole());
+    assert_eq!(whole.body, body);
+    assert_eq!(whole.mail_from, head.mail_from);
+}

@@ -285,6 +285,27 @@ async fn attempt(
         return;
     };
     trace::connected(&[&Span::current()], &held.connection, plan.protocol);
+    // A large message came with its head only: the rest is read now, so one is held at a time.
+    let whole;
+    let message = if message.is_whole() {
+        message
+    } else {
+        match destinations.store.load_whole(message).await {
+            Ok(Some(loaded)) => {
+                whole = loaded;
+                &whole
+            }
+            Ok(None) => {
+                tracing::warn!(queue_id = %message.id, "message vanished from the queue");
+                return;
+            }
+            Err(error) => {
+                ::metrics::counter!(metrics::STORE_ERRORS_TOTAL, "op" => "load").increment(1);
+                tracing::warn!(queue_id = %message.id, %error, "loading a message failed; its leases will expire");
+                return;
+            }
+        }
+    };
     if !send_one(
         destinations,
         &mut held.connection,

@@ -62,13 +62,45 @@ pub struct StoredMessage {
     pub smtputf8: bool,
     pub dsn_ret: Option<Ret>,
     pub dsn_envid: Option<String>,
+    /// The whole message, or for one larger than [`WHOLE_BODY_UP_TO`] loaded with others, its
+    /// first [`BODY_HEAD`] bytes (the header section, for logs and traces): see
+    /// [`StoredMessage::is_whole`] and [`PgJobStore::load_whole`].
     pub body: Vec<u8>,
+    /// The stored body's length in bytes.
+    pub size: u64,
     /// `messages.trace_context`: the trace each delivery attempt joins, as stored (see
     /// [`StoredMessage::trace_context`]).
     pub stored_trace_context: Option<String>,
 }
 
+/// Bodies up to this size are loaded with the rest of a delivery group's messages; larger ones
+/// one at a time, when they are sent, so a group of ten 25 MB messages is not held at once.
+pub const WHOLE_BODY_UP_TO: u64 = 1024 * 1024;
+/// How much of a larger body comes with the group: enough for its header section.
+pub const BODY_HEAD: u64 = 64 * 1024;
+
 impl StoredMessage {
+    /// Whether `body` is all of it (not only the head of a large message).
+    pub fn is_whole(&self) -> bool {
+        self.body.len() as u64 == self.size
+    }
+
+    /// Everything but the body.
+    pub(super) fn clone_envelope(&self) -> StoredMessage {
+        StoredMessage {
+            id: self.id,
+            received_at: self.received_at,
+            mail_from: self.mail_from.clone(),
+            body_type: self.body_type,
+            smtputf8: self.smtputf8,
+            dsn_ret: self.dsn_ret,
+            dsn_envid: self.dsn_envid.clone(),
+            body: Vec::new(),
+            size: 0,
+            stored_trace_context: self.stored_trace_context.clone(),
+        }
+    }
+
     /// The trace of the transaction that accepted this message; `None` when it was accepted
     /// with tracing off (or the stored value is unreadable).
     pub fn trace_context(&self) -> Option<crate::telemetry::TraceContext> {
@@ -110,6 +142,7 @@ impl<'r> sqlx::FromRow<'r, PgRow> for StoredMessage {
             dsn_ret: decode(row, "dsn_ret")?,
             dsn_envid: row.try_get("dsn_envid")?,
             body: row.try_get("body")?,
+            size: u64::try_from(row.try_get::<i64, _>("size")?).unwrap_or(0),
             stored_trace_context: row.try_get("trace_context")?,
         })
     }

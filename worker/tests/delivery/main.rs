@@ -51,6 +51,42 @@ async fn a_message_arrives_byte_for_byte_and_the_attempt_is_recorded() {
     worker.stop().await;
 }
 
+/// Large messages come with their group as their head only and are read whole when sent: each
+/// arrives byte for byte, and so does the small one of the same group.
+#[tokio::test]
+async fn large_messages_are_read_whole_when_sent_and_arrive_byte_for_byte() {
+    let (world, sink) = TestWorld::start(SinkConfig::default()).await;
+    world.mx("dest.test", 2);
+    let large = |n: u8| {
+        let mut body =
+            format!("Message-ID: <large{n}@origin.test>\r\nSubject: large\r\n\r\n").into_bytes();
+        let line = [b'a' + n; 998];
+        while body.len() < 3 * 1024 * 1024 {
+            body.extend_from_slice(&line);
+            body.extend_from_slice(b"\r\n");
+        }
+        body
+    };
+    let bodies = [
+        large(0),
+        b"Subject: small\r\n\r\nsmall\r\n".to_vec(),
+        large(1),
+    ];
+    for body in &bodies {
+        world
+            .queue(&message("a@origin.test", &["b@dest.test"], body))
+            .await;
+    }
+    let worker = RunningWorker::start(&world, world.config(), None).await;
+    let received = world.sink(sink).wait_for(3, Duration::from_secs(30)).await;
+    let mut got: Vec<&Vec<u8>> = received.iter().map(|m| &m.data).collect();
+    got.sort();
+    let mut want: Vec<&Vec<u8>> = bodies.iter().collect();
+    want.sort();
+    assert!(got == want, "a message arrived changed");
+    worker.stop().await;
+}
+
 #[tokio::test]
 async fn a_dead_first_mx_falls_back_to_the_next_preference() {
     let (world, sink) = TestWorld::start(SinkConfig::default()).await;

@@ -5,7 +5,9 @@ use std::time::Duration;
 use sqlx::{PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
 
-use super::{ClaimedJob, DsnOwed, Finished, Outcomes, OwedDsn, StoredMessage};
+use super::{
+    BODY_HEAD, ClaimedJob, DsnOwed, Finished, Outcomes, OwedDsn, StoredMessage, WHOLE_BODY_UP_TO,
+};
 use crate::queue::commit::{NewMessage, commit_query};
 use crate::queue::{QueueError, QueueId};
 
@@ -95,7 +97,7 @@ impl PgJobStore {
     /// Pushes the leases of `jobs` that `owner` still holds to `lease` from now, and no others:
     /// a job its worker gave up on (its outcome could not be recorded, its message could not be
     /// loaded) must become due when its lease ends, however long the worker lives. Returns how
-    /// many leases were pushed.
+    /// many leases were pushed; one whose row is locked at that moment is skipped.
     pub async fn renew_leases(
         &self,
         owner: &str,
@@ -105,11 +107,17 @@ impl PgJobStore {
         if jobs.is_empty() {
             return Ok(0);
         }
+        // A row locked right now is being finished (or acted on by an operator): waiting for
+        // it could deadlock against the finishing statement, which locks its rows in another
+        // order, and its lease needs no pushing. A lease skipped here is pushed by the next
+        // renewal, a third of a lease later.
         let done = sqlx::query(
             "UPDATE jobs
                 SET lease_expires_at = now() + make_interval(secs => $2),
                     next_attempt_at = now() + make_interval(secs => $2)
-              WHERE id = ANY($3) AND lease_owner = $1 AND status = 'leased'",
+              WHERE id IN (SELECT id FROM jobs
+                            WHERE id = ANY($3) AND lease_owner = $1 AND status = 'leased'
+                              FOR UPDATE SKIP LOCKED)",
         )
         .bind(owner)
         .bind(lease.as_secs_f64())
@@ -204,17 +212,39 @@ impl PgJobStore {
         Ok(done.rows_affected())
     }
 
-    /// The messages with these ids, in no particular order; missing ones are left out.
+    /// The messages with these ids, in no particular order; missing ones are left out. A body
+    /// over [`WHOLE_BODY_UP_TO`] comes as its first [`BODY_HEAD`] bytes: [`Self::load_whole`]
+    /// reads the rest when the message is sent.
     pub async fn load_messages(&self, ids: &[QueueId]) -> Result<Vec<StoredMessage>, QueueError> {
         sqlx::query_as(
-            "SELECT id, received_at, mail_from, body_type, smtputf8, dsn_ret, dsn_envid, body,
+            "SELECT id, received_at, mail_from, body_type, smtputf8, dsn_ret, dsn_envid, size,
+                    CASE WHEN size <= $2 THEN body ELSE substring(body FROM 1 FOR $3) END AS body,
                     trace_context
                FROM messages WHERE id = ANY($1)",
         )
         .bind(ids)
+        .bind(i64::try_from(WHOLE_BODY_UP_TO).unwrap_or(i64::MAX))
+        .bind(i32::try_from(BODY_HEAD).unwrap_or(i32::MAX))
         .fetch_all(&self.pool)
         .await
         .map_err(QueueError::from)
+    }
+
+    /// `message` with its whole body, read now when it came with only its head. `None`: the
+    /// message is gone from the queue.
+    pub async fn load_whole(
+        &self,
+        message: &StoredMessage,
+    ) -> Result<Option<StoredMessage>, QueueError> {
+        let body: Option<Vec<u8>> = sqlx::query_scalar("SELECT body FROM messages WHERE id = $1")
+            .bind(message.id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(body.map(|body| StoredMessage {
+            size: body.len() as u64,
+            body,
+            ..message.clone_envelope()
+        }))
     }
 
     /// Locks one message that owes notifications and has no recipient in flight, so recipients
@@ -227,7 +257,7 @@ impl PgJobStore {
             .await?;
         let message: Option<StoredMessage> = sqlx::query_as(
             "SELECT m.id, m.received_at, m.mail_from, m.body_type, m.smtputf8, m.dsn_ret,
-                    m.dsn_envid, m.body, m.trace_context
+                    m.dsn_envid, m.size, m.body, m.trace_context
                FROM messages m
               WHERE m.id IN (SELECT message_id FROM jobs WHERE dsn_pending IS NOT NULL)
                 AND NOT EXISTS (SELECT 1 FROM jobs l
