@@ -27,7 +27,7 @@ mod status;
 pub use act::{QueueAction, QueueActions};
 pub use claim::{
     ClaimedJob, DsnBatch, DsnOwed, FinishBatcher, FinishLoop, Finished, JobState, Outcomes,
-    OwedDsn, PgJobStore, StoredMessage,
+    OwedDsn, PgJobStore, Recording, StoredMessage,
 };
 pub use commit::{
     NewMessage, NewRecipient, PgQueueStore, QueueStore, connect_delivery_pool, connect_pool,

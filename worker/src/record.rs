@@ -8,6 +8,7 @@ use tern_common::queue::{ClaimedJob, DsnOwed, FinishBatcher, Finished, JobState,
 use tern_smtp::Notify;
 use time::OffsetDateTime;
 use tokio::sync::Notify as Wake;
+use tokio_util::task::TaskTracker;
 
 use crate::delivery::client::TlsInfo;
 use crate::delivery::outcome::{Outcome, Verdict};
@@ -45,6 +46,9 @@ pub(crate) struct Hop<'a> {
 pub(crate) struct Recorder {
     /// Records under this worker's leases, together with other transactions' outcomes.
     pub(crate) finisher: FinishBatcher,
+    /// Outcomes handed to the finisher whose answer is still awaited: a delivery goes on with
+    /// its next message meanwhile, and the worker waits for these before it hands leases back.
+    pub(crate) pending: TaskTracker,
     pub(crate) retry: RetrySchedule,
     pub(crate) dsn_wake: Arc<Wake>,
 }
@@ -132,22 +136,28 @@ impl Recorder {
                 dsn: *dsn,
             })
             .collect();
-        match self.finisher.finish(&outcomes).await {
-            Ok(recorded) => {
-                let lost = outcomes.len() as u64 - recorded.min(outcomes.len() as u64);
-                if lost > 0 {
-                    ::metrics::counter!(metrics::LEASES_LOST_TOTAL).increment(lost);
-                    tracing::warn!(%queue_id, lost, "leases lost before the outcomes were recorded");
+        let recording = self.finisher.submit(&outcomes).await;
+        let submitted = outcomes.len() as u64;
+        let owes_dsn = rows.iter().any(|row| row.3.is_some());
+        let dsn_wake = Arc::clone(&self.dsn_wake);
+        self.pending.spawn(async move {
+            match recording.recorded().await {
+                Ok(recorded) => {
+                    let lost = submitted - recorded.min(submitted);
+                    if lost > 0 {
+                        ::metrics::counter!(metrics::LEASES_LOST_TOTAL).increment(lost);
+                        tracing::warn!(%queue_id, lost, "leases lost before the outcomes were recorded");
+                    }
+                    if owes_dsn {
+                        dsn_wake.notify_one();
+                    }
                 }
-                if rows.iter().any(|row| row.3.is_some()) {
-                    self.dsn_wake.notify_one();
+                Err(error) => {
+                    ::metrics::counter!(metrics::STORE_ERRORS_TOTAL, "op" => "finish").increment(1);
+                    tracing::warn!(%queue_id, %error, "recording outcomes failed; the leases will expire and the jobs run again");
                 }
             }
-            Err(error) => {
-                ::metrics::counter!(metrics::STORE_ERRORS_TOTAL, "op" => "finish").increment(1);
-                tracing::warn!(%queue_id, %error, "recording outcomes failed; the leases will expire and the jobs run again");
-            }
-        }
+        });
     }
 }
 

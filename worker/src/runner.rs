@@ -100,6 +100,7 @@ impl Worker {
             store: store.clone(),
             recorder: Recorder {
                 finisher,
+                pending: TaskTracker::new(),
                 retry: config.retry,
                 dsn_wake: Arc::clone(&dsn_wake),
             },
@@ -204,6 +205,11 @@ pub async fn run(mut worker: Worker, bus: Option<Bus>, shutdown: CancellationTok
         abort.cancel();
         deliveries.wait().await;
     }
+    // Outcomes still on their way are recorded before any lease is handed back: released
+    // first, a delivered job would be delivered again.
+    let pending = &worker.destinations.recorder.pending;
+    pending.close();
+    pending.wait().await;
     worker.destinations.connections.close_all().await;
     worker.destinations.throttle.release_all().await;
     match worker.store.release(&config.id).await {

@@ -31,7 +31,7 @@ use tern_smtp::{Body, Notify, Ret};
 use super::id::QueueId;
 use time::OffsetDateTime;
 
-pub use batch::{FinishBatcher, FinishLoop};
+pub use batch::{FinishBatcher, FinishLoop, Recording};
 pub use pg::{DsnBatch, PgJobStore};
 
 /// A recipient job as a worker holds it after claiming.

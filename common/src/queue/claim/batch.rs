@@ -58,15 +58,33 @@ impl FinishBatcher {
     /// Records one attempt's outcomes, as [`PgJobStore::finish`] does, with whatever else is
     /// waiting. Returns how many were recorded (fewer when leases were lost).
     pub async fn finish(&self, outcomes: &[Finished<'_>]) -> Result<u64, Arc<QueueError>> {
+        self.submit(outcomes).await.recorded().await
+    }
+
+    /// Queues one attempt's outcomes for the next statement and returns at once (waiting only
+    /// while the queue is full): a delivery goes on with its next message while they are
+    /// recorded, and awaits [`Recording::recorded`] when it needs to know.
+    pub async fn submit(&self, outcomes: &[Finished<'_>]) -> Recording {
         let (recorded, answer) = oneshot::channel();
         let request = Request {
             outcomes: Outcomes::from(outcomes),
             recorded,
         };
-        if self.requests.send(request).await.is_err() {
-            return Err(Arc::new(QueueError::Timeout));
-        }
-        answer
+        // Refused when the loop has stopped: the answer's sender is dropped with the request,
+        // so `recorded` reports it.
+        let _ = self.requests.send(request).await;
+        Recording(answer)
+    }
+}
+
+/// Outcomes on their way to the database.
+pub struct Recording(oneshot::Receiver<Result<u64, Arc<QueueError>>>);
+
+impl Recording {
+    /// How many of the outcomes were recorded (fewer when leases were lost), or why none were.
+    /// A loop that has stopped answers [`QueueError::Timeout`]: the leases simply run out.
+    pub async fn recorded(self) -> Result<u64, Arc<QueueError>> {
+        self.0
             .await
             .unwrap_or_else(|_| Err(Arc::new(QueueError::Timeout)))
     }
