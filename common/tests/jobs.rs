@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use tern_common::queue::{DsnOwed, FinishBatcher, Finished, JobState, PgJobStore};
+use tern_common::queue::{ClaimedJob, DsnOwed, FinishBatcher, Finished, JobState, PgJobStore};
 use tern_common::queue::{NewMessage, NewRecipient, PgQueueStore, QueueStore};
 use tern_testkit::TestDatabase;
 use tern_testkit::wait::eventually;
@@ -27,6 +27,19 @@ async fn queue(db: &TestDatabase, messages: &[NewMessage]) {
     for m in messages {
         store.commit(m).await.expect("commit");
     }
+}
+
+/// One message to `recipients`, queued and claimed by `owner`.
+async fn queue_and_claim(
+    db: &TestDatabase,
+    recipients: &[&str],
+    owner: &str,
+    lease: Duration,
+) -> (PgJobStore, Vec<ClaimedJob>) {
+    queue(db, &[message("a@example.org", recipients)]).await;
+    let store = PgJobStore::new(db.pool.clone());
+    let jobs = store.claim(owner, lease, 10).await.expect("claim");
+    (store, jobs)
 }
 
 fn finished(job_id: i64, state: JobState, dsn: Option<DsnOwed>) -> Finished<'static> {
@@ -168,16 +181,13 @@ async fn an_expired_lease_makes_the_job_claimable_again_and_fences_the_old_owner
 #[tokio::test]
 async fn renewed_leases_keep_jobs_from_other_workers_and_only_those_named_are_renewed() {
     let db = TestDatabase::create().await;
-    queue(
+    let (store, claimed) = queue_and_claim(
         &db,
-        &[message("a@example.org", &["b@one.test", "c@two.test"])],
+        &["b@one.test", "c@two.test"],
+        "owner",
+        Duration::from_secs(2),
     )
     .await;
-    let store = PgJobStore::new(db.pool.clone());
-    let claimed = store
-        .claim("owner", Duration::from_secs(2), 10)
-        .await
-        .expect("claim");
     assert_eq!(claimed.len(), 2);
     let (working, given_up) = (claimed[0].id, claimed[1].id);
     let held = store
@@ -431,16 +441,13 @@ async fn batched_finishes_answer_each_caller_for_its_own_jobs() {
 #[tokio::test]
 async fn a_renewal_skips_a_row_being_finished_instead_of_waiting_for_it() {
     let db = TestDatabase::create().await;
-    queue(
+    let (store, jobs) = queue_and_claim(
         &db,
-        &[message("a@example.org", &["x@one.test", "y@one.test"])],
+        &["x@one.test", "y@one.test"],
+        "w",
+        Duration::from_secs(60),
     )
     .await;
-    let store = PgJobStore::new(db.pool.clone());
-    let jobs = store
-        .claim("w", Duration::from_secs(60), 10)
-        .await
-        .expect("claim");
     let ids: Vec<i64> = jobs.iter().map(|job| job.id).collect();
     let mut finishing = db.pool.begin().await.expect("begin");
     sqlx::query("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE")

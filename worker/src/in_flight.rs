@@ -3,12 +3,14 @@
 //! loaded, leaves this set with its group, so its lease runs out and another attempt follows,
 //! however long this worker lives.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+/// Each job with the number of holds on it: a group holds its jobs, and the recording of an
+/// outcome holds them again until it is in the database, so a lease is renewed until then.
 #[derive(Debug, Default)]
 pub(crate) struct InFlight {
-    jobs: Mutex<HashSet<i64>>,
+    jobs: Mutex<HashMap<i64, u32>>,
 }
 
 /// The jobs of one group, in flight until this is dropped (whatever became of them).
@@ -20,7 +22,11 @@ pub(crate) struct Held {
 
 impl InFlight {
     pub(crate) fn hold(self: &Arc<Self>, jobs: Vec<i64>) -> Held {
-        self.lock().extend(jobs.iter().copied());
+        let mut held = self.lock();
+        for job in &jobs {
+            *held.entry(*job).or_default() += 1;
+        }
+        drop(held);
         Held {
             in_flight: Arc::clone(self),
             jobs,
@@ -29,10 +35,10 @@ impl InFlight {
 
     /// The jobs whose leases to renew now.
     pub(crate) fn jobs(&self) -> Vec<i64> {
-        self.lock().iter().copied().collect()
+        self.lock().keys().copied().collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, u32>> {
         self.jobs
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -43,7 +49,12 @@ impl Drop for Held {
     fn drop(&mut self) {
         let mut jobs = self.in_flight.lock();
         for job in &self.jobs {
-            jobs.remove(job);
+            if let Some(holds) = jobs.get_mut(job) {
+                *holds -= 1;
+                if *holds == 0 {
+                    jobs.remove(job);
+                }
+            }
         }
     }
 }
@@ -63,6 +74,17 @@ mod tests {
         drop(first);
         assert_eq!(in_flight.jobs(), [3]);
         drop(second);
+        assert!(in_flight.jobs().is_empty());
+    }
+
+    #[test]
+    fn a_job_held_twice_stays_until_both_are_dropped() {
+        let in_flight = Arc::new(InFlight::default());
+        let group = in_flight.hold(vec![1, 2]);
+        let recording = in_flight.hold(vec![2]);
+        drop(group);
+        assert_eq!(in_flight.jobs(), [2]);
+        drop(recording);
         assert!(in_flight.jobs().is_empty());
     }
 }

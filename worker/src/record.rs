@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::delivery::client::TlsInfo;
 use crate::delivery::outcome::{Outcome, Verdict};
+use crate::in_flight::InFlight;
 use crate::metrics;
 use crate::schedule::{Next, RetrySchedule};
 use crate::trace;
@@ -49,6 +50,9 @@ pub(crate) struct Recorder {
     /// Outcomes handed to the finisher whose answer is still awaited: a delivery goes on with
     /// its next message meanwhile, and the worker waits for these before it hands leases back.
     pub(crate) pending: TaskTracker,
+    /// The worker's jobs in flight: a job stays there (its lease renewed) until its outcome is
+    /// recorded, even when its group is done.
+    pub(crate) in_flight: Arc<InFlight>,
     pub(crate) retry: RetrySchedule,
     pub(crate) dsn_wake: Arc<Wake>,
 }
@@ -136,12 +140,17 @@ impl Recorder {
                 dsn: *dsn,
             })
             .collect();
+        let held = self
+            .in_flight
+            .hold(outcomes.iter().map(|outcome| outcome.job_id).collect());
         let recording = self.finisher.submit(&outcomes).await;
         let submitted = outcomes.len() as u64;
         let owes_dsn = rows.iter().any(|row| row.3.is_some());
         let dsn_wake = Arc::clone(&self.dsn_wake);
         self.pending.spawn(async move {
-            match recording.recorded().await {
+            let recorded = recording.recorded().await;
+            drop(held);
+            match recorded {
                 Ok(recorded) => {
                     let lost = submitted - recorded.min(submitted);
                     if lost > 0 {

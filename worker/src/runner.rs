@@ -77,6 +77,7 @@ impl Worker {
             tls_verified: tls::verified(&[]).map_err(|e| WorkerError::Tls(e.to_string()))?,
         };
         let dsn_wake = Arc::new(Notify::new());
+        let in_flight: Arc<InFlight> = Arc::default();
         let (finisher, finish_loop) =
             FinishBatcher::new(store.clone(), config.id.clone(), FINISH_BATCH_JOBS);
         let throttle = Throttle::new(
@@ -101,6 +102,7 @@ impl Worker {
             recorder: Recorder {
                 finisher,
                 pending: TaskTracker::new(),
+                in_flight: Arc::clone(&in_flight),
                 retry: config.retry,
                 dsn_wake: Arc::clone(&dsn_wake),
             },
@@ -111,7 +113,7 @@ impl Worker {
             control,
             destinations: Arc::new(destinations),
             dsn_wake,
-            in_flight: Arc::default(),
+            in_flight,
             finish_loop: Some(finish_loop),
         })
     }

@@ -8,7 +8,8 @@
 //! each attempt at once and a busy one in batches as large as its load makes them.
 //!
 //! Each caller still learns what became of its own jobs (how many were recorded, or the error)
-//! before it goes on, so nothing is reported finished before it is.
+//! through its [`Recording`]; a worker's delivery goes on with its next message meanwhile, and
+//! the worker waits for every recording before it hands leases back.
 
 use std::collections::HashSet;
 use std::future::Future;
