@@ -128,21 +128,23 @@ impl FinishLoop {
     }
 
     async fn record(&self, mut batch: Vec<Request>) {
+        // Each request's jobs keep their place in the statement's columns: its share of the
+        // answer is counted over its own range, without copying its ids.
         let mut all = Outcomes::default();
-        let mine: Vec<Vec<i64>> = batch
-            .iter_mut()
-            .map(|request| {
-                let ids = request.outcomes.job_ids().to_vec();
-                all.append(&mut request.outcomes);
-                ids
-            })
-            .collect();
+        let mut ends = Vec::with_capacity(batch.len());
+        for request in &mut batch {
+            all.append(&mut request.outcomes);
+            ends.push(all.len());
+        }
         match self.store.finish_outcomes(&self.owner, &all).await {
             Ok(recorded) => {
                 let recorded: HashSet<i64> = recorded.into_iter().collect();
-                for (request, ids) in batch.into_iter().zip(mine) {
-                    let count = ids.iter().filter(|id| recorded.contains(id)).count();
+                let mut start = 0;
+                for (request, end) in batch.into_iter().zip(ends) {
+                    let mine = &all.job_ids()[start..end];
+                    let count = mine.iter().filter(|id| recorded.contains(id)).count();
                     let _ = request.recorded.send(Ok(count as u64));
+                    start = end;
                 }
             }
             Err(error) => {
