@@ -19,6 +19,10 @@ pub struct PgJobStore {
 /// Due jobs, oldest first, leased in the statement that selects them. The predicate is the one
 /// the `jobs_claimable` partial index is built for. A due job that is still `leased` is one whose
 /// lease ran out (its worker died or stalled): the row says so, read before the update.
+///
+/// It runs with `enable_sort` off (see [`PgJobStore::claim`]): statistics taken while the queue
+/// was empty show every index of unfinished jobs as empty, and the planner then read all of
+/// them through `jobs_domain_unfinished` and sorted them, for every claim of the next burst.
 const CLAIM_SQL: &str = "
 WITH due AS (
     SELECT id, status = 'leased' AS lease_expired FROM jobs
@@ -40,12 +44,19 @@ RETURNING j.id, j.message_id, j.rcpt_index, j.recipient, j.domain, j.dsn_notify,
 /// Each job changes state and its attempt is recorded together, and only while the caller still
 /// holds the lease: a worker that lost its lease must not overwrite the new owner's work. All
 /// recipients of one transaction go in one statement, so one commit (one log flush) records them.
-/// `j.id = ANY($2)` looks the jobs up by key: without it the planner joined through the index of
-/// the owner's leased jobs, reading every job the worker holds (20,000 under load) per statement.
+///
+/// The jobs are found by primary key alone, whatever the statistics say. The lease check comes
+/// with each outcome (`owner`, `held`) from a materialized CTE rather than as `j.lease_owner =
+/// $1 AND j.status = 'leased'`: written that way it let the planner answer it from an index of
+/// leased jobs that statistics taken while the queue was empty showed as empty, reading every
+/// job the worker had leased and every dead entry of those it leased before. That plan, made
+/// when a worker started on an idle queue, cost 60 ms a statement after 50 s of load and held
+/// up the whole worker (`bench/README.md`, "Plans made on an empty queue").
 const FINISH_SQL: &str = "
-WITH outcome AS (
-    SELECT * FROM unnest($2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
-                         $7::text[], $8::text[], $9::inet[], $10::text[], $11::text[])
+WITH outcome AS MATERIALIZED (
+    SELECT o.*, $1::text AS owner, 'leased'::text AS held
+      FROM unnest($2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
+                  $7::text[], $8::text[], $9::inet[], $10::text[], $11::text[])
         AS o (job_id, state, next_attempt_at, reply, status, mx_host, dsn, remote_ip,
               tls_version, tls_cipher)
 ),
@@ -57,7 +68,7 @@ done AS (
            last_reply = o.reply, last_status = o.status, remote_mta = o.mx_host,
            dsn_pending = o.dsn, updated_at = now()
       FROM outcome AS o
-     WHERE j.id = o.job_id AND j.id = ANY($2) AND j.lease_owner = $1 AND j.status = 'leased'
+     WHERE j.id = o.job_id AND j.lease_owner = o.owner AND j.status = o.held
     RETURNING j.id, j.message_id, o.state, o.status, o.reply, o.mx_host, o.remote_ip,
               o.tls_version, o.tls_cipher
 )
@@ -84,12 +95,20 @@ impl PgJobStore {
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<ClaimedJob>, QueueError> {
+        // The one plan that stays cheap however many jobs wait walks `jobs_claimable` in order
+        // and stops after `limit`; with sorting off the planner takes it whatever the
+        // statistics say. For this transaction only: other statements may sort.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL enable_sort = off")
+            .execute(&mut *tx)
+            .await?;
         let mut jobs: Vec<ClaimedJob> = sqlx::query_as(CLAIM_SQL)
             .bind(owner)
             .bind(lease.as_secs_f64())
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?;
+        tx.commit().await?;
         jobs.sort_by(|a, b| {
             (&a.domain, a.message_id, a.rcpt_index).cmp(&(&b.domain, b.message_id, b.rcpt_index))
         });
@@ -257,6 +276,11 @@ impl PgJobStore {
         sqlx::query("SET LOCAL synchronous_commit = on")
             .execute(&mut *tx)
             .await?;
+        // Planned afresh each time (not a prepared statement kept on the connection). Prepared
+        // when a worker starts on a near-empty queue, the plan scanned every message and, for
+        // each, every leased job: 10 s per poll with a backlog of 200,000 jobs, during which the
+        // open snapshot kept PostgreSQL from pruning the claim index, so every claim then walked
+        // the dead entries of everything claimed before it.
         let message: Option<StoredMessage> = sqlx::query_as(
             "SELECT m.id, m.received_at, m.mail_from, m.body_type, m.smtputf8, m.dsn_ret,
                     m.dsn_envid, m.size, m.body, m.trace_context
@@ -267,6 +291,7 @@ impl PgJobStore {
               LIMIT 1
                 FOR UPDATE OF m SKIP LOCKED",
         )
+        .persistent(false)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(message) = message else {

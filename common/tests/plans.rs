@@ -1,0 +1,142 @@
+//! The claim and finishing statements keep their cheap plans when the statistics lie. A queue
+//! table is analysed when it is idle (every job finished), and the statistics then show every
+//! index of unfinished jobs as empty; the next burst is planned with them. These tests build
+//! that situation and check, through PostgreSQL's own per-index scan counters, that finishing
+//! finds its jobs by primary key and never walks an index of unfinished or leased jobs.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tern_common::queue::{Finished, JobState, NewMessage, NewRecipient, PgJobStore};
+use tern_common::queue::{PgQueueStore, QueueStore};
+use tern_testkit::TestDatabase;
+use tern_testkit::wait::eventually;
+
+/// Scans of each index of `jobs` so far, as PostgreSQL counts them.
+async fn index_scans(pool: &PgPool) -> Vec<(String, i64)> {
+    let mut conn = pool.acquire().await.expect("connection");
+    sqlx::query("SELECT pg_stat_clear_snapshot()")
+        .execute(&mut *conn)
+        .await
+        .expect("clear snapshot");
+    sqlx::query_as(
+        "SELECT indexrelname::text, idx_scan FROM pg_stat_user_indexes
+          WHERE relname = 'jobs' ORDER BY indexrelname",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .expect("index scans")
+}
+
+fn scans_of(scans: &[(String, i64)], index: &str) -> i64 {
+    scans
+        .iter()
+        .find(|(name, _)| name == index)
+        .map_or_else(|| panic!("no index {index}"), |(_, n)| *n)
+}
+
+/// Rows of `jobs` updated so far, as PostgreSQL counts them.
+async fn updated_rows(pool: &PgPool) -> i64 {
+    let mut conn = pool.acquire().await.expect("connection");
+    sqlx::query("SELECT pg_stat_clear_snapshot()")
+        .execute(&mut *conn)
+        .await
+        .expect("clear snapshot");
+    sqlx::query_scalar("SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'jobs'")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("updated rows")
+}
+
+/// Has the one connection of `pool` report its counters now rather than within the next second,
+/// waits until they show at least `updates` updated rows of `jobs` (the report has landed), and
+/// returns the index counters.
+async fn flushed(pool: &PgPool, observer: &PgPool, updates: i64) -> Vec<(String, i64)> {
+    sqlx::query("SELECT pg_stat_force_next_flush()")
+        .execute(pool)
+        .await
+        .expect("force flush");
+    eventually("counters reported", Duration::from_secs(10), || async {
+        (updated_rows(observer).await >= updates).then_some(())
+    })
+    .await;
+    index_scans(observer).await
+}
+
+#[tokio::test]
+async fn finishing_finds_its_jobs_by_key_when_statistics_show_an_empty_queue() {
+    let db = TestDatabase::create().await;
+    // History: 5,000 finished jobs, analysed, so the statistics say nothing is unfinished.
+    sqlx::raw_sql(
+        "INSERT INTO messages (id, received_at, mail_from, helo, client_ip, protocol, body_type,
+                               smtputf8, size, body)
+         SELECT gen_random_uuid(), now(), 'a@example.org', 'h', '192.0.2.1', 'ESMTP', '7BIT',
+                false, 1, 'x'
+           FROM generate_series(1, 500);
+         INSERT INTO jobs (message_id, rcpt_index, recipient, domain, status, next_attempt_at)
+         SELECT m.id, g, 'r' || g || '@example.net', 'example.net', 'delivered', now()
+           FROM messages m, generate_series(1, 10) AS g;",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("history");
+    sqlx::raw_sql("VACUUM ANALYZE jobs")
+        .execute(&db.pool)
+        .await
+        .expect("analyse");
+    // Then a burst the statistics have not seen.
+    let recipients: Vec<String> = (0..40).map(|i| format!("u{i}@example.com")).collect();
+    let queue = PgQueueStore::new(db.pool.clone(), Duration::from_secs(10));
+    queue
+        .commit(&NewMessage::local(
+            "client.example",
+            "a@example.org",
+            recipients.iter().map(|r| NewRecipient::new(r)).collect(),
+            b"Subject: t\r\n\r\nbody\r\n".to_vec(),
+        ))
+        .await
+        .expect("commit");
+
+    // The worker's statements on one connection of their own, so its counters can be flushed.
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&db.url)
+        .await
+        .expect("worker pool");
+    let store = PgJobStore::new(pool.clone());
+    let jobs = store
+        .claim("worker-new", Duration::from_secs(60), 100)
+        .await
+        .expect("claim");
+    assert_eq!(jobs.len(), 40);
+    let before = flushed(&pool, &db.pool, 40).await;
+
+    let outcomes: Vec<Finished<'_>> = jobs
+        .iter()
+        .map(|job| Finished {
+            job_id: job.id,
+            state: JobState::Delivered,
+            status: "2.0.0",
+            reply: "250 2.0.0 ok",
+            mx_host: Some("mx.example.com"),
+            remote_ip: None,
+            tls_version: None,
+            tls_cipher: None,
+            dsn: None,
+        })
+        .collect();
+    assert_eq!(
+        store.finish("worker-new", &outcomes).await.expect("finish"),
+        40
+    );
+    let after = flushed(&pool, &db.pool, 80).await;
+
+    for index in ["jobs_claimable", "jobs_domain_unfinished", "jobs_leased_by"] {
+        assert_eq!(
+            scans_of(&after, index),
+            scans_of(&before, index),
+            "finishing scanned {index}: {before:?} -> {after:?}"
+        );
+    }
+}
