@@ -1,8 +1,9 @@
 //! The claim and finishing statements keep their cheap plans when the statistics lie. A queue
 //! table is analysed when it is idle (every job finished), and the statistics then show every
 //! index of unfinished jobs as empty; the next burst is planned with them. These tests build
-//! that situation and check, through PostgreSQL's own per-index scan counters, that finishing
-//! finds its jobs by primary key and never walks an index of unfinished or leased jobs.
+//! that situation and check, through PostgreSQL's own per-index scan counters, that renewing,
+//! postponing and finishing find their jobs by primary key and never walk an index of
+//! unfinished or leased jobs.
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use tern_common::queue::{Finished, JobState, NewMessage, NewRecipient, PgJobStor
 use tern_common::queue::{PgQueueStore, QueueStore};
 use tern_testkit::TestDatabase;
 use tern_testkit::wait::eventually;
+use time::OffsetDateTime;
 
 /// Scans of each index of `jobs` so far, as PostgreSQL counts them.
 async fn index_scans(pool: &PgPool) -> Vec<(String, i64)> {
@@ -65,7 +67,7 @@ async fn flushed(pool: &PgPool, observer: &PgPool, updates: i64) -> Vec<(String,
 }
 
 #[tokio::test]
-async fn finishing_finds_its_jobs_by_key_when_statistics_show_an_empty_queue() {
+async fn leased_jobs_are_found_by_key_when_statistics_show_an_empty_queue() {
     let db = TestDatabase::create().await;
     // History: 5,000 finished jobs, analysed, so the statistics say nothing is unfinished.
     sqlx::raw_sql(
@@ -112,10 +114,29 @@ async fn finishing_finds_its_jobs_by_key_when_statistics_show_an_empty_queue() {
     assert_eq!(jobs.len(), 40);
     let before = flushed(&pool, &db.pool, 40).await;
 
-    let outcomes: Vec<Finished<'_>> = jobs
+    // Every statement that names leased jobs by id: renewing all, postponing half, finishing
+    // the rest.
+    let ids: Vec<i64> = jobs.iter().map(|job| job.id).collect();
+    let (postponed, finished) = ids.split_at(20);
+    assert_eq!(
+        store
+            .renew_leases("worker-new", &ids, Duration::from_secs(60))
+            .await
+            .expect("renew"),
+        40
+    );
+    let later = OffsetDateTime::now_utc() + time::Duration::hours(1);
+    assert_eq!(
+        store
+            .postpone("worker-new", postponed, later)
+            .await
+            .expect("postpone"),
+        20
+    );
+    let outcomes: Vec<Finished<'_>> = finished
         .iter()
-        .map(|job| Finished {
-            job_id: job.id,
+        .map(|&job_id| Finished {
+            job_id,
             state: JobState::Delivered,
             status: "2.0.0",
             reply: "250 2.0.0 ok",
@@ -128,15 +149,15 @@ async fn finishing_finds_its_jobs_by_key_when_statistics_show_an_empty_queue() {
         .collect();
     assert_eq!(
         store.finish("worker-new", &outcomes).await.expect("finish"),
-        40
+        20
     );
-    let after = flushed(&pool, &db.pool, 80).await;
+    let after = flushed(&pool, &db.pool, 40 + 40 + 20 + 20).await;
 
     for index in ["jobs_claimable", "jobs_domain_unfinished", "jobs_leased_by"] {
         assert_eq!(
             scans_of(&after, index),
             scans_of(&before, index),
-            "finishing scanned {index}: {before:?} -> {after:?}"
+            "a statement naming jobs by id scanned {index}: {before:?} -> {after:?}"
         );
     }
 }

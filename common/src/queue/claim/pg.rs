@@ -132,13 +132,23 @@ impl PgJobStore {
         // it could deadlock against the finishing statement, which locks its rows in another
         // order, and its lease needs no pushing. A lease skipped here is pushed by the next
         // renewal, a third of a lease later.
+        // The lease check travels with the ids, as in `FINISH_SQL`, so the rows are found by
+        // primary key whatever the statistics say.
         let done = sqlx::query(
-            "UPDATE jobs
+            "WITH held AS MATERIALIZED (
+                 SELECT k.id, $1::text AS owner, 'leased'::text AS status
+                   FROM unnest($3::bigint[]) AS k (id)
+             ),
+             mine AS (
+                 SELECT j.id FROM jobs AS j JOIN held AS h ON j.id = h.id
+                  WHERE j.lease_owner = h.owner AND j.status = h.status
+                    FOR UPDATE OF j SKIP LOCKED
+             )
+             UPDATE jobs AS j
                 SET lease_expires_at = now() + make_interval(secs => $2),
                     next_attempt_at = now() + make_interval(secs => $2)
-              WHERE id IN (SELECT id FROM jobs
-                            WHERE id = ANY($3) AND lease_owner = $1 AND status = 'leased'
-                              FOR UPDATE SKIP LOCKED)",
+               FROM mine
+              WHERE j.id = mine.id",
         )
         .bind(owner)
         .bind(lease.as_secs_f64())
@@ -368,12 +378,19 @@ async fn postpone<'e>(
     jobs: &[i64],
     until: OffsetDateTime,
 ) -> Result<u64, sqlx::Error> {
+    // The lease check travels with the ids, as in `FINISH_SQL`, so the rows are found by primary
+    // key whatever the statistics say: a destination whose rate is spent postpones every group.
     let done = sqlx::query(
-        "UPDATE jobs
-            SET status = CASE WHEN attempts = 0 THEN 'queued' ELSE 'deferred' END,
+        "WITH held AS MATERIALIZED (
+             SELECT k.id, $1::text AS owner, 'leased'::text AS status
+               FROM unnest($2::bigint[]) AS k (id)
+         )
+         UPDATE jobs AS j
+            SET status = CASE WHEN j.attempts = 0 THEN 'queued' ELSE 'deferred' END,
                 lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = $3,
                 updated_at = now()
-          WHERE id = ANY($2) AND lease_owner = $1 AND status = 'leased'",
+           FROM held AS h
+          WHERE j.id = h.id AND j.lease_owner = h.owner AND j.status = h.status",
     )
     .bind(owner)
     .bind(jobs)
