@@ -44,7 +44,8 @@ impl PgJobStore {
     }
 
     /// Deletes up to `batch` finished messages received more than `after` ago, with their jobs
-    /// (by cascade) and attempts (by name: they have no foreign key); returns how many messages.
+    /// and attempts (named here: neither has a foreign key to cascade from); returns how many
+    /// messages.
     pub async fn sweep_history(&self, after: Duration, batch: u32) -> Result<u64, QueueError> {
         let sql = format!(
             "WITH due AS (
@@ -55,6 +56,8 @@ impl PgJobStore {
                  FOR UPDATE OF m SKIP LOCKED
              ), attempts_gone AS (
                 DELETE FROM attempts a USING due WHERE a.message_id = due.id
+             ), jobs_gone AS (
+                DELETE FROM jobs j USING due WHERE j.message_id = due.id
              )
              DELETE FROM messages USING due WHERE messages.id = due.id"
         );
