@@ -21,8 +21,9 @@ pub struct PgJobStore {
 /// lease ran out (its worker died or stalled): the row says so, read before the update.
 ///
 /// It runs with `enable_sort` off (see [`PgJobStore::claim`]): statistics taken while the queue
-/// was empty show every index of unfinished jobs as empty, and the planner then read all of
-/// them through `jobs_domain_unfinished` and sorted them, for every claim of the next burst.
+/// was empty show every index of unfinished jobs as empty, and with them the planner chose to
+/// read every unfinished job through `jobs_domain_unfinished` and sort them, a plan every claim
+/// of the next burst would have repeated.
 const CLAIM_SQL: &str = "
 WITH due AS (
     SELECT id, status = 'leased' AS lease_expired FROM jobs
@@ -131,9 +132,8 @@ impl PgJobStore {
         // A row locked right now is being finished (or acted on by an operator): waiting for
         // it could deadlock against the finishing statement, which locks its rows in another
         // order, and its lease needs no pushing. A lease skipped here is pushed by the next
-        // renewal, a third of a lease later.
-        // The lease check travels with the ids, as in `FINISH_SQL`, so the rows are found by
-        // primary key whatever the statistics say.
+        // renewal, a third of a lease later. The lease check travels with the ids, as in
+        // `FINISH_SQL`, so the rows are found by primary key whatever the statistics say.
         let done = sqlx::query(
             "WITH held AS MATERIALIZED (
                  SELECT k.id, $1::text AS owner, 'leased'::text AS status
