@@ -1,9 +1,9 @@
 //! The claim and finishing statements keep their cheap plans when the statistics lie. A queue
 //! table is analysed when it is idle (every job finished), and the statistics then show every
 //! index of unfinished jobs as empty; the next burst is planned with them. These tests build
-//! that situation and check, through PostgreSQL's own per-index scan counters, that renewing,
-//! postponing and finishing find their jobs by primary key and never walk an index of
-//! unfinished or leased jobs.
+//! that situation and check, through PostgreSQL's own scan counters, that renewing, postponing
+//! and finishing find their jobs by primary key and never walk an index of unfinished or leased
+//! jobs, and that the notification poll reads a table never analysed message by message.
 
 use std::time::Duration;
 
@@ -160,4 +160,68 @@ async fn leased_jobs_are_found_by_key_when_statistics_show_an_empty_queue() {
             "a statement naming jobs by id scanned {index}: {before:?} -> {after:?}"
         );
     }
+}
+
+/// Sequential scans of `messages` so far, as PostgreSQL counts them.
+async fn message_scans(pool: &PgPool) -> i64 {
+    let mut conn = pool.acquire().await.expect("connection");
+    sqlx::query("SELECT pg_stat_clear_snapshot()")
+        .execute(&mut *conn)
+        .await
+        .expect("clear snapshot");
+    sqlx::query_scalar("SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'messages'")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("sequential scans")
+}
+
+#[tokio::test]
+async fn the_notification_poll_reads_owed_messages_by_key_in_a_table_never_analysed() {
+    let db = TestDatabase::create().await;
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&db.url)
+        .await
+        .expect("worker pool");
+    // 20,000 messages, statistics never taken; one owes a notification, one is in flight.
+    sqlx::raw_sql(
+        "INSERT INTO messages (id, received_at, mail_from, helo, client_ip, protocol, body_type,
+                               smtputf8, size, body)
+         SELECT gen_random_uuid(), now(), 'a@example.org', 'h', '192.0.2.1', 'ESMTP', '7BIT',
+                false, 1, 'x'
+           FROM generate_series(1, 20000);
+         INSERT INTO jobs (message_id, rcpt_index, recipient, domain, status, next_attempt_at,
+                           lease_owner, dsn_pending)
+         SELECT id, 0, 'r@example.net', 'example.net',
+                CASE WHEN n = 1 THEN 'bounced' ELSE 'leased' END, now(),
+                CASE WHEN n = 1 THEN NULL ELSE 'worker-other' END,
+                CASE WHEN n = 1 THEN 'failed' END
+           FROM (SELECT id, row_number() OVER () AS n FROM messages LIMIT 2) AS m;
+         UPDATE jobs SET updated_at = now();",
+    )
+    .execute(&pool)
+    .await
+    .expect("messages");
+    flushed(&pool, &db.pool, 2).await;
+    let before = message_scans(&db.pool).await;
+
+    let store = PgJobStore::new(pool.clone());
+    let batch = store
+        .next_dsn_batch()
+        .await
+        .expect("poll")
+        .expect("the owing message");
+    assert_eq!(batch.owed.len(), 1);
+    drop(batch);
+    // Something to count, so that the report is known to have landed.
+    sqlx::query("UPDATE jobs SET updated_at = now() WHERE status = 'leased'")
+        .execute(&pool)
+        .await
+        .expect("touch");
+    flushed(&pool, &db.pool, 3).await;
+    assert_eq!(
+        message_scans(&db.pool).await,
+        before,
+        "the poll read messages one by one, not by scanning them all"
+    );
 }

@@ -11,6 +11,10 @@ use super::{
 use crate::queue::commit::{NewMessage, commit_query};
 use crate::queue::{QueueError, QueueId};
 
+/// Messages owing notifications that one poll considers, oldest first: the first of them with
+/// no recipient in flight is the one reported on.
+const OWED_CANDIDATES: i64 = 64;
+
 #[derive(Clone)]
 pub struct PgJobStore {
     pool: PgPool,
@@ -286,21 +290,29 @@ impl PgJobStore {
         sqlx::query("SET LOCAL synchronous_commit = on")
             .execute(&mut *tx)
             .await?;
-        // Planned afresh each time (not a prepared statement kept on the connection). Prepared
-        // when a worker starts on a near-empty queue, the plan scanned every message and, for
-        // each, every leased job: 10 s per poll with a backlog of 200,000 jobs, during which the
-        // open snapshot kept PostgreSQL from pruning the claim index, so every claim then walked
-        // the dead entries of everything claimed before it.
+        // The candidates come from the small index of owed notifications, oldest message first,
+        // and the messages by primary key. Written as `m.id IN (SELECT message_id FROM jobs
+        // WHERE dsn_pending IS NOT NULL)` the planner was free to start from `messages`: with the
+        // statistics of a new table it scanned every message per poll, and prepared when a worker
+        // started on an empty queue, every leased job for each message too (10 s per poll with
+        // 200,000 jobs queued, during which its snapshot kept PostgreSQL from pruning the claim
+        // index). Planned afresh each time as well, so a table that has grown since the last
+        // poll is not read as the empty one it was. A candidate with a recipient in flight waits;
+        // `OWED_CANDIDATES` are looked at per poll.
         let message: Option<StoredMessage> = sqlx::query_as(
             "SELECT m.id, m.received_at, m.mail_from, m.body_type, m.smtputf8, m.dsn_ret,
                     m.dsn_envid, m.size, m.body, m.trace_context
                FROM messages m
-              WHERE m.id IN (SELECT message_id FROM jobs WHERE dsn_pending IS NOT NULL)
+              WHERE m.id = ANY (ARRAY(SELECT DISTINCT p.message_id FROM jobs p
+                                       WHERE p.dsn_pending IS NOT NULL
+                                       ORDER BY p.message_id
+                                       LIMIT $1))
                 AND NOT EXISTS (SELECT 1 FROM jobs l
                                  WHERE l.message_id = m.id AND l.status = 'leased')
               LIMIT 1
                 FOR UPDATE OF m SKIP LOCKED",
         )
+        .bind(OWED_CANDIDATES)
         .persistent(false)
         .fetch_optional(&mut *tx)
         .await?;
