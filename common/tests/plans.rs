@@ -15,6 +15,21 @@ use tern_testkit::TestDatabase;
 use tern_testkit::wait::eventually;
 use time::OffsetDateTime;
 
+/// `count` one-line messages, received now, with no jobs.
+async fn add_messages(pool: &PgPool, count: i32) {
+    sqlx::query(
+        "INSERT INTO messages (id, received_at, mail_from, helo, client_ip, protocol, body_type,
+                               smtputf8, size, body)
+         SELECT gen_random_uuid(), now(), 'a@example.org', 'h', '192.0.2.1', 'ESMTP', '7BIT',
+                false, 1, 'x'
+           FROM generate_series(1, $1)",
+    )
+    .bind(count)
+    .execute(pool)
+    .await
+    .expect("messages");
+}
+
 /// Scans of each index of `jobs` so far, as PostgreSQL counts them.
 async fn index_scans(pool: &PgPool) -> Vec<(String, i64)> {
     let mut conn = pool.acquire().await.expect("connection");
@@ -38,17 +53,18 @@ fn scans_of(scans: &[(String, i64)], index: &str) -> i64 {
         .map_or_else(|| panic!("no index {index}"), |(_, n)| *n)
 }
 
-/// Rows of `jobs` updated so far, as PostgreSQL counts them.
-async fn updated_rows(pool: &PgPool) -> i64 {
+/// Sequential scans of `table` and rows of it updated so far, as PostgreSQL counts them.
+async fn table_counts(pool: &PgPool, table: &str) -> (i64, i64) {
     let mut conn = pool.acquire().await.expect("connection");
     sqlx::query("SELECT pg_stat_clear_snapshot()")
         .execute(&mut *conn)
         .await
         .expect("clear snapshot");
-    sqlx::query_scalar("SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'jobs'")
+    sqlx::query_as("SELECT seq_scan, n_tup_upd FROM pg_stat_user_tables WHERE relname = $1")
+        .bind(table)
         .fetch_one(&mut *conn)
         .await
-        .expect("updated rows")
+        .expect("table counters")
 }
 
 /// Has the one connection of `pool` report its counters now rather than within the next second,
@@ -60,7 +76,7 @@ async fn flushed(pool: &PgPool, observer: &PgPool, updates: i64) -> Vec<(String,
         .await
         .expect("force flush");
     eventually("counters reported", Duration::from_secs(10), || async {
-        (updated_rows(observer).await >= updates).then_some(())
+        (table_counts(observer, "jobs").await.1 >= updates).then_some(())
     })
     .await;
     index_scans(observer).await
@@ -70,13 +86,9 @@ async fn flushed(pool: &PgPool, observer: &PgPool, updates: i64) -> Vec<(String,
 async fn leased_jobs_are_found_by_key_when_statistics_show_an_empty_queue() {
     let db = TestDatabase::create().await;
     // History: 5,000 finished jobs, analysed, so the statistics say nothing is unfinished.
+    add_messages(&db.pool, 500).await;
     sqlx::raw_sql(
-        "INSERT INTO messages (id, received_at, mail_from, helo, client_ip, protocol, body_type,
-                               smtputf8, size, body)
-         SELECT gen_random_uuid(), now(), 'a@example.org', 'h', '192.0.2.1', 'ESMTP', '7BIT',
-                false, 1, 'x'
-           FROM generate_series(1, 500);
-         INSERT INTO jobs (message_id, rcpt_index, recipient, domain, status, next_attempt_at)
+        "INSERT INTO jobs (message_id, rcpt_index, recipient, domain, status, next_attempt_at)
          SELECT m.id, g, 'r' || g || '@example.net', 'example.net', 'delivered', now()
            FROM messages m, generate_series(1, 10) AS g;",
     )
@@ -162,19 +174,6 @@ async fn leased_jobs_are_found_by_key_when_statistics_show_an_empty_queue() {
     }
 }
 
-/// Sequential scans of `messages` so far, as PostgreSQL counts them.
-async fn message_scans(pool: &PgPool) -> i64 {
-    let mut conn = pool.acquire().await.expect("connection");
-    sqlx::query("SELECT pg_stat_clear_snapshot()")
-        .execute(&mut *conn)
-        .await
-        .expect("clear snapshot");
-    sqlx::query_scalar("SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'messages'")
-        .fetch_one(&mut *conn)
-        .await
-        .expect("sequential scans")
-}
-
 #[tokio::test]
 async fn the_notification_poll_reads_owed_messages_by_key_in_a_table_never_analysed() {
     let db = TestDatabase::create().await;
@@ -184,13 +183,9 @@ async fn the_notification_poll_reads_owed_messages_by_key_in_a_table_never_analy
         .await
         .expect("worker pool");
     // 20,000 messages, statistics never taken; one owes a notification, one is in flight.
+    add_messages(&pool, 20_000).await;
     sqlx::raw_sql(
-        "INSERT INTO messages (id, received_at, mail_from, helo, client_ip, protocol, body_type,
-                               smtputf8, size, body)
-         SELECT gen_random_uuid(), now(), 'a@example.org', 'h', '192.0.2.1', 'ESMTP', '7BIT',
-                false, 1, 'x'
-           FROM generate_series(1, 20000);
-         INSERT INTO jobs (message_id, rcpt_index, recipient, domain, status, next_attempt_at,
+        "INSERT INTO jobs (message_id, rcpt_index, recipient, domain, status, next_attempt_at,
                            lease_owner, dsn_pending)
          SELECT id, 0, 'r@example.net', 'example.net',
                 CASE WHEN n = 1 THEN 'bounced' ELSE 'leased' END, now(),
@@ -203,7 +198,7 @@ async fn the_notification_poll_reads_owed_messages_by_key_in_a_table_never_analy
     .await
     .expect("messages");
     flushed(&pool, &db.pool, 2).await;
-    let before = message_scans(&db.pool).await;
+    let (before, _) = table_counts(&db.pool, "messages").await;
 
     let store = PgJobStore::new(pool.clone());
     let batch = store
@@ -220,7 +215,7 @@ async fn the_notification_poll_reads_owed_messages_by_key_in_a_table_never_analy
         .expect("touch");
     flushed(&pool, &db.pool, 3).await;
     assert_eq!(
-        message_scans(&db.pool).await,
+        table_counts(&db.pool, "messages").await.0,
         before,
         "the poll read messages one by one, not by scanning them all"
     );
