@@ -1,4 +1,4 @@
-//! The claim and finishing statements keep their cheap plans when the statistics lie. A queue
+//! The worker's statements on the queue keep their cheap plans when the statistics lie. A queue
 //! table is analysed when it is idle (every job finished), and the statistics then show every
 //! index of unfinished jobs as empty; the next burst is planned with them. These tests build
 //! that situation and check, through PostgreSQL's own scan counters, that renewing, postponing
