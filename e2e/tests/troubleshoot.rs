@@ -141,16 +141,17 @@ async fn an_ingress_pod_says_what_every_check_would_decide() {
     assert_eq!(status, 503, "{body}");
 }
 
-/// Reads server-sent events from `stream` until `until` holds for one, or 15 s pass; the data of
-/// every `line` event, parsed.
+type EventLines = tokio::io::Lines<tokio::io::BufReader<tokio::net::TcpStream>>;
+
+/// Reads server-sent events from `lines` until `until` holds for one, or `within` passes; the
+/// data of every `line` event, parsed.
 async fn read_events(
-    stream: tokio::net::TcpStream,
-    until: impl Fn(&serde_json::Value) -> bool,
+    lines: &mut EventLines,
+    within: std::time::Duration,
+    mut until: impl FnMut(&serde_json::Value) -> bool,
 ) -> Vec<serde_json::Value> {
-    use tokio::io::AsyncBufReadExt as _;
-    let mut lines = tokio::io::BufReader::new(stream).lines();
     let mut events = Vec::new();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    let deadline = tokio::time::Instant::now() + within;
     while let Ok(Ok(Some(line))) = tokio::time::timeout_at(deadline, lines.next_line()).await {
         if let Some(data) = line.strip_prefix("data: ") {
             let event: serde_json::Value = serde_json::from_str(data).expect("json data");
@@ -166,7 +167,8 @@ async fn read_events(
 
 #[tokio::test]
 async fn sessions_from_a_watched_network_stream_live_with_content_withheld() {
-    use tokio::io::AsyncWriteExt as _;
+    use std::time::Duration;
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
     let db = TestDatabase::create().await;
     tern_e2e::migrate(&db.url).await;
     let nats = Nats::start();
@@ -193,8 +195,23 @@ async fn sessions_from_a_watched_network_stream_live_with_content_withheld() {
         tern_e2e::cluster::TOKEN
     );
     stream.write_all(request.as_bytes()).await.expect("request");
-    // The watch reaches the pod as the stream opens; give it a moment.
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mut lines = tokio::io::BufReader::new(stream).lines();
+
+    // The watch travels to the pod over NATS with no acknowledgement, so a probe session from
+    // the watched network goes first, again and again, until one is streamed.
+    let mut watching = false;
+    for _ in 0..30 {
+        tern_e2e::swaks(smtp, &["--quit-after", "EHLO"]).await;
+        let probe = read_events(&mut lines, Duration::from_secs(1), |event| {
+            event["text"] == "session closed"
+        })
+        .await;
+        if probe.iter().any(|event| event["text"] == "session closed") {
+            watching = true;
+            break;
+        }
+    }
+    assert!(watching, "no probe session was streamed within 30 tries");
 
     // A session from another loopback address is not in the watched network.
     let other = tern_e2e::swaks(
@@ -220,7 +237,15 @@ async fn sessions_from_a_watched_network_stream_live_with_content_withheld() {
         ],
     );
     let (_, _) = tokio::join!(other, watched);
-    let events = read_events(stream, |event| event["text"] == "session closed").await;
+    // A late probe's lines may come first; the read ends when the watched session closes.
+    let mut watched_session = None;
+    let events = read_events(&mut lines, Duration::from_secs(15), |event| {
+        if event["text"] == "MAIL FROM:<a@example.org>" {
+            watched_session = Some(event["session"].clone());
+        }
+        event["text"] == "session closed" && Some(&event["session"]) == watched_session.as_ref()
+    })
+    .await;
     let texts: Vec<String> = events
         .iter()
         .map(|event| {
