@@ -71,13 +71,20 @@ async fn a_killed_workers_connection_slot_comes_free_when_its_lease_runs_out() {
     let _second_worker = Tern::start("worker", &db.url, &worker_env(&sink, "second")).await;
     sink.wait_for(2, Duration::from_secs(30)).await;
     let waited = killed.elapsed();
-    // Not before the dead worker's slot expired …
-    let attempted: time::OffsetDateTime =
-        sqlx::query_scalar("SELECT min(attempted_at) FROM attempts WHERE message_id = $1")
-            .bind(second)
-            .fetch_one(&db.pool)
-            .await
-            .expect("the second message's attempt");
+    // Not before the dead worker's slot expired … (the attempt is recorded just after the
+    // sink has the message, so it is waited for)
+    let attempted: time::OffsetDateTime = eventually(
+        "the second message's attempt",
+        Duration::from_secs(10),
+        || async {
+            sqlx::query_scalar("SELECT min(attempted_at) FROM attempts WHERE message_id = $1")
+                .bind(second)
+                .fetch_one(&db.pool)
+                .await
+                .expect("attempts")
+        },
+    )
+    .await;
     assert!(
         attempted >= expires,
         "attempted at {attempted}, the slot expired at {expires}"
