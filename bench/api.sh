@@ -56,8 +56,8 @@ start=$(date +%s)
   -f "$ROOT/bench/api_fill.sql"
 log "filled in $(($(date +%s) - start)) s"
 SQL "select pg_database_size(current_database()),
-            pg_total_relation_size('messages'), pg_total_relation_size('jobs'),
-            pg_total_relation_size('attempts')" | tr '|' ' ' >"$OUT/size.txt"
+            $(bytes messages), $(bytes jobs),
+            $(bytes attempts)" | tr '|' ' ' >"$OUT/size.txt"
 read -r db_bytes messages_bytes jobs_bytes attempts_bytes <"$OUT/size.txt"
 
 # 3. Tern's answers.

@@ -49,7 +49,7 @@ seconds=$(echo "$(date +%s.%N) - $start" | bc -l)
 delivered=$(SQL "select count(*) from jobs where status = 'delivered'")
 [[ $delivered == "$messages" ]] || die "$delivered of $messages delivered"
 read -r wal table < <(SQL "select pg_wal_lsn_diff(pg_current_wal_lsn(), '$wal0'),
-  pg_total_relation_size('messages')" | tr '|' ' ')
+  $(bytes messages)" | tr '|' ' ')
 pg_ms=$(( ($(tree_jiffies "$PG_PID") - pg0) * 1000 / $(getconf CLK_TCK) ))
 hwm_ingress=$(kib "$ingress" VmHWM) hwm_worker=$(kib "$worker" VmHWM)
 python3 - "$messages" "$LARGE_SESSIONS" "$LARGE_SIZE" "$seconds" "$rss_ingress" "$hwm_ingress" \

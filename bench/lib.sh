@@ -16,6 +16,8 @@ POSTFIX_DRAINED="[ -z \"\$(find $SPOOL/incoming $SPOOL/active $SPOOL/deferred $S
 
 log() { echo "bench: $*" >&2; }
 die() { echo "bench: error: $*" >&2; exit 1; }
+# SQL for the bytes of a queue table with its indexes, summed over its day partitions.
+bytes() { printf "(SELECT sum(pg_total_relation_size(relid))::bigint FROM pg_partition_tree('%s'))" "$1"; }
 
 # bench_init NAME: checks, the results directory $OUT, a fresh database $BENCH_URL, cleanup trap.
 bench_init() {

@@ -12,17 +12,20 @@
 #      statements on CLAIMERS (1 .. 64) connections over SIM_JOBS (100,000) jobs: the knee, with
 #      no SMTP in the way. One more cell finishes a claim's jobs in one statement instead of one
 #      per message (what the worker's batched finishing does under load).
-#   4. History: HISTORY (10,000,000) finished messages in the tables, then the same claim cells
-#      at 1 and 8 claimers, and the retention sweeps (bodies: nothing due; history: the eighth
-#      past TERN_RETENTION_HISTORY) as a worker runs them.
+#   4. History: HISTORY (10,000,000) finished messages in the tables, one partition per day,
+#      then the same claim cells at 1 and 8 claimers, and retention as a worker runs it (bodies:
+#      nothing due; history: the days past TERN_RETENTION_HISTORY, about an eighth, first row by
+#      row for ROW_SWEEP_SECONDS (10), then the rest dropped as whole days).
 #
 # Environment: PARTS ("1 2 3 4") WORKERS SCALE_MSGS CLAIMERS SIM_JOBS HISTORY PER_MSG_MSGS
+#              ROW_SWEEP_SECONDS
 #              PEER_BENCH_DIR (../shared/bench)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PARTS=${PARTS:-"1 2 3 4"} WORKERS=${WORKERS:-"1 2 4 8"} SCALE_MSGS=${SCALE_MSGS:-60000}
 CLAIMERS=${CLAIMERS:-"1 2 4 8 16 32 64"} SIM_JOBS=${SIM_JOBS:-100000}
 HISTORY=${HISTORY:-10000000} PER_MSG_MSGS=${PER_MSG_MSGS:-20000}
+ROW_SWEEP_SECONDS=${ROW_SWEEP_SECONDS:-10}
 SIM_BIN=${SIM_BIN:-$ROOT/target/release/tern-queue-sim}
 [[ -x $SIM_BIN ]] || die "$SIM_BIN not built (cargo build --release -p tern-loadgen)"
 
@@ -62,12 +65,12 @@ if [[ " $PARTS " == *" 1 "* ]]; then
   INSTANCE=worker-1 start_tern worker 127.0.0.1:9191 "${WORKER_ENV[@]}"
   SQL "checkpoint"
   wal0=$(SQL "select pg_current_wal_lsn()")
-  size0=$(SQL "select pg_total_relation_size('messages') + pg_total_relation_size('jobs') + pg_total_relation_size('attempts')")
+  size0=$(SQL "select $(bytes messages) + $(bytes jobs) + $(bytes attempts)")
   /usr/sbin/smtp-source -d -s 10 -m "$PER_MSG_MSGS" -l 1024 -f sender@origin.test -t user@d1.test \
     "127.0.0.1:$TERN_PORT" >/dev/null
   wait_drained 300
   read -r wal size < <(SQL "select pg_wal_lsn_diff(pg_current_wal_lsn(), '$wal0'),
-    pg_total_relation_size('messages') + pg_total_relation_size('jobs') + pg_total_relation_size('attempts') - $size0" | tr '|' ' ')
+    $(bytes messages) + $(bytes jobs) + $(bytes attempts) - $size0" | tr '|' ' ')
   echo "per message (1 KB, 1 recipient, ingest + delivery): WAL $((wal / PER_MSG_MSGS)) bytes, tables $((size / PER_MSG_MSGS)) bytes" |
     tee "$OUT/per-message.txt"
   stop_tern
@@ -136,12 +139,13 @@ fi
 # 4. History.
 if [[ " $PARTS " == *" 4 "* ]]; then
   SQL "TRUNCATE attempts, jobs, messages"
+  "$PSQL" -X -q -d "$BENCH_URL" -f "$ROOT/bench/scale_days.sql"
   start=$(date +%s)
   fill "$HISTORY" 0
   SQL "VACUUM messages, jobs, attempts"
   log "filled $HISTORY finished messages in $(($(date +%s) - start)) s"
-  SQL "select pg_total_relation_size('messages'), pg_total_relation_size('jobs'),
-              pg_total_relation_size('attempts')" | tr '|' ' ' | {
+  SQL "select $(bytes messages), $(bytes jobs),
+              $(bytes attempts)" | tr '|' ' ' | {
     read -r m j a
     echo "history: $HISTORY messages; messages $((m >> 20)) MiB, jobs $((j >> 20)) MiB, attempts $((a >> 20)) MiB"
   } | tee "$OUT/history.txt"
@@ -150,6 +154,8 @@ if [[ " $PARTS " == *" 4 "* ]]; then
     "${SIM[@]}" claim --claimers "$claimers" --seconds 300 | sed "s/^/history=$HISTORY /" | tee -a "$OUT/history.txt"
   done
   "${SIM[@]}" sweep --what body --after 86400 --seconds 60 | tee -a "$OUT/history.txt"
-  "${SIM[@]}" sweep --what history --after $((7 * 86400)) --seconds 60 | tee -a "$OUT/history.txt"
+  "${SIM[@]}" sweep --what history --after $((7 * 86400)) --seconds "$ROW_SWEEP_SECONDS" |
+    tee -a "$OUT/history.txt"
+  "${SIM[@]}" sweep --what days --after $((7 * 86400)) | tee -a "$OUT/history.txt"
 fi
 log "raw results in $OUT"

@@ -21,12 +21,13 @@ mod depth;
 mod error;
 mod id;
 mod inspect;
+mod partitions;
 mod retention;
 mod status;
 
 pub use act::{QueueAction, QueueActions};
 pub use claim::{
-    ClaimedJob, DsnBatch, DsnOwed, FinishBatcher, FinishLoop, Finished, JobState, Outcomes,
+    ClaimedJob, DsnBatch, DsnOwed, FinishBatcher, FinishLoop, Finished, JobKey, JobState, Outcomes,
     OwedDsn, PgJobStore, Recording, StoredMessage,
 };
 pub use commit::{
@@ -40,4 +41,5 @@ pub use inspect::{
     AttemptRow, DestinationSummary, JobFilter, JobRow, JobStatusColumn, MessageDetail,
     MessageFilter, MessageRow, QueueInspector, QueueSummary,
 };
+pub use partitions::{DAYS_AHEAD, DaysSwept};
 pub use status::JobStatus;

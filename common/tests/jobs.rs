@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use tern_common::queue::{ClaimedJob, DsnOwed, FinishBatcher, Finished, JobState, PgJobStore};
+use tern_common::queue::{
+    ClaimedJob, DsnOwed, FinishBatcher, Finished, JobKey, JobState, PgJobStore,
+};
 use tern_common::queue::{NewMessage, NewRecipient, PgQueueStore, QueueStore};
 use tern_testkit::TestDatabase;
 use tern_testkit::wait::eventually;
@@ -42,9 +44,9 @@ async fn queue_and_claim(
     (store, jobs)
 }
 
-fn finished(job_id: i64, state: JobState, dsn: Option<DsnOwed>) -> Finished<'static> {
+fn finished(job: &ClaimedJob, state: JobState, dsn: Option<DsnOwed>) -> Finished<'static> {
     Finished {
-        job_id,
+        job: job.key(),
         state,
         status: "5.1.1",
         reply: "550 5.1.1 no such user",
@@ -147,7 +149,7 @@ async fn an_expired_lease_makes_the_job_claimable_again_and_fences_the_old_owner
 
     // The first owner comes back and tries to record its outcome: refused, nothing written.
     let recorded = store
-        .finish("dead", &[finished(first[0].id, JobState::Delivered, None)])
+        .finish("dead", &[finished(&first[0], JobState::Delivered, None)])
         .await
         .expect("finish");
     assert_eq!(recorded, 0);
@@ -158,7 +160,7 @@ async fn an_expired_lease_makes_the_job_claimable_again_and_fences_the_old_owner
     assert_eq!(attempts, 0);
 
     let recorded = store
-        .finish("alive", &[finished(first[0].id, JobState::Delivered, None)])
+        .finish("alive", &[finished(&first[0], JobState::Delivered, None)])
         .await
         .expect("finish");
     assert_eq!(recorded, 1);
@@ -191,7 +193,7 @@ async fn renewed_leases_keep_jobs_from_other_workers_and_only_those_named_are_re
     assert_eq!(claimed.len(), 2);
     let (working, given_up) = (claimed[0].id, claimed[1].id);
     let held = store
-        .renew_leases("owner", &[working], Duration::from_secs(600))
+        .renew_leases("owner", &[claimed[0].key()], Duration::from_secs(600))
         .await
         .expect("renew");
     assert_eq!(held, 1);
@@ -219,7 +221,11 @@ async fn renewed_leases_keep_jobs_from_other_workers_and_only_those_named_are_re
     );
     assert_eq!(
         store
-            .renew_leases("someone else", &[working], Duration::from_secs(600))
+            .renew_leases(
+                "someone else",
+                &[claimed[0].key()],
+                Duration::from_secs(600)
+            )
             .await
             .expect("renew"),
         0,
@@ -258,7 +264,7 @@ async fn deferred_jobs_wait_for_their_time_and_release_hands_leases_back() {
         .await
         .expect("claim");
     let later = OffsetDateTime::now_utc() + time::Duration::hours(1);
-    let deferred = finished(jobs[0].id, JobState::Deferred(later), None);
+    let deferred = finished(&jobs[0], JobState::Deferred(later), None);
     assert!((store.finish("w", &[deferred]).await.expect("finish") == 1));
     assert_eq!(store.release("w").await.expect("release"), 1);
 
@@ -288,10 +294,10 @@ async fn owed_notifications_wait_for_recipients_in_flight_and_are_queued_once() 
         .claim("w", Duration::from_secs(60), 10)
         .await
         .expect("claim");
-    let bounce = |id| finished(id, JobState::Bounced, Some(DsnOwed::Failed));
+    let bounce = |job| finished(job, JobState::Bounced, Some(DsnOwed::Failed));
     assert!(
         (store
-            .finish("w", &[bounce(jobs[0].id)])
+            .finish("w", &[bounce(&jobs[0])])
             .await
             .expect("finish")
             == 1)
@@ -300,7 +306,7 @@ async fn owed_notifications_wait_for_recipients_in_flight_and_are_queued_once() 
     assert!(early.is_none(), "the other recipient is still in flight");
     assert!(
         (store
-            .finish("w", &[bounce(jobs[1].id)])
+            .finish("w", &[bounce(&jobs[1])])
             .await
             .expect("finish")
             == 1)
@@ -347,7 +353,7 @@ async fn a_dropped_batch_leaves_the_notifications_owed() {
         .claim("w", Duration::from_secs(60), 10)
         .await
         .expect("claim");
-    let expired = finished(jobs[0].id, JobState::Expired, Some(DsnOwed::Failed));
+    let expired = finished(&jobs[0], JobState::Expired, Some(DsnOwed::Failed));
     assert!((store.finish("w", &[expired]).await.expect("finish") == 1));
     drop(store.next_dsn_batch().await.expect("batch").expect("owed"));
     // sqlx rolls a dropped transaction back when its connection next goes out, so the message
@@ -377,9 +383,9 @@ async fn batched_finishes_answer_each_caller_for_its_own_jobs() {
         .expect("claim");
     assert_eq!(jobs.len(), 80);
     // One job was taken over by another worker meanwhile.
-    let stolen = jobs[7].id;
+    let stolen = jobs[7].clone();
     sqlx::query("UPDATE jobs SET lease_owner = 'other' WHERE id = $1")
-        .bind(stolen)
+        .bind(stolen.id)
         .execute(&db.pool)
         .await
         .expect("steal");
@@ -390,19 +396,20 @@ async fn batched_finishes_answer_each_caller_for_its_own_jobs() {
     let mut callers = Vec::new();
     for message in jobs.chunk_by(|a, b| a.message_id == b.message_id) {
         let batcher = batcher.clone();
-        let ids: Vec<i64> = message.iter().map(|job| job.id).collect();
+        let message = message.to_vec();
         callers.push(tokio::spawn(async move {
-            let outcomes: Vec<Finished> = ids
+            let outcomes: Vec<Finished> = message
                 .iter()
-                .map(|&id| finished(id, JobState::Delivered, None))
+                .map(|job| finished(job, JobState::Delivered, None))
                 .collect();
             let recorded = batcher.finish(&outcomes).await.expect("finish");
+            let ids: Vec<i64> = message.iter().map(|job| job.id).collect();
             (ids, recorded)
         }));
     }
     for caller in callers {
         let (ids, recorded) = caller.await.expect("caller");
-        let expected = ids.iter().filter(|&&id| id != stolen).count() as u64;
+        let expected = ids.iter().filter(|&&id| id != stolen.id).count() as u64;
         assert_eq!(recorded, expected, "jobs {ids:?}");
     }
     let counts: (i64, i64) = sqlx::query_as(
@@ -413,7 +420,7 @@ async fn batched_finishes_answer_each_caller_for_its_own_jobs() {
     .await
     .expect("count");
     assert_eq!(counts, (79, 79));
-    assert_eq!(job_status(&db, stolen).await.0, "leased");
+    assert_eq!(job_status(&db, stolen.id).await.0, "leased");
     // An attempt's time is its statement's transaction start: one time per statement. The 40
     // transactions went in a few statements, none over the limit of 25 jobs (plus the message
     // that crossed it).
@@ -430,7 +437,7 @@ async fn batched_finishes_answer_each_caller_for_its_own_jobs() {
     stop.cancel();
     running.await.expect("loop");
     let late = batcher
-        .finish(&[finished(stolen, JobState::Delivered, None)])
+        .finish(&[finished(&stolen, JobState::Delivered, None)])
         .await;
     assert!(late.is_err());
 }
@@ -448,16 +455,16 @@ async fn a_renewal_skips_a_row_being_finished_instead_of_waiting_for_it() {
         Duration::from_secs(60),
     )
     .await;
-    let ids: Vec<i64> = jobs.iter().map(|job| job.id).collect();
+    let keys: Vec<JobKey> = jobs.iter().map(ClaimedJob::key).collect();
     let mut finishing = db.pool.begin().await.expect("begin");
     sqlx::query("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE")
-        .bind(ids[1])
+        .bind(keys[1].id)
         .execute(&mut *finishing)
         .await
         .expect("lock");
     let renewed = tokio::time::timeout(
         Duration::from_secs(10),
-        store.renew_leases("w", &ids, Duration::from_secs(600)),
+        store.renew_leases("w", &keys, Duration::from_secs(600)),
     )
     .await
     .expect("the renewal waited for the locked row")
@@ -466,7 +473,7 @@ async fn a_renewal_skips_a_row_being_finished_instead_of_waiting_for_it() {
     finishing.rollback().await.expect("rollback");
     assert_eq!(
         store
-            .renew_leases("w", &ids, Duration::from_secs(600))
+            .renew_leases("w", &keys, Duration::from_secs(600))
             .await
             .expect("renew"),
         2

@@ -9,18 +9,22 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use tern_common::queue::{Finished, JobState, NewMessage, NewRecipient, PgJobStore};
+use tern_common::queue::{
+    ClaimedJob, Finished, JobKey, JobState, NewMessage, NewRecipient, PgJobStore,
+};
 use tern_common::queue::{PgQueueStore, QueueStore};
 use tern_testkit::TestDatabase;
 use tern_testkit::wait::eventually;
 use time::OffsetDateTime;
 
-/// `count` one-line messages, received now, with no jobs.
+/// `count` one-line messages, received now, with no jobs. Their ids are made as UUIDv7 ids are,
+/// the milliseconds of now first, so that they land in today's partition.
 async fn add_messages(pool: &PgPool, count: i32) {
     sqlx::query(
         "INSERT INTO messages (id, received_at, mail_from, helo, client_ip, protocol, body_type,
                                smtputf8, size, body)
-         SELECT gen_random_uuid(), now(), 'a@example.org', 'h', '192.0.2.1', 'ESMTP', '7BIT',
+         SELECT (lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0')
+                 || substr(md5(random()::text), 1, 20))::uuid, now(), 'a@example.org', 'h', '192.0.2.1', 'ESMTP', '7BIT',
                 false, 1, 'x'
            FROM generate_series(1, $1)",
     )
@@ -30,7 +34,8 @@ async fn add_messages(pool: &PgPool, count: i32) {
     .expect("messages");
 }
 
-/// Scans of each index of `jobs` so far, as PostgreSQL counts them.
+/// Scans of each index of `jobs` so far, as PostgreSQL counts them: the sum over the index's
+/// partitions, under the name of the partitioned index.
 async fn index_scans(pool: &PgPool) -> Vec<(String, i64)> {
     let mut conn = pool.acquire().await.expect("connection");
     sqlx::query("SELECT pg_stat_clear_snapshot()")
@@ -38,8 +43,12 @@ async fn index_scans(pool: &PgPool) -> Vec<(String, i64)> {
         .await
         .expect("clear snapshot");
     sqlx::query_as(
-        "SELECT indexrelname::text, idx_scan FROM pg_stat_user_indexes
-          WHERE relname = 'jobs' ORDER BY indexrelname",
+        "SELECT parent.relname::text, sum(s.idx_scan)::bigint
+           FROM pg_stat_user_indexes s
+           JOIN pg_inherits i ON i.inhrelid = s.indexrelid
+           JOIN pg_class parent ON parent.oid = i.inhparent
+          WHERE parent.relname LIKE 'jobs%'
+          GROUP BY parent.relname ORDER BY parent.relname",
     )
     .fetch_all(&mut *conn)
     .await
@@ -53,18 +62,22 @@ fn scans_of(scans: &[(String, i64)], index: &str) -> i64 {
         .map_or_else(|| panic!("no index {index}"), |(_, n)| *n)
 }
 
-/// Sequential scans of `table` and rows of it updated so far, as PostgreSQL counts them.
+/// Sequential scans of `table` and rows of it updated so far, as PostgreSQL counts them, over
+/// all its partitions.
 async fn table_counts(pool: &PgPool, table: &str) -> (i64, i64) {
     let mut conn = pool.acquire().await.expect("connection");
     sqlx::query("SELECT pg_stat_clear_snapshot()")
         .execute(&mut *conn)
         .await
         .expect("clear snapshot");
-    sqlx::query_as("SELECT seq_scan, n_tup_upd FROM pg_stat_user_tables WHERE relname = $1")
-        .bind(table)
-        .fetch_one(&mut *conn)
-        .await
-        .expect("table counters")
+    sqlx::query_as(
+        "SELECT sum(seq_scan)::bigint, sum(n_tup_upd)::bigint FROM pg_stat_user_tables
+          WHERE relid IN (SELECT relid FROM pg_partition_tree($1::regclass))",
+    )
+    .bind(table)
+    .fetch_one(&mut *conn)
+    .await
+    .expect("table counters")
 }
 
 /// Has the one connection of `pool` report its counters now rather than within the next second,
@@ -128,11 +141,11 @@ async fn leased_jobs_are_found_by_key_when_statistics_show_an_empty_queue() {
 
     // Every statement that names leased jobs by id: renewing all, postponing half, finishing
     // the rest.
-    let ids: Vec<i64> = jobs.iter().map(|job| job.id).collect();
-    let (postponed, finished) = ids.split_at(20);
+    let keys: Vec<JobKey> = jobs.iter().map(ClaimedJob::key).collect();
+    let (postponed, finished) = keys.split_at(20);
     assert_eq!(
         store
-            .renew_leases("worker-new", &ids, Duration::from_secs(60))
+            .renew_leases("worker-new", &keys, Duration::from_secs(60))
             .await
             .expect("renew"),
         40
@@ -147,8 +160,8 @@ async fn leased_jobs_are_found_by_key_when_statistics_show_an_empty_queue() {
     );
     let outcomes: Vec<Finished<'_>> = finished
         .iter()
-        .map(|&job_id| Finished {
-            job_id,
+        .map(|&job| Finished {
+            job,
             state: JobState::Delivered,
             status: "2.0.0",
             reply: "250 2.0.0 ok",

@@ -47,7 +47,7 @@ async fn depth_counts_unfinished_jobs_by_status_and_ages_the_oldest_due_one() {
     assert_eq!(claimed.len(), 4);
     let later = OffsetDateTime::now_utc() + time::Duration::hours(1);
     let finish = |job: usize, state| tern_common::queue::Finished {
-        job_id: claimed[job].id,
+        job: claimed[job].key(),
         state,
         status: "4.0.0",
         reply: "451 later",

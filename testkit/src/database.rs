@@ -69,6 +69,11 @@ impl TestDatabase {
             .connect_with(options)
             .await
             .expect("connect to the test database");
+        // The template may have been made days ago: today's partitions, as a worker makes them.
+        sqlx::query("SELECT queue_prepare_partitions(3)")
+            .execute(&pool)
+            .await
+            .expect("make today's partitions");
         let url = replace_database(admin_url, &name);
         Self { name, url, pool }
     }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tern_common::control::{ControlWatch, Suspension};
 use tern_common::queue::QueueId;
-use tern_common::queue::{ClaimedJob, PgJobStore, StoredMessage};
+use tern_common::queue::{ClaimedJob, JobKey, PgJobStore, StoredMessage};
 use tern_smtp::Body;
 use tokio::sync::Semaphore;
 use tracing::{Instrument, Span};
@@ -211,14 +211,14 @@ async fn within_rate(
     if later.is_empty() {
         return messages;
     }
-    let ids: Vec<i64> = later
+    let keys: Vec<JobKey> = later
         .iter()
-        .flat_map(|(_, jobs, _)| jobs.iter().map(|job| job.id))
+        .flat_map(|(_, jobs, _)| jobs.iter().map(ClaimedJob::key))
         .collect();
     ::metrics::counter!(metrics::RATE_POSTPONED_TOTAL).increment(later.len() as u64);
     match destinations
         .store
-        .postpone(&destinations.worker_id, &ids, next_minute)
+        .postpone(&destinations.worker_id, &keys, next_minute)
         .await
     {
         Ok(_) => {
@@ -327,10 +327,10 @@ async fn hold(
     domain: &str,
     suspension: &Suspension,
 ) -> bool {
-    let ids: Vec<i64> = group.iter().map(|job| job.id).collect();
+    let keys: Vec<JobKey> = group.iter().map(ClaimedJob::key).collect();
     match destinations
         .store
-        .hold_for_suspension(&destinations.worker_id, &ids, domain)
+        .hold_for_suspension(&destinations.worker_id, &keys, domain)
         .await
     {
         Ok(Some(held)) => {

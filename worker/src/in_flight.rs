@@ -6,22 +6,24 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use tern_common::queue::JobKey;
+
 /// Each job with the number of holds on it: a group holds its jobs, and the recording of an
 /// outcome holds them again until it is in the database, so a lease is renewed until then.
 #[derive(Debug, Default)]
 pub(crate) struct InFlight {
-    jobs: Mutex<HashMap<i64, u32>>,
+    jobs: Mutex<HashMap<JobKey, u32>>,
 }
 
 /// The jobs of one group, in flight until this is dropped (whatever became of them).
 #[derive(Debug)]
 pub(crate) struct Held {
     in_flight: Arc<InFlight>,
-    jobs: Vec<i64>,
+    jobs: Vec<JobKey>,
 }
 
 impl InFlight {
-    pub(crate) fn hold(self: &Arc<Self>, jobs: Vec<i64>) -> Held {
+    pub(crate) fn hold(self: &Arc<Self>, jobs: Vec<JobKey>) -> Held {
         let mut held = self.lock();
         for job in &jobs {
             *held.entry(*job).or_default() += 1;
@@ -34,11 +36,11 @@ impl InFlight {
     }
 
     /// The jobs whose leases to renew now.
-    pub(crate) fn jobs(&self) -> Vec<i64> {
+    pub(crate) fn jobs(&self) -> Vec<JobKey> {
         self.lock().keys().copied().collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, u32>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<JobKey, u32>> {
         self.jobs
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -63,16 +65,25 @@ impl Drop for Held {
 mod tests {
     use super::*;
 
+    fn keys(ids: &[i64]) -> Vec<JobKey> {
+        let message_id = tern_common::queue::QueueId::new();
+        ids.iter().map(|&id| JobKey { id, message_id }).collect()
+    }
+
+    fn ids(in_flight: &InFlight) -> Vec<i64> {
+        let mut ids: Vec<i64> = in_flight.jobs().iter().map(|key| key.id).collect();
+        ids.sort_unstable();
+        ids
+    }
+
     #[test]
     fn a_group_leaves_the_set_when_it_is_dropped_and_others_stay() {
         let in_flight = Arc::new(InFlight::default());
-        let first = in_flight.hold(vec![1, 2]);
-        let second = in_flight.hold(vec![3]);
-        let mut jobs = in_flight.jobs();
-        jobs.sort_unstable();
-        assert_eq!(jobs, [1, 2, 3]);
+        let first = in_flight.hold(keys(&[1, 2]));
+        let second = in_flight.hold(keys(&[3]));
+        assert_eq!(ids(&in_flight), [1, 2, 3]);
         drop(first);
-        assert_eq!(in_flight.jobs(), [3]);
+        assert_eq!(ids(&in_flight), [3]);
         drop(second);
         assert!(in_flight.jobs().is_empty());
     }
@@ -80,10 +91,10 @@ mod tests {
     #[test]
     fn a_job_held_twice_stays_until_both_are_dropped() {
         let in_flight = Arc::new(InFlight::default());
-        let group = in_flight.hold(vec![1, 2]);
-        let recording = in_flight.hold(vec![2]);
+        let group = in_flight.hold(keys(&[1, 2]));
+        let recording = in_flight.hold(vec![group.jobs[1]]);
         drop(group);
-        assert_eq!(in_flight.jobs(), [2]);
+        assert_eq!(ids(&in_flight), [2]);
         drop(recording);
         assert!(in_flight.jobs().is_empty());
     }

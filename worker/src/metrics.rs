@@ -33,8 +33,13 @@ pub const QUEUE_JOBS: &str = "tern_worker_queue_jobs";
 /// How long the most overdue job has been due without being claimed (0 when none is due).
 pub const QUEUE_OLDEST_DUE_SECONDS: &str = "tern_worker_queue_oldest_due_seconds";
 
-/// Retention deletions by what went: `body` (a finished message's body), `message` (its history).
+/// Retention deletions by what went: `body` (a finished message's body), `message` (its history,
+/// row by row, from a day kept for its stragglers), `day` (a day's partitions, dropped whole).
 pub const RETENTION_DELETED_TOTAL: &str = "tern_worker_retention_deleted_total";
+
+/// Recipients that keep a day past the history retention from being dropped: unfinished (held,
+/// on long retries) or owing a notification, as this worker's last pass over the days counted.
+pub const RETENTION_STRAGGLER_JOBS: &str = "tern_worker_retention_straggler_jobs";
 
 /// Every worker metric, for checks that dashboards and alerts only name metrics that exist.
 pub const ALL: &[&str] = &[
@@ -53,6 +58,7 @@ pub const ALL: &[&str] = &[
     QUEUE_JOBS,
     QUEUE_OLDEST_DUE_SECONDS,
     RETENTION_DELETED_TOTAL,
+    RETENTION_STRAGGLER_JOBS,
 ];
 
 /// Buckets of [`DELIVERY_SECONDS`]: a message to a live server is delivered in about a second, a

@@ -125,7 +125,7 @@ impl Recorder {
             .iter()
             .zip(&rows)
             .map(|(job, (state, status, reply, dsn))| Finished {
-                job_id: job.id,
+                job: job.key(),
                 state: *state,
                 status,
                 reply,
@@ -142,7 +142,7 @@ impl Recorder {
             .collect();
         let held = self
             .in_flight
-            .hold(outcomes.iter().map(|outcome| outcome.job_id).collect());
+            .hold(outcomes.iter().map(|outcome| outcome.job).collect());
         let recording = self.finisher.submit(&outcomes).await;
         let submitted = outcomes.len() as u64;
         let owes_dsn = rows.iter().any(|row| row.3.is_some());

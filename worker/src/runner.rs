@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use tern_common::bus::Bus;
 use tern_common::control::ControlWatch;
-use tern_common::queue::{FinishBatcher, FinishLoop, PgJobStore};
+use tern_common::queue::{ClaimedJob, FinishBatcher, FinishLoop, PgJobStore};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -286,7 +286,7 @@ async fn claim_until_idle(
             // Held from the claim on: a group waiting for a slot is still work in hand.
             let held = worker
                 .in_flight
-                .hold(group.iter().map(|job| job.id).collect());
+                .hold(group.iter().map(ClaimedJob::key).collect());
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 return;
             };

@@ -763,7 +763,7 @@ async fn actions_change_what_they_say_and_a_leased_job_is_taken_from_its_worker_
     let finished: Vec<Finished> = claimed
         .iter()
         .map(|job| Finished {
-            job_id: job.id,
+            job: job.key(),
             state: JobState::Delivered,
             status: "2.0.0",
             reply: "250 ok",

@@ -103,7 +103,7 @@ impl QueueActions {
                    AND j.status IN ('queued', 'deferred', 'leased', 'held') AND {FILTER_SQL}
                 RETURNING j.id, j.message_id
              ), attempts_gone AS (
-                DELETE FROM attempts a WHERE a.job_id IN (SELECT id FROM gone)
+                DELETE FROM attempts a WHERE (a.job_id, a.message_id) IN (SELECT id, message_id FROM gone)
              ), messages_gone AS (
                 DELETE FROM messages m
                  WHERE m.id IN (SELECT message_id FROM gone)

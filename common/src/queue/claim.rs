@@ -34,6 +34,21 @@ use time::OffsetDateTime;
 pub use batch::{FinishBatcher, FinishLoop, Recording};
 pub use pg::{DsnBatch, PgJobStore};
 
+/// What names one recipient job: its id, and its message's, which says the partition (the day)
+/// it lives in, so a statement that is handed keys reads one partition per job, not every day's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobKey {
+    pub id: i64,
+    pub message_id: QueueId,
+}
+
+impl JobKey {
+    /// `keys` as the two arrays the statements bind.
+    pub(crate) fn columns(keys: &[JobKey]) -> (Vec<i64>, Vec<QueueId>) {
+        keys.iter().map(|key| (key.id, key.message_id)).unzip()
+    }
+}
+
 /// A recipient job as a worker holds it after claiming.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimedJob {
@@ -49,6 +64,15 @@ pub struct ClaimedJob {
     pub attempts: i32,
     /// The job was still leased to someone whose lease had run out: a crash recovery.
     pub lease_expired: bool,
+}
+
+impl ClaimedJob {
+    pub fn key(&self) -> JobKey {
+        JobKey {
+            id: self.id,
+            message_id: self.message_id,
+        }
+    }
 }
 
 /// A queued message: envelope and body, as a worker needs them for delivery and DSNs.
@@ -216,7 +240,7 @@ impl DsnOwed {
 /// One finished attempt for one recipient.
 #[derive(Debug, Clone)]
 pub struct Finished<'a> {
-    pub job_id: i64,
+    pub job: JobKey,
     pub state: JobState,
     /// RFC 3463 code.
     pub status: &'a str,
@@ -234,6 +258,7 @@ pub struct Finished<'a> {
 #[derive(Debug, Default)]
 pub struct Outcomes {
     job_id: Vec<i64>,
+    message_id: Vec<QueueId>,
     state: Vec<&'static str>,
     next_attempt_at: Vec<Option<OffsetDateTime>>,
     reply: Vec<String>,
@@ -247,7 +272,8 @@ pub struct Outcomes {
 
 impl Outcomes {
     pub fn push(&mut self, outcome: &Finished<'_>) {
-        self.job_id.push(outcome.job_id);
+        self.job_id.push(outcome.job.id);
+        self.message_id.push(outcome.job.message_id);
         self.state.push(outcome.state.as_str());
         self.next_attempt_at.push(match outcome.state {
             JobState::Deferred(at) => Some(at),
@@ -267,6 +293,7 @@ impl Outcomes {
     /// Moves every outcome of `other` to the end of these.
     pub fn append(&mut self, other: &mut Outcomes) {
         self.job_id.append(&mut other.job_id);
+        self.message_id.append(&mut other.message_id);
         self.state.append(&mut other.state);
         self.next_attempt_at.append(&mut other.next_attempt_at);
         self.reply.append(&mut other.reply);

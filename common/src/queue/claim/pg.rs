@@ -6,7 +6,8 @@ use sqlx::{PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
 
 use super::{
-    BODY_HEAD, ClaimedJob, DsnOwed, Finished, Outcomes, OwedDsn, StoredMessage, WHOLE_BODY_UP_TO,
+    BODY_HEAD, ClaimedJob, DsnOwed, Finished, JobKey, Outcomes, OwedDsn, StoredMessage,
+    WHOLE_BODY_UP_TO,
 };
 use crate::queue::commit::{NewMessage, commit_query};
 use crate::queue::{QueueError, QueueId};
@@ -30,7 +31,7 @@ pub struct PgJobStore {
 /// of the next burst would have repeated.
 const CLAIM_SQL: &str = "
 WITH due AS (
-    SELECT id, status = 'leased' AS lease_expired FROM jobs
+    SELECT id, message_id, status = 'leased' AS lease_expired FROM jobs
      WHERE status IN ('queued', 'deferred', 'leased') AND next_attempt_at <= now()
      ORDER BY next_attempt_at
      LIMIT $3
@@ -42,7 +43,7 @@ UPDATE jobs AS j
        next_attempt_at = now() + make_interval(secs => $2),
        updated_at = now()
   FROM due
- WHERE j.id = due.id
+ WHERE j.id = due.id AND j.message_id = due.message_id
 RETURNING j.id, j.message_id, j.rcpt_index, j.recipient, j.domain, j.dsn_notify, j.dsn_orcpt, j.attempts,
           due.lease_expired";
 
@@ -60,10 +61,10 @@ RETURNING j.id, j.message_id, j.rcpt_index, j.recipient, j.domain, j.dsn_notify,
 const FINISH_SQL: &str = "
 WITH outcome AS MATERIALIZED (
     SELECT o.*, $1::text AS owner, 'leased'::text AS held
-      FROM unnest($2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
-                  $7::text[], $8::text[], $9::inet[], $10::text[], $11::text[])
-        AS o (job_id, state, next_attempt_at, reply, status, mx_host, dsn, remote_ip,
-              tls_version, tls_cipher)
+      FROM unnest($2::bigint[], $3::uuid[], $4::text[], $5::timestamptz[], $6::text[],
+                  $7::text[], $8::text[], $9::text[], $10::inet[], $11::text[], $12::text[])
+        AS o (job_id, message_id, state, next_attempt_at, reply, status, mx_host, dsn,
+              remote_ip, tls_version, tls_cipher)
 ),
 done AS (
     UPDATE jobs AS j
@@ -73,7 +74,8 @@ done AS (
            last_reply = o.reply, last_status = o.status, remote_mta = o.mx_host,
            dsn_pending = o.dsn, updated_at = now()
       FROM outcome AS o
-     WHERE j.id = o.job_id AND j.lease_owner = o.owner AND j.status = o.held
+     WHERE j.id = o.job_id AND j.message_id = o.message_id
+       AND j.lease_owner = o.owner AND j.status = o.held
     RETURNING j.id, j.message_id, o.state, o.status, o.reply, o.mx_host, o.remote_ip,
               o.tls_version, o.tls_cipher
 )
@@ -127,12 +129,13 @@ impl PgJobStore {
     pub async fn renew_leases(
         &self,
         owner: &str,
-        jobs: &[i64],
+        jobs: &[JobKey],
         lease: Duration,
     ) -> Result<u64, QueueError> {
         if jobs.is_empty() {
             return Ok(0);
         }
+        let (ids, message_ids) = JobKey::columns(jobs);
         // A row locked right now is being finished (or acted on by an operator): waiting for
         // it could deadlock against the finishing statement, which locks its rows in another
         // order, and its lease needs no pushing. A lease skipped here is pushed by the next
@@ -140,11 +143,12 @@ impl PgJobStore {
         // `FINISH_SQL`, so the rows are found by primary key whatever the statistics say.
         let done = sqlx::query(
             "WITH held AS MATERIALIZED (
-                 SELECT k.id, $1::text AS owner, 'leased'::text AS status
-                   FROM unnest($3::bigint[]) AS k (id)
+                 SELECT k.id, k.message_id, $1::text AS owner, 'leased'::text AS status
+                   FROM unnest($3::bigint[], $4::uuid[]) AS k (id, message_id)
              ),
              mine AS (
-                 SELECT j.id FROM jobs AS j JOIN held AS h ON j.id = h.id
+                 SELECT j.id, j.message_id FROM jobs AS j
+                   JOIN held AS h ON j.id = h.id AND j.message_id = h.message_id
                   WHERE j.lease_owner = h.owner AND j.status = h.status
                     FOR UPDATE OF j SKIP LOCKED
              )
@@ -152,11 +156,12 @@ impl PgJobStore {
                 SET lease_expires_at = now() + make_interval(secs => $2),
                     next_attempt_at = now() + make_interval(secs => $2)
                FROM mine
-              WHERE j.id = mine.id",
+              WHERE j.id = mine.id AND j.message_id = mine.message_id",
         )
         .bind(owner)
         .bind(lease.as_secs_f64())
-        .bind(jobs)
+        .bind(ids)
+        .bind(message_ids)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
@@ -181,6 +186,7 @@ impl PgJobStore {
         sqlx::query_scalar(FINISH_SQL)
             .bind(owner)
             .bind(&outcomes.job_id)
+            .bind(&outcomes.message_id)
             .bind(&outcomes.state)
             .bind(&outcomes.next_attempt_at)
             .bind(&outcomes.reply)
@@ -203,7 +209,7 @@ impl PgJobStore {
     pub async fn hold_for_suspension(
         &self,
         owner: &str,
-        jobs: &[i64],
+        jobs: &[JobKey],
         domain: &str,
     ) -> Result<Option<u64>, QueueError> {
         let mut tx = self.pool.begin().await?;
@@ -226,7 +232,7 @@ impl PgJobStore {
     pub async fn postpone(
         &self,
         owner: &str,
-        jobs: &[i64],
+        jobs: &[JobKey],
         until: OffsetDateTime,
     ) -> Result<u64, QueueError> {
         Ok(postpone(&self.pool, owner, jobs, until).await?)
@@ -375,7 +381,8 @@ impl DsnBatch {
             commit_query(notification).execute(&mut *self.tx).await?;
         }
         let ids: Vec<i64> = self.owed.iter().map(|owed| owed.job_id).collect();
-        sqlx::query("UPDATE jobs SET dsn_pending = NULL WHERE id = ANY($1)")
+        sqlx::query("UPDATE jobs SET dsn_pending = NULL WHERE message_id = $1 AND id = ANY($2)")
+            .bind(self.message.id)
             .bind(ids)
             .execute(&mut *self.tx)
             .await?;
@@ -387,26 +394,29 @@ impl DsnBatch {
 async fn postpone<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     owner: &str,
-    jobs: &[i64],
+    jobs: &[JobKey],
     until: OffsetDateTime,
 ) -> Result<u64, sqlx::Error> {
+    let (ids, message_ids) = JobKey::columns(jobs);
     // The lease check travels with the ids, as in `FINISH_SQL`, so the rows are found by primary
     // key whatever the statistics say: a destination whose rate is spent postpones every group.
     let done = sqlx::query(
         "WITH held AS MATERIALIZED (
-             SELECT k.id, $1::text AS owner, 'leased'::text AS status
-               FROM unnest($2::bigint[]) AS k (id)
+             SELECT k.id, k.message_id, $1::text AS owner, 'leased'::text AS status
+               FROM unnest($2::bigint[], $4::uuid[]) AS k (id, message_id)
          )
          UPDATE jobs AS j
             SET status = CASE WHEN j.attempts = 0 THEN 'queued' ELSE 'deferred' END,
                 lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = $3,
                 updated_at = now()
            FROM held AS h
-          WHERE j.id = h.id AND j.lease_owner = h.owner AND j.status = h.status",
+          WHERE j.id = h.id AND j.message_id = h.message_id
+            AND j.lease_owner = h.owner AND j.status = h.status",
     )
     .bind(owner)
-    .bind(jobs)
+    .bind(ids)
     .bind(until)
+    .bind(message_ids)
     .execute(executor)
     .await?;
     Ok(done.rows_affected())

@@ -42,9 +42,16 @@ pub fn connect_delivery_pool(config: &DatabaseConfig) -> Result<PgPool, sqlx::Er
         .connect_lazy_with(options))
 }
 
-/// Applies every pending migration.
+/// Applies every pending migration, then makes the queue's partitions of today and the coming
+/// days, so that an ingress started before any worker has somewhere to commit.
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    MIGRATOR.run(pool).await
+    MIGRATOR.run(pool).await?;
+    sqlx::query("SELECT queue_prepare_partitions($1)")
+        .bind(crate::queue::DAYS_AHEAD)
+        .execute(pool)
+        .await
+        .map_err(sqlx::migrate::MigrateError::Execute)?;
+    Ok(())
 }
 
 #[derive(Clone)]
