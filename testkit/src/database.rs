@@ -78,6 +78,29 @@ impl TestDatabase {
         Self { name, url, pool }
     }
 
+    /// A database with no migration applied, for tests of the migrations themselves.
+    pub async fn empty() -> Self {
+        let admin_url = crate::services::database_url();
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|error| {
+                panic!("cannot connect to the test PostgreSQL at {admin_url}: {error}")
+            });
+        let name = format!("tern_test_{}", uuid::Uuid::new_v4().simple());
+        admin
+            .execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .await
+            .expect("create the database");
+        let _ = admin.close().await;
+        let url = replace_database(&admin_url, &name);
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect(&url)
+            .await
+            .expect("connect to the test database");
+        Self { name, url, pool }
+    }
+
     /// Another handle on the same database with its own connection pool, as a second process
     /// would have.
     pub async fn reopen(&self) -> Self {
