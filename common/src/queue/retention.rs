@@ -11,38 +11,54 @@
 
 use std::time::Duration;
 
+use sqlx::{Postgres, Transaction};
+
 use super::{PgJobStore, QueueError};
 
-/// A message is finished and has been for `$1` seconds: every job final, none owing a report.
-const FINISHED_FOR: &str = "
-NOT EXISTS (SELECT 1 FROM jobs j
-             WHERE j.message_id = m.id
-               AND (j.status NOT IN ('delivered', 'bounced', 'expired')
-                    OR j.dsn_pending IS NOT NULL
-                    OR j.updated_at > now() - make_interval(secs => $1)))";
-
 impl PgJobStore {
-    /// Deletes the bodies of up to `batch` messages finished for at least `after`; returns how
-    /// many.
+    /// Deletes the bodies of up to `batch` messages finished for at least `after`: every job
+    /// final, none owing a report, none changed since; returns how many.
     pub async fn sweep_bodies(&self, after: Duration, batch: u32) -> Result<u64, QueueError> {
-        let sql = format!(
+        let mut tx = self.nested_loops_only().await?;
+        let done = sqlx::query(
             "WITH due AS (
                 SELECT m.id FROM messages m
                  WHERE m.body_deleted_at IS NULL
                    AND m.received_at < now() - make_interval(secs => $1)
-                   AND {FINISHED_FOR}
+                   AND NOT EXISTS (SELECT 1 FROM jobs j
+                                    WHERE j.message_id = m.id
+                                      AND (j.status NOT IN ('delivered', 'bounced', 'expired')
+                                           OR j.dsn_pending IS NOT NULL
+                                           OR j.updated_at > now() - make_interval(secs => $1)))
                  ORDER BY m.received_at LIMIT $2
                  FOR UPDATE OF m SKIP LOCKED
              )
              UPDATE messages SET body = ''::bytea, body_deleted_at = now()
-               FROM due WHERE messages.id = due.id"
-        );
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(after.as_secs_f64())
-            .bind(i64::from(batch))
-            .execute(self.pool())
-            .await?;
+               FROM due WHERE messages.id = due.id",
+        )
+        .bind(after.as_secs_f64())
+        .bind(i64::from(batch))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
+    }
+
+    /// A transaction in which the planner walks indexes in order and probes them, message by
+    /// message, and nothing else. The sweeps want the oldest few hundred messages of a table
+    /// of millions: on the queue partitioned by day, the planner otherwise merged the days'
+    /// messages with every job of the table in a hash (2.1 ms of PostgreSQL CPU per body swept
+    /// instead of 0.04 ms; bench/README.md, "Retention on the partitioned queue").
+    async fn nested_loops_only(&self) -> Result<Transaction<'static, Postgres>, QueueError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::raw_sql(
+            "SET LOCAL enable_hashjoin = off;
+             SET LOCAL enable_mergejoin = off;
+             SET LOCAL enable_sort = off",
+        )
+        .execute(&mut *tx)
+        .await?;
+        Ok(tx)
     }
 
     /// Deletes up to `batch` finished messages of days that ended more than `after` ago, with
@@ -50,6 +66,7 @@ impl PgJobStore {
     /// how many messages. Those are the days [`PgJobStore::drop_past_days`] kept for their
     /// stragglers (it runs first): a younger day is left whole, to be dropped whole.
     pub async fn sweep_history(&self, after: Duration, batch: u32) -> Result<u64, QueueError> {
+        let mut tx = self.nested_loops_only().await?;
         let done = sqlx::query(
             "WITH due AS (
                 SELECT m.id FROM messages m
@@ -70,8 +87,9 @@ impl PgJobStore {
         )
         .bind(after.as_secs_f64())
         .bind(i64::from(batch))
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 }
