@@ -45,16 +45,18 @@ impl PgJobStore {
     }
 
     /// A transaction in which the planner walks indexes in order and probes them, message by
-    /// message, and nothing else. The sweeps want the oldest few hundred messages of a table
-    /// of millions: on the queue partitioned by day, the planner otherwise merged the days'
-    /// messages with every job of the table in a hash (2.1 ms of PostgreSQL CPU per body swept
-    /// instead of 0.04 ms; bench/README.md, "Retention on the partitioned queue").
+    /// message, and nothing else, and compiles nothing. The sweeps want the oldest few hundred
+    /// messages of a table of millions: on the queue partitioned by day, the planner otherwise
+    /// merged the days' messages with every job of the table in a hash, and the cost it then
+    /// estimated for the index walk, summed over the days, set off JIT compilation, 70 ms for a
+    /// statement that runs in 2 (bench/README.md, "The queue partitioned by day").
     async fn nested_loops_only(&self) -> Result<Transaction<'static, Postgres>, QueueError> {
         let mut tx = self.pool().begin().await?;
         sqlx::raw_sql(
             "SET LOCAL enable_hashjoin = off;
              SET LOCAL enable_mergejoin = off;
-             SET LOCAL enable_sort = off",
+             SET LOCAL enable_sort = off;
+             SET LOCAL jit = off",
         )
         .execute(&mut *tx)
         .await?;
