@@ -21,8 +21,9 @@ CREATE FUNCTION queue_day_start(day date) RETURNS uuid
             || repeat('0', 20))::uuid;
 
 -- Makes the partitions of `messages`, `jobs` and `attempts` for today and the `days` days after
--- it that do not exist yet; returns how many tables it made.
-CREATE FUNCTION queue_prepare_partitions(days integer) RETURNS integer
+-- it that do not exist yet, and for the days from `since` when given (a test or a benchmark
+-- making past days); returns how many tables it made.
+CREATE FUNCTION queue_prepare_partitions(days integer, since date DEFAULT NULL) RETURNS integer
     LANGUAGE plpgsql AS $$
 DECLARE
     today date := (now() AT TIME ZONE 'UTC')::date;
@@ -32,7 +33,8 @@ DECLARE
 BEGIN
     -- Every worker calls this once a minute: two making the same table at once would fail.
     PERFORM pg_advisory_xact_lock(hashtext('queue_prepare_partitions'));
-    FOR day IN SELECT generate_series(today, today + days, interval '1 day')::date LOOP
+    FOR day IN SELECT generate_series(COALESCE(since, today), today + days, interval '1 day')::date
+    LOOP
         FOREACH parent IN ARRAY ARRAY['messages', 'jobs', 'attempts'] LOOP
             IF to_regclass(format('%I', parent || '_' || to_char(day, 'YYYYMMDD'))) IS NULL THEN
                 EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',

@@ -178,11 +178,11 @@ async fn past_days_are_dropped_whole_and_a_day_with_a_straggler_waits_for_it() {
     let db = TestDatabase::create().await;
     let store = PgJobStore::new(db.pool.clone());
     // A new database's first partitions hold every id up to the end of the day it was made;
-    // here they are empty. The twelve past days get partitions of their own, as a queue running
-    // for a while has, then today's are made again.
+    // here they are empty, and go. Each day from twelve days ago gets partitions of its own, as
+    // a queue running for a while has them.
     sqlx::raw_sql(
         "DO $$
-         DECLARE first record; day date; t text;
+         DECLARE first record;
          BEGIN
              FOR first IN SELECT c.relname FROM pg_class c
                            WHERE c.relispartition
@@ -190,17 +190,7 @@ async fn past_days_are_dropped_whole_and_a_day_with_a_straggler_waits_for_it() {
              LOOP
                  EXECUTE format('DROP TABLE %I', first.relname);
              END LOOP;
-             FOR day IN SELECT generate_series((now() AT TIME ZONE 'UTC')::date - 12,
-                                               (now() AT TIME ZONE 'UTC')::date - 1,
-                                               interval '1 day')::date
-             LOOP
-                 FOREACH t IN ARRAY ARRAY['messages', 'jobs', 'attempts'] LOOP
-                     EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
-                                    t || '_' || to_char(day, 'YYYYMMDD'), t,
-                                    queue_day_start(day), queue_day_start(day + 1));
-                 END LOOP;
-             END LOOP;
-             PERFORM queue_prepare_partitions(3);
+             PERFORM queue_prepare_partitions(3, (now() AT TIME ZONE 'UTC')::date - 12);
          END $$;",
     )
     .execute(&db.pool)
