@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, PgConnection, PgExecutor};
 use time::Date;
 
 use super::{PgJobStore, QueueError};
@@ -20,6 +20,11 @@ use super::{PgJobStore, QueueError};
 /// Days of partitions made beyond today, so that a queue whose workers are all down keeps
 /// accepting mail that long (every worker makes them, once a minute).
 pub const DAYS_AHEAD: i32 = 3;
+
+/// The first day whose history is kept when the history retention is `$1` seconds: every day
+/// before it ended longer than that ago. The drop and the row sweep name days by it alike.
+pub(super) const FIRST_DAY_KEPT: &str =
+    "((now() - make_interval(secs => $1)) AT TIME ZONE 'UTC')::date";
 
 /// Held by the worker dropping days; another that finds it taken leaves the work to it.
 const DROPPING_LOCK: i64 = 0x7465_726e_6461_7973;
@@ -41,11 +46,7 @@ impl PgJobStore {
     /// Makes the partitions of today and the next `days_ahead` days that do not exist yet;
     /// returns how many tables were made.
     pub async fn prepare_partitions(&self, days_ahead: i32) -> Result<i32, QueueError> {
-        let made: i32 = sqlx::query_scalar("SELECT queue_prepare_partitions($1)")
-            .bind(days_ahead)
-            .fetch_one(self.pool())
-            .await?;
-        Ok(made)
+        Ok(prepare_partitions(self.pool(), days_ahead).await?)
     }
 
     /// Drops the partitions of every day that ended more than `history` ago and holds no
@@ -56,6 +57,17 @@ impl PgJobStore {
         let _ = conn.close().await;
         swept
     }
+}
+
+/// See [`PgJobStore::prepare_partitions`]; `tern migrate` makes them too.
+pub(crate) async fn prepare_partitions<'e>(
+    executor: impl PgExecutor<'e>,
+    days_ahead: i32,
+) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar("SELECT queue_prepare_partitions($1)")
+        .bind(days_ahead)
+        .fetch_one(executor)
+        .await
 }
 
 async fn drop_past_days(
@@ -76,25 +88,19 @@ async fn drop_past_days(
         .await?;
     // Days are read from every table by name, attached or not: a run cut short may have
     // dropped a day's attempts and jobs but not yet its messages, or detached and not dropped.
-    let days: Vec<Date> = sqlx::query_scalar(
-        "SELECT DISTINCT to_date(right(c.relname, 8), 'YYYYMMDD') AS day
+    // Each day with the suffix of its tables' names.
+    let days: Vec<(Date, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT DISTINCT to_date(right(c.relname, 8), 'YYYYMMDD') AS day, right(c.relname, 8)
            FROM pg_class c
           WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace
-            AND c.relname ~ '^(messages|jobs|attempts)_[0-9]{8}$'
-            AND (to_date(right(c.relname, 8), 'YYYYMMDD') + 1)::timestamp AT TIME ZONE 'UTC'
-                <= now() - make_interval(secs => $1)
-          ORDER BY day",
-    )
+            AND c.relname ~ '^(messages|jobs|attempts)_[0-9]{{8}}$'
+            AND to_date(right(c.relname, 8), 'YYYYMMDD') < {FIRST_DAY_KEPT}
+          ORDER BY day"
+    )))
     .bind(history.as_secs_f64())
     .fetch_all(&mut *conn)
     .await?;
-    for day in days {
-        let suffix = format!(
-            "{:04}{:02}{:02}",
-            day.year(),
-            u8::from(day.month()),
-            day.day()
-        );
+    for (day, suffix) in days {
         let waiting = stragglers(conn, &suffix).await?;
         if waiting > 0 {
             swept.kept.push((day, waiting));

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use sqlx::{Postgres, Transaction};
 
+use super::partitions::FIRST_DAY_KEPT;
 use super::{PgJobStore, QueueError};
 
 impl PgJobStore {
@@ -69,11 +70,10 @@ impl PgJobStore {
     /// stragglers (it runs first): a younger day is left whole, to be dropped whole.
     pub async fn sweep_history(&self, after: Duration, batch: u32) -> Result<u64, QueueError> {
         let mut tx = self.nested_loops_only().await?;
-        let done = sqlx::query(
+        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
             "WITH due AS (
                 SELECT m.id FROM messages m
-                 WHERE m.id < queue_day_start(((now() - make_interval(secs => $1))
-                                                AT TIME ZONE 'UTC')::date)
+                 WHERE m.id < queue_day_start({FIRST_DAY_KEPT})
                    AND NOT EXISTS (SELECT 1 FROM jobs j
                                     WHERE j.message_id = m.id
                                       AND (j.status NOT IN ('delivered', 'bounced', 'expired')
@@ -85,8 +85,8 @@ impl PgJobStore {
              ), jobs_gone AS (
                 DELETE FROM jobs j USING due WHERE j.message_id = due.id
              )
-             DELETE FROM messages USING due WHERE messages.id = due.id",
-        )
+             DELETE FROM messages USING due WHERE messages.id = due.id"
+        )))
         .bind(after.as_secs_f64())
         .bind(i64::from(batch))
         .execute(&mut *tx)

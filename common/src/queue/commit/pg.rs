@@ -49,9 +49,7 @@ pub fn connect_delivery_pool(config: &DatabaseConfig) -> Result<PgPool, sqlx::Er
 /// days, so that an ingress started before any worker has somewhere to commit.
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await?;
-    sqlx::query("SELECT queue_prepare_partitions($1)")
-        .bind(crate::queue::DAYS_AHEAD)
-        .execute(pool)
+    crate::queue::partitions::prepare_partitions(pool, crate::queue::DAYS_AHEAD)
         .await
         .map_err(sqlx::migrate::MigrateError::Execute)?;
     Ok(())
