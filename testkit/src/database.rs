@@ -63,19 +63,14 @@ impl TestDatabase {
             .expect("unlock");
         let _ = admin.close().await;
 
-        let options = admin_options.clone().database(&name);
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await
-            .expect("connect to the test database");
+        let url = replace_database(admin_url, &name);
+        let database = Self::open(name, url).await;
         // The template may have been made days ago: today's partitions, as a worker makes them.
         sqlx::query("SELECT queue_prepare_partitions(3)")
-            .execute(&pool)
+            .execute(&database.pool)
             .await
             .expect("make today's partitions");
-        let url = replace_database(admin_url, &name);
-        Self { name, url, pool }
+        database
     }
 
     /// A database with no migration applied, for tests of the migrations themselves.
@@ -93,27 +88,22 @@ impl TestDatabase {
             .expect("create the database");
         let _ = admin.close().await;
         let url = replace_database(&admin_url, &name);
+        Self::open(name, url).await
+    }
+
+    /// Another handle on the same database with its own connection pool, as a second process
+    /// would have.
+    pub async fn reopen(&self) -> Self {
+        Self::open(self.name.clone(), self.url.clone()).await
+    }
+
+    async fn open(name: String, url: String) -> Self {
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .connect(&url)
             .await
             .expect("connect to the test database");
         Self { name, url, pool }
-    }
-
-    /// Another handle on the same database with its own connection pool, as a second process
-    /// would have.
-    pub async fn reopen(&self) -> Self {
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .connect(&self.url)
-            .await
-            .expect("connect to the test database again");
-        Self {
-            name: self.name.clone(),
-            url: self.url.clone(),
-            pool,
-        }
     }
 }
 
